@@ -1,0 +1,76 @@
+import { html, type Html } from "./html.ts";
+import { layout } from "./layout.ts";
+import { notificationItem } from "./notification.ts";
+import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level, type Notification } from "../src/notification.ts";
+import type { Principal } from "../src/session.ts";
+
+export interface HomeProps {
+  user: Principal | null;
+  /** Topics this page follows, besides the user's own channel and `everyone`. */
+  topics: readonly string[];
+  /** Notifications to show before any arrive live, newest first. */
+  notifications: readonly Notification[];
+}
+
+/** The `sse-connect` URL for a page following `topics`. */
+export function streamUrl(topics: readonly string[]): string {
+  return topics.length ? `/sse?topic=${topics.map(encodeURIComponent).join(",")}` : "/sse";
+}
+
+function signInForm(): Html {
+  return html`<section class="card" id="sign-in">
+<h2>Sign in</h2>
+<form method="post" action="/login">
+  <label>Name <input name="name" required maxlength="32" pattern="[A-Za-z0-9_\\-]{1,32}" autocomplete="username" placeholder="alice"></label>
+  <button type="submit">Sign in</button>
+</form>
+<p class="hint">No password: herald's demo identity is the name you type. Your notifications go to <code>user:&lt;name&gt;</code>.</p>
+</section>`;
+}
+
+/** The send form. After an htmx send it is swapped in again with the message cleared. */
+export function sendForm(values: { target?: string; level?: Level } = {}, oob = false): Html {
+  const level = values.level ?? "info";
+  return html`<form id="send-form" method="post" action="/notify" hx-post="/notify" hx-target="#send-status"${oob ? html` hx-swap-oob="true"` : ""}>
+  <label>To <input name="target" required list="targets" value="${values.target ?? "everyone"}" placeholder="user:bob, topic:orders or everyone"></label>
+  <datalist id="targets"><option value="everyone"></option><option value="topic:orders"></option><option value="topic:market"></option></datalist>
+  <label>Title <input name="title" maxlength="${MAX_TITLE}" placeholder="optional"></label>
+  <label>Message <textarea name="message" required maxlength="${MAX_MESSAGE}" rows="3"></textarea></label>
+  <label>Level <select name="level">${LEVELS.map((l) => html`<option${l === level ? html` selected` : ""}>${l}</option>`)}</select></label>
+  <button type="submit">Send</button>
+</form>`;
+}
+
+function sendSection(): Html {
+  return html`<section class="card" id="send">
+<h2>Send a notification</h2>
+${sendForm()}
+<p id="send-status" role="status" aria-live="polite"></p>
+</section>`;
+}
+
+function topicsSection(topics: readonly string[]): Html {
+  return html`<section class="card" id="topics">
+<h2>Topics</h2>
+<form method="get" action="/">
+  <label>Follow <input name="topic" value="${topics.join(", ")}" placeholder="orders, market"></label>
+  <button type="submit">Follow</button>
+</form>
+<p class="hint">${topics.length ? html`Following ${topics.map((t, i) => html`${i ? ", " : ""}<code>topic:${t}</code>`)}.` : "Following no topics."} Every page also gets <code>everyone</code>.</p>
+</section>`;
+}
+
+/** The home page: sign-in when anonymous; send form, topics and the live notification list. */
+export function homePage({ user, topics, notifications }: HomeProps): Html {
+  return layout({
+    title: user ? `${user.name}'s notifications` : "Live notifications",
+    user,
+    body: html`${user ? sendSection() : signInForm()}
+${topicsSection(topics)}
+<section class="card" id="inbox" hx-ext="sse" sse-connect="${streamUrl(topics)}">
+<h2>Notifications${user ? html` for <code>user:${user.id}</code>` : ""}</h2>
+<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${notifications.map(notificationItem)}</ul>
+<p class="empty">Nothing yet. New notifications appear here as they are sent.</p>
+</section>`,
+  });
+}

@@ -1,0 +1,27 @@
+import { html, type Html } from "./html.ts";
+import { layout } from "./layout.ts";
+import type { Principal } from "../src/session.ts";
+
+/** The send form's status line after a publish. */
+export function sentStatus(target: string, delivered: number): Html {
+  const streams = delivered === 1 ? "1 connected stream" : `${delivered} connected streams`;
+  return html`<span class="ok">Sent to ${streams} on <code>${target}</code>.</span>`;
+}
+
+/** An error as a fragment, for htmx to swap where the request's result would go. */
+export function errorFragment(status: number, message: string, signIn = false): Html {
+  return html`<span class="error" role="alert" data-status="${status}">${message}${signIn ? html` <a href="/">Sign in</a>` : ""}</span>`;
+}
+
+/** An error as a whole page, for a plain form post or a link. */
+export function errorPage(status: number, message: string, user: Principal | null): Html {
+  return layout({
+    title: `Error ${status}`,
+    user,
+    body: html`<section class="card">
+<h1>Error ${status}</h1>
+${errorFragment(status, message, status === 401)}
+<p><a href="/">Back to herald</a></p>
+</section>`,
+  });
+}
