@@ -7,9 +7,10 @@ import type { Config } from "./config.ts";
 import { currentUser, type AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
 import { Hub } from "./hub.ts";
-import { errorResponse, internalError, jsonResponse } from "./respond.ts";
+import { errorResponse, internalError } from "./respond.ts";
 import { login, logout } from "./routes/auth.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
+import { health } from "./routes/health.ts";
 import { home, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
@@ -53,31 +54,27 @@ export function startHerald(config: Config): Herald {
     [...loadAssets()].map(([path, asset]) => [path, { GET: (req: Request) => serveAsset(asset, req) }]),
   );
 
+  const routes: Record<string, Partial<Record<"GET" | "POST", Handler>>> = {
+    "/": { GET: route(home) },
+    "/login": { POST: route(login) },
+    "/logout": { POST: route(logout) },
+    "/notify": { POST: route(notify) },
+    "/sse": { GET: route(openStream) },
+    "/healthz": { GET: route(health) },
+    ...assets,
+  };
+
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
-    routes: {
-      "/": { GET: route(home) },
-      "/login": { POST: route(login) },
-      "/logout": { POST: route(logout) },
-      "/notify": { POST: route(notify) },
-      "/sse": { GET: route(openStream) },
-      "/healthz": {
-        GET: () => {
-          const stats = ctx.hub.stats();
-          return jsonResponse({
-            status: "ok",
-            clients: stats.clients,
-            uptime_s: Math.floor((Date.now() - ctx.startedAt) / 1000),
-            channels: stats.channels,
-          });
-        },
-      },
-      ...assets,
-    },
+    routes,
+    // Bun answers here for paths without a route and for methods a route does not take.
     fetch: guard(ctx, (req) => {
       const path = new URL(req.url).pathname;
-      throw new HttpError(404, `There is no page at ${path}.`);
+      const methods = routes[path];
+      if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
+      const allow = Object.keys(methods).join(", ");
+      throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
     }),
     error: (error) => internalError(new Request("http://herald/"), error),
   });

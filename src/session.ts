@@ -70,8 +70,10 @@ export class SessionSigner {
     if (!value) return null;
     const [version, payload, signature, extra] = value.split(".");
     if (version !== "v1" || !payload || !signature || extra !== undefined) return null;
-    const given = Buffer.from(signature, "base64url");
-    const expected = this.#sign(payload);
+    // Compare the text, not decoded bytes: base64 has spare bits in its last character, so two
+    // different strings can decode to the same bytes, and a cookie must have exactly one valid form.
+    const given = Buffer.from(signature);
+    const expected = Buffer.from(base64url(this.#sign(payload)));
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) return null;
     let data: unknown;
     try {

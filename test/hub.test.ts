@@ -1,0 +1,127 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { Herald } from "../src/app.ts";
+import { HeraldError } from "../src/errors.ts";
+import { eventually, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+
+let herald: Herald;
+const open: SseReader[] = [];
+
+async function stream(query = "", cookie?: string): Promise<SseReader> {
+  const reader = await openStream(herald, query, cookie);
+  open.push(reader);
+  return reader;
+}
+
+beforeEach(() => {
+  herald = startTestHerald();
+});
+
+afterEach(async () => {
+  for (const reader of open.splice(0)) reader.close();
+  await herald.stop();
+});
+
+describe("hub", () => {
+  test("routes a topic event only to that topic's streams", async () => {
+    const orders = await stream("?topic=orders");
+    const market = await stream("?topic=market");
+    await eventually(() => herald.hub.clientCount === 2, "two streams");
+
+    expect(herald.hub.publishToTopic("orders", { event: "notification", data: "order 1" }).delivered).toBe(1);
+    expect((await orders.event(1)).data).toBe("order 1");
+    expect(herald.hub.publishToTopic("market", { event: "notification", data: "price" }).delivered).toBe(1);
+    expect((await market.event(1)).data).toBe("price");
+    expect(orders.events.map((e) => e.data)).toEqual(["order 1"]);
+  });
+
+  test("routes a user event only to that user's streams, on every tab they have open", async () => {
+    const bob1 = await stream("", await signIn(herald, "bob"));
+    const bob2 = await stream("", await signIn(herald, "Bob"));
+    const alice = await stream("", await signIn(herald, "alice"));
+    await eventually(() => herald.hub.clientCount === 3, "three streams");
+
+    expect(herald.hub.publishToUser("bob", { event: "notification", data: "for bob" }).delivered).toBe(2);
+    expect((await bob1.event(1)).data).toBe("for bob");
+    expect((await bob2.event(1)).data).toBe("for bob");
+    herald.hub.publishToEveryone({ event: "notification", data: "all" });
+    expect((await alice.event(1)).data).toBe("all");
+  });
+
+  test("everyone reaches anonymous and signed-in streams alike", async () => {
+    const anonymous = await stream();
+    const carol = await stream("?topic=x", await signIn(herald, "carol"));
+    await eventually(() => herald.hub.clientCount === 2, "two streams");
+    expect(herald.hub.publishToEveryone({ event: "notification", data: "hello" }).delivered).toBe(2);
+    expect((await anonymous.event(1)).data).toBe("hello");
+    expect((await carol.event(1)).data).toBe("hello");
+  });
+
+  test("a stream on several of the targets gets the event once", async () => {
+    const both = await stream("?topic=a,b&topic=a", await signIn(herald, "dave"));
+    const onlyB = await stream("?topic=b");
+    await eventually(() => herald.hub.clientCount === 2, "two streams");
+
+    const result = herald.hub.publish(["topic:a", "topic:b", "user:dave", "everyone"], { event: "notification", data: "once" });
+    expect(result.delivered).toBe(2);
+    herald.hub.publishToTopic("a", { event: "notification", data: "marker" });
+    await both.event(2);
+    await onlyB.event(1);
+    expect(both.events.map((e) => e.data)).toEqual(["once", "marker"]);
+    expect(onlyB.events.map((e) => e.data)).toEqual(["once"]);
+  });
+
+  test("a publish to a channel nobody is on delivers to no one", () => {
+    expect(herald.hub.publishToTopic("empty", { data: "x" }).delivered).toBe(0);
+    expect(herald.hub.stats().published).toBe(1);
+  });
+
+  test("counts go back to zero after every stream disconnects", async () => {
+    const cookie = await signIn(herald, "erin");
+    const readers = await Promise.all([stream("?topic=a", cookie), stream("?topic=b"), stream("?topic=a,b", cookie)]);
+    await eventually(() => herald.hub.clientCount === 3, "three streams");
+    expect(herald.hub.stats()).toMatchObject({ clients: 3, channels: 4, users: 1, byKind: { everyone: 3, topic: 4, user: 2 } });
+    expect(herald.hub.isConnected("erin")).toBe(true);
+
+    for (const reader of readers) reader.close();
+    await eventually(() => herald.hub.clientCount === 0, "no streams");
+    expect(herald.hub.stats()).toMatchObject({ clients: 0, channels: 0, users: 0, byKind: { everyone: 0, topic: 0, user: 0 } });
+    expect(herald.hub.isConnected("erin")).toBe(false);
+    expect(herald.hub.publishToEveryone({ data: "x" }).delivered).toBe(0);
+  });
+
+  test("disconnecting a user ends their streams after a farewell event, and no one else's", async () => {
+    const frank = await stream("", await signIn(herald, "frank"));
+    const other = await stream();
+    await eventually(() => herald.hub.clientCount === 2, "two streams");
+
+    expect(herald.hub.disconnectUser("frank", { event: "bye", data: "signed out" })).toBe(1);
+    await frank.ended();
+    expect(frank.events).toEqual([{ event: "bye", data: "signed out", id: undefined }]);
+    expect(herald.hub.clientCount).toBe(1);
+    expect(herald.hub.isConnected("frank")).toBe(false);
+    herald.hub.publishToEveryone({ data: "still here" });
+    expect((await other.event(1)).data).toBe("still here");
+  });
+
+  test("stats count published events, deliveries and the last event time", async () => {
+    await stream("?topic=a");
+    await stream("?topic=a");
+    await eventually(() => herald.hub.clientCount === 2, "two streams");
+    const before = Date.now();
+    herald.hub.publishToTopic("a", { data: "1" });
+    herald.hub.publishToTopic("a", { data: "2" });
+    const stats = herald.hub.stats();
+    expect(stats.published).toBe(2);
+    expect(stats.delivered).toBe(4);
+    expect(stats.lastEventAt).toBeGreaterThanOrEqual(before);
+  });
+
+  test("an unsafe event name is refused before anything is written", async () => {
+    const reader = await stream("?topic=a");
+    await eventually(() => herald.hub.clientCount === 1, "one stream");
+    expect(() => herald.hub.publishToTopic("a", { event: "x\ndata: evil", data: "x" })).toThrow(HeraldError);
+    herald.hub.publishToTopic("a", { event: "ok", data: "fine" });
+    expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: undefined });
+    expect(reader.raw).not.toContain("evil");
+  });
+});

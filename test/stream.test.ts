@@ -1,0 +1,91 @@
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Herald } from "../src/app.ts";
+import { eventually, openStream, startTestHerald } from "./helpers.ts";
+
+let herald: Herald | undefined;
+
+afterEach(async () => {
+  await herald?.stop();
+  herald = undefined;
+});
+
+describe("GET /sse", () => {
+  test("answers with event-stream headers and a retry hint as the first chunk", async () => {
+    herald = startTestHerald({ retryMs: 2500 });
+    const controller = new AbortController();
+    const res = await fetch(`${herald.url}/sse`, { signal: controller.signal });
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
+    expect(res.headers.get("cache-control")).toBe("no-cache");
+    expect(res.headers.get("x-accel-buffering")).toBe("no");
+    // Nothing is published: the first chunk is there only because the stream writes it on open.
+    const first = await res.body!.getReader().read();
+    expect(new TextDecoder().decode(first.value)).toBe("retry: 2500\n\n");
+    controller.abort();
+  });
+
+  test("sends a heartbeat comment at the configured interval", async () => {
+    herald = startTestHerald({ heartbeatMs: 40 });
+    const reader = await openStream(herald);
+    await reader.until(() => reader.comments.length >= 2, "two heartbeats");
+    expect(reader.comments.slice(0, 2)).toEqual(["ping", "ping"]);
+    expect(reader.events).toEqual([]);
+    reader.close();
+  });
+
+  test("keeps an idle stream open past Bun's default 10 s idle timeout", async () => {
+    herald = startTestHerald();
+    const reader = await openStream(herald, "?topic=slow");
+    await Bun.sleep(10_500);
+    expect(reader.done).toBe(false);
+    herald.hub.publishToTopic("slow", { data: "still open" });
+    expect((await reader.event(1)).data).toBe("still open");
+    reader.close();
+  }, 15_000);
+
+  test("a client that aborts leaves every channel at once", async () => {
+    herald = startTestHerald();
+    const reader = await openStream(herald, "?topic=a,b,c");
+    await eventually(() => herald!.hub.clientCount === 1, "one stream");
+    expect(herald.hub.subscriberCount("topic:b")).toBe(1);
+    reader.close();
+    await eventually(() => herald!.hub.clientCount === 0, "stream cleanup");
+    for (const channel of ["everyone", "topic:a", "topic:b", "topic:c"] as const) {
+      expect(herald.hub.subscriberCount(channel)).toBe(0);
+    }
+    expect(herald.hub.stats().channels).toBe(0);
+  });
+
+  test("accepts topics repeated or comma-separated", async () => {
+    herald = startTestHerald();
+    const reader = await openStream(herald, "?topic=a&topic=b,c&topic=a");
+    await eventually(() => herald!.hub.clientCount === 1, "one stream");
+    expect(herald.hub.stats().channels).toBe(4);
+    reader.close();
+  });
+
+  test("refuses a bad topic name with a 400 that says why, and other streams keep receiving", async () => {
+    herald = startTestHerald();
+    const ok = await openStream(herald, "?topic=good");
+    for (const bad of ["Orders", "user:bob", "-x", "a/b", "caf%C3%A9", "x".repeat(65), "%3Cscript%3E"]) {
+      const res = await fetch(`${herald.url}/sse?topic=${bad}`, { headers: { accept: "text/event-stream" } });
+      expect(res.status).toBe(400);
+      expect(res.headers.get("content-type")).toStartWith("text/plain");
+      expect(await res.text()).toContain("is not a valid topic name");
+    }
+    herald.hub.publishToTopic("good", { data: "still live" });
+    expect((await ok.event(1)).data).toBe("still live");
+    expect(herald.hub.clientCount).toBe(1);
+    ok.close();
+  });
+
+  test("refuses more topics than a stream may follow", async () => {
+    herald = startTestHerald();
+    const topics = Array.from({ length: 33 }, (_, i) => `t${i}`).join(",");
+    const res = await fetch(`${herald.url}/sse?topic=${topics}`, { headers: { accept: "text/event-stream" } });
+    expect(res.status).toBe(400);
+    expect(await res.text()).toContain("at most 32 topics; this one asked for 33");
+    const exactly = await openStream(herald, `?topic=${topics.split(",").slice(0, 32).join(",")}`);
+    exactly.close();
+  });
+});
