@@ -79,10 +79,11 @@ export class Hub {
    */
   publish(target: Channel | readonly Channel[], message: SseMessage): PublishResult {
     const frame = encodeMessage(message);
+    const now = Date.now();
     let delivered = 0;
     if (typeof target === "string") {
       const members = this.#channels.get(target);
-      if (members) for (const subscriber of members) if (subscriber.deliver(frame)) delivered++;
+      if (members) for (const subscriber of members) if (subscriber.deliver(frame, now)) delivered++;
     } else {
       const seen = new Set<Subscriber>();
       for (const channel of target) {
@@ -91,13 +92,13 @@ export class Hub {
         for (const subscriber of members) {
           if (seen.has(subscriber)) continue;
           seen.add(subscriber);
-          if (subscriber.deliver(frame)) delivered++;
+          if (subscriber.deliver(frame, now)) delivered++;
         }
       }
     }
     this.#published++;
     this.#delivered += delivered;
-    this.#lastEventAt = Date.now();
+    this.#lastEventAt = now;
     return { delivered };
   }
 

@@ -49,11 +49,11 @@ export class Subscriber {
     else this.#onClose.push(listener);
   }
 
-  /** Writes an event frame. Returns `false` when the stream is already gone. */
-  deliver(frame: Uint8Array): boolean {
+  /** Writes an event frame published at `now`. Returns `false` when the stream is already gone. */
+  deliver(frame: Uint8Array, now: number): boolean {
     if (!this.write(frame)) return false;
     this.eventsSent++;
-    this.lastEventAt = Date.now();
+    this.lastEventAt = now;
     return true;
   }
 

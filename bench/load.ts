@@ -1,0 +1,162 @@
+/**
+ * The load client: holds many SSE streams over raw TCP (`Bun.connect`, so one process holds
+ * thousands cheaply), counts the frames each receives and records publish-to-receive latency.
+ *
+ * A frame ends with a blank line ("\n\n"). Bun sends each flushed write as one HTTP chunk, so a
+ * frame never straddles chunk framing; only a TCP read can split it, which `lastWasNewline` covers.
+ */
+import type { Socket } from "bun";
+
+const NEWLINE = 10;
+
+interface StreamState {
+  frames: number;
+  lastWasNewline: boolean;
+  headersDone: boolean;
+  status: number;
+}
+
+export interface LoadOptions {
+  port: number;
+  /** Request path with query, e.g. `/sse?topic=bench`. */
+  path: string;
+  /** Extra request header lines, e.g. a cookie. */
+  headers?: Record<string, string>;
+}
+
+export class LoadClient {
+  readonly #options: LoadOptions;
+  readonly #sockets: Socket<StreamState>[] = [];
+  /** Frames received across all streams, after each stream's first (the retry hint). */
+  delivered = 0;
+  failed = 0;
+  /** Publish send times, by publish number (0-based). */
+  #publishedAt: number[] = [];
+  #latencies: Float64Array = new Float64Array(0);
+  #latencyCount = 0;
+
+  constructor(options: LoadOptions) {
+    this.#options = options;
+  }
+
+  get open(): number {
+    return this.#sockets.length;
+  }
+
+  /** Opens `count` streams, `batch` at a time, and waits until each has its first frame. */
+  async connect(count: number, batch = 250): Promise<void> {
+    const { port, path, headers = {} } = this.#options;
+    const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join("")}\r\n`;
+    const client = this;
+    for (let started = 0; started < count; started += batch) {
+      const wave = Math.min(batch, count - started);
+      let ready = 0;
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`only ${ready}/${wave} streams opened`)), 30_000);
+        const done = () => {
+          if (++ready === wave) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        for (let i = 0; i < wave; i++) {
+          Bun.connect<StreamState>({
+            hostname: "127.0.0.1",
+            port,
+            data: { frames: 0, lastWasNewline: false, headersDone: false, status: 0 },
+            socket: {
+              open(socket) {
+                client.#sockets.push(socket);
+                socket.write(request);
+              },
+              data(socket, chunk) {
+                const state = socket.data;
+                const before = state.frames;
+                client.#count(state, chunk);
+                if (before === 0 && state.frames > 0) {
+                  if (state.status !== 200) client.failed++;
+                  done();
+                  return;
+                }
+                const now = performance.now();
+                for (let n = before; n < state.frames; n++) client.#record(n, now);
+              },
+              close() {},
+              error() {
+                client.failed++;
+              },
+            },
+          }).catch(() => {
+            client.failed++;
+            done();
+          });
+        }
+      });
+    }
+  }
+
+  #count(state: StreamState, chunk: Buffer): void {
+    let from = 0;
+    if (!state.headersDone) {
+      const end = chunk.indexOf("\r\n\r\n");
+      if (end < 0) return;
+      state.status = Number(chunk.subarray(9, 12).toString());
+      state.headersDone = true;
+      from = end + 4;
+    }
+    if (state.lastWasNewline && chunk[from] === NEWLINE) {
+      state.frames++;
+      from++;
+    }
+    for (;;) {
+      const at = chunk.indexOf("\n\n", from);
+      if (at < 0) break;
+      state.frames++;
+      from = at + 2;
+    }
+    state.lastWasNewline = chunk.length > 0 && chunk[chunk.length - 1] === NEWLINE;
+  }
+
+  /** Frame `n` (1-based, after the retry hint) of a stream arrived at `now`. */
+  #record(n: number, now: number): void {
+    this.delivered++;
+    const sentAt = this.#publishedAt[n - 1];
+    if (sentAt !== undefined && this.#latencyCount < this.#latencies.length) {
+      this.#latencies[this.#latencyCount++] = now - sentAt;
+    }
+  }
+
+  /** Call before publishing `events` events: sizes the latency record. */
+  expect(events: number): void {
+    this.#publishedAt = [];
+    this.#latencies = new Float64Array(events * this.#sockets.length);
+    this.#latencyCount = 0;
+    this.delivered = 0;
+  }
+
+  /** Notes that publish number `index` (0-based) is being sent now. */
+  published(index: number): void {
+    this.#publishedAt[index] = performance.now();
+  }
+
+  /** p50, p99 and max latency in milliseconds. */
+  latency(): { p50: number; p99: number; max: number } {
+    const sorted = this.#latencies.slice(0, this.#latencyCount).sort();
+    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+    return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
+  }
+
+  /** Streams that have fewer than `events` frames after the retry hint. */
+  behind(events: number): number {
+    let behind = 0;
+    for (const socket of this.#sockets) if (socket.data.frames - 1 < events) behind++;
+    return behind;
+  }
+
+  close(): void {
+    for (const socket of this.#sockets) socket.end();
+    this.#sockets.length = 0;
+  }
+}
