@@ -62,6 +62,7 @@ describe("assets", () => {
     ["/assets/htmx.js", "text/javascript", "htmx"],
     ["/assets/htmx-ext-sse.js", "text/javascript", "sse-swap"],
     ["/assets/herald.css", "text/css", "#notifications"],
+    ["/favicon.svg", "image/svg+xml", "<svg"],
   ] as const) {
     test(`${path} is served with an ETag, and revalidates with 304`, async () => {
       const res = await fetch(`${herald.url}${path}`);

@@ -28,6 +28,7 @@ export function layout({ title, user, body }: LayoutProps): Html {
 <title>${title} · herald</title>
 <meta name="htmx-config" content="${HTMX_CONFIG}">
 <link rel="stylesheet" href="/assets/herald.css">
+<link rel="icon" href="/favicon.svg" type="image/svg+xml">
 <script src="/assets/htmx.js" defer></script>
 <script src="/assets/htmx-ext-sse.js" defer></script>
 </head>

@@ -25,6 +25,7 @@ export function loadAssets(): Map<string, Asset> {
     ["/assets/htmx.js", load(resolve("htmx.org/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/htmx-ext-sse.js", load(resolve("htmx-ext-sse/dist/sse.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/herald.css", load(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
+    ["/favicon.svg", load(join(root, "views", "favicon.svg"), "image/svg+xml")],
   ]);
 }
 

@@ -1,0 +1,36 @@
+/**
+ * Debian's Chromium driven by playwright-core, for end-to-end tests. Never downloads a browser.
+ *
+ * Without a Chromium the suites are skipped with a loud message, except under `CI=true`, where a
+ * missing browser fails the run (`.ci/run` installs it).
+ */
+import { existsSync } from "node:fs";
+import { chromium, type Browser } from "playwright-core";
+
+export const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";
+
+/** Whether the e2e suites can run here. Throws under CI when they cannot. */
+export function chromiumAvailable(): boolean {
+  if (existsSync(CHROMIUM)) return true;
+  const message = `e2e tests SKIPPED: no Chromium at ${CHROMIUM}. Install it with: apt-get update && apt-get install -y chromium (or set HERALD_CHROMIUM).`;
+  if (process.env.CI === "true") throw new Error(message);
+  console.warn(`\n*** ${message}\n`);
+  return false;
+}
+
+/** Starts a headless Chromium with the flags this machine needs (no sandbox as root, no background networking). */
+export function launchBrowser(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+      "--no-first-run",
+    ],
+  });
+}
