@@ -4,18 +4,32 @@
  */
 import type { Server } from "bun";
 import type { Config } from "./config.ts";
-import { currentUser, type AppContext } from "./context.ts";
+import { viewerOf, type AppContext } from "./context.ts";
+import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
 import { Hub } from "./hub.ts";
-import { errorResponse, internalError } from "./respond.ts";
-import { login, logout } from "./routes/auth.ts";
+import { RateLimiter } from "./limits.ts";
+import { createLogger, type Logger } from "./log.ts";
+import { Policy, type AuthorizeHook } from "./policy.ts";
+import { errorResponse, internalError, secure } from "./respond.ts";
+import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
+import { login, logout } from "./routes/auth.ts";
 import { health } from "./routes/health.ts";
 import { home, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
 
 type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
+type Route = (ctx: AppContext, req: Request, server: Server<unknown>) => Response | Promise<Response>;
+
+/** What an app embedding herald can add to the configuration. */
+export interface HeraldOptions {
+  /** Decides subscribe and publish permissions; see `AuthorizeHook` in `src/policy.ts`. */
+  authorize?: AuthorizeHook;
+  /** Where log lines go. Defaults to JSON lines on stdout at `config.logLevel`. */
+  log?: Logger;
+}
 
 /** A running herald. */
 export interface Herald {
@@ -28,31 +42,38 @@ export interface Herald {
   stop(): Promise<void>;
 }
 
-/** Maps anything a route throws to a response: `HttpError`s as they say, the rest as a logged 500. */
-function guard(ctx: AppContext, handler: Handler): Handler {
-  return async (req, server) => {
-    try {
-      return await handler(req, server);
-    } catch (error) {
-      if (error instanceof HttpError) return errorResponse(req, error, currentUser(ctx, req));
-      return internalError(req, error);
-    }
-  };
-}
-
 /** Starts herald with `config` (`port: 0` picks a free port). */
-export function startHerald(config: Config): Herald {
+export function startHerald(config: Config, options: HeraldOptions = {}): Herald {
+  const secret = loadSecret(config.secret, config.dataDir);
+  const { limits } = config;
   const ctx: AppContext = {
     config,
     hub: new Hub({ heartbeatMs: config.heartbeatMs }),
-    sessions: new SessionSigner(loadSecret(config.secret, config.dataDir), config.sessionTtlS),
+    sessions: new SessionSigner(secret, config.sessionTtlS),
+    csrf: new CsrfTokens(secret),
+    policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
+    log: options.log ?? createLogger(config.logLevel),
+    rates: {
+      streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
+      publishesPerUser: new RateLimiter(limits.publishesPerUserPerS),
+      publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
+    },
     startedAt: Date.now(),
   };
-  const route = (handler: (ctx: AppContext, req: Request, server: Server<unknown>) => Response | Promise<Response>) =>
-    guard(ctx, (req, server) => handler(ctx, req, server));
-  const assets = Object.fromEntries(
-    [...loadAssets()].map(([path, asset]) => [path, { GET: (req: Request) => serveAsset(asset, req) }]),
-  );
+
+  // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
+  // else a logged 500, and every response gets the security headers.
+  const route =
+    (handler: Route): Handler =>
+    async (req, server) => {
+      const viewer = () => viewerOf(ctx, req);
+      try {
+        return secure(await handler(ctx, req, server));
+      } catch (error) {
+        if (error instanceof HttpError) return secure(errorResponse(req, error, viewer, config.retryMs));
+        return secure(internalError(req, error, ctx.log, viewer));
+      }
+    };
 
   const routes: Record<string, Partial<Record<"GET" | "POST", Handler>>> = {
     "/": { GET: route(home) },
@@ -60,23 +81,26 @@ export function startHerald(config: Config): Herald {
     "/logout": { POST: route(logout) },
     "/notify": { POST: route(notify) },
     "/sse": { GET: route(openStream) },
+    "/api/publish": { POST: route(apiPublish) },
     "/healthz": { GET: route(health) },
-    ...assets,
   };
+  for (const [path, asset] of loadAssets()) routes[path] = { GET: route((_ctx, req) => serveAsset(asset, req)) };
 
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
+    // Bun answers 413 itself past this, before a handler runs; routes check Content-Length first
+    // so that declared bodies get herald's own message.
+    maxRequestBodySize: limits.maxBodyBytes,
     routes,
-    // Bun answers here for paths without a route and for methods a route does not take.
-    fetch: guard(ctx, (req) => {
+    // Bun calls this for paths without a route and for methods a route does not take.
+    fetch: route((_ctx, req) => {
       const path = new URL(req.url).pathname;
       const methods = routes[path];
       if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
       const allow = Object.keys(methods).join(", ");
       throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
     }),
-    error: (error) => internalError(new Request("http://herald/"), error),
   });
 
   return {

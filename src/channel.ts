@@ -3,16 +3,20 @@
  *
  * - `everyone`: every stream;
  * - `topic:<name>`: streams that asked for the topic;
- * - `user:<id>`: the signed-in user's own streams, granted only from a verified session.
+ * - `user:<id>`: the signed-in user's own streams, granted only from a verified session;
+ * - `group:<name>`: the streams of a group's members (`HERALD_GROUPS`), from their session.
  */
 import { HttpError } from "./errors.ts";
 
-export type Channel = "everyone" | `topic:${string}` | `user:${string}`;
+export type Channel = "everyone" | `topic:${string}` | `user:${string}` | `group:${string}`;
+export type ChannelKind = "everyone" | "topic" | "user" | "group";
 
 /** A topic name: lower-case letters, digits, `.`, `_` and `-`, starting with a letter or digit, at most 64. */
 export const TOPIC_NAME = /^[a-z0-9][a-z0-9._-]{0,63}$/;
 /** A user id: the sign-in name in lower case. */
 export const USER_ID = /^[a-z0-9_-]{1,32}$/;
+/** A group name: like a topic name. */
+export const GROUP_NAME = TOPIC_NAME;
 
 export const EVERYONE: Channel = "everyone";
 
@@ -24,6 +28,10 @@ export function userChannel(id: string): Channel {
   return `user:${id}`;
 }
 
+export function groupChannel(name: string): Channel {
+  return `group:${name}`;
+}
+
 /** Checks a topic name, throwing a 400 that says what a valid one looks like. */
 export function parseTopic(name: string): string {
   if (!TOPIC_NAME.test(name)) {
@@ -32,10 +40,10 @@ export function parseTopic(name: string): string {
   return name;
 }
 
-/** Parses a publish target (`everyone`, `topic:<name>` or `user:<id>`), throwing a 400 otherwise. */
+/** Parses a publish target (`everyone`, `topic:<name>`, `user:<id>` or `group:<name>`), throwing a 400 otherwise. */
 export function parseTarget(text: string): Channel {
   const target = text.trim();
-  if (target === "") throw new HttpError(400, "Choose a target: everyone, topic:<name> or user:<name>.");
+  if (target === "") throw new HttpError(400, "Choose a target: everyone, topic:<name>, user:<name> or group:<name>.");
   if (target === EVERYONE) return EVERYONE;
   const colon = target.indexOf(":");
   const kind = colon < 0 ? target : target.slice(0, colon);
@@ -46,13 +54,22 @@ export function parseTarget(text: string): Channel {
     if (!USER_ID.test(id)) throw new HttpError(400, `"${name}" is not a valid user: use the name they signed in with.`);
     return userChannel(id);
   }
-  throw new HttpError(400, `Unknown target "${target}": use everyone, topic:<name> or user:<name>.`);
+  if (colon > 0 && kind === "group") {
+    if (!GROUP_NAME.test(name)) throw new HttpError(400, `"${name}" is not a valid group name.`);
+    return groupChannel(name);
+  }
+  throw new HttpError(400, `Unknown target "${target}": use everyone, topic:<name>, user:<name> or group:<name>.`);
 }
 
 /** The kind of a channel, for stats and labels. */
-export function channelKind(channel: Channel): "everyone" | "topic" | "user" {
+export function channelKind(channel: Channel): ChannelKind {
   if (channel === EVERYONE) return "everyone";
-  return channel.startsWith("topic:") ? "topic" : "user";
+  return channel.slice(0, channel.indexOf(":")) as ChannelKind;
+}
+
+/** The part after `kind:`; empty for `everyone`. */
+export function channelName(channel: Channel): string {
+  return channel.slice(channel.indexOf(":") + 1);
 }
 
 /**

@@ -2,6 +2,7 @@
  * Configuration, read once from the environment into typed values. A value that does not
  * parse stops the start-up with a message naming the variable, rather than running with a guess.
  */
+import { GROUP_NAME, USER_ID } from "./channel.ts";
 import { HeraldError } from "./errors.ts";
 
 export interface Config {
@@ -21,6 +22,44 @@ export interface Config {
   sessionTtlS: number;
   /** Most topics one stream may follow. `HERALD_MAX_TOPICS`, defaults to `32`. */
   maxTopicsPerStream: number;
+  /** Bearer tokens for `POST /api/publish`. `HERALD_PUBLISH_TOKENS`, comma-separated; defaults to none (the API refuses everyone). */
+  publishTokens: string[];
+  /** Group name → member user ids. `HERALD_GROUPS`, e.g. `admins=alice,bob;ops=carol`; defaults to no groups. */
+  groups: Record<string, string[]>;
+  /** Whether visitors who are not signed in may open streams. `HERALD_ANONYMOUS` (`on`/`off`), defaults to `on`. */
+  anonymous: boolean;
+  /** Topic patterns (`*` matches any run of characters) that need permission. `HERALD_PRIVATE_TOPICS`, comma-separated; defaults to none. */
+  privateTopics: string[];
+  /** The URL people reach herald at. `HERALD_PUBLIC_URL`; an `https:` URL makes cookies `Secure`. Defaults to none. */
+  publicUrl: URL | undefined;
+  /** Take the client address from `X-Forwarded-For` (behind a proxy you run). `HERALD_TRUST_PROXY` (`on`/`off`), defaults to `off`. */
+  trustProxy: boolean;
+  /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
+  logLevel: LogLevel;
+  limits: Limits;
+}
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Abuse bounds. Each has its own variable and its own refusal status. */
+export interface Limits {
+  /** Open streams in total; past it, 503. `HERALD_MAX_CLIENTS`, defaults to `10000`. */
+  maxClients: number;
+  /** Open streams per signed-in user; past it, 429. `HERALD_MAX_STREAMS_PER_USER`, defaults to `10`. */
+  maxStreamsPerUser: number;
+  /** New streams per client address per second (bursts of twice that); past it, 429. `HERALD_STREAMS_PER_IP_PER_S`, defaults to `10`. */
+  streamsPerIpPerS: number;
+  /** Publishes per signed-in user per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_USER`, defaults to `5`. */
+  publishesPerUserPerS: number;
+  /** Publishes per API token per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_TOKEN`, defaults to `500`. */
+  publishesPerTokenPerS: number;
+  /** Bytes in a request body; past it, 413. `HERALD_MAX_BODY_BYTES`, defaults to `262144` (256 KiB). */
+  maxBodyBytes: number;
+  /** Bytes of `html` in one published event; past it, 413. `HERALD_MAX_HTML_BYTES`, defaults to `16384`. */
+  maxHtmlBytes: number;
+  /** Events, or targets, in one API request; past it, 413. `HERALD_MAX_BATCH`, defaults to `100`. */
+  maxBatch: number;
 }
 
 type Env = Record<string, string | undefined>;
@@ -40,6 +79,72 @@ function text(env: Env, name: string, fallback: string): string {
   return value ? value : fallback;
 }
 
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name]?.trim().toLowerCase();
+  if (!value) return fallback;
+  if (["on", "true", "1", "yes"].includes(value)) return true;
+  if (["off", "false", "0", "no"].includes(value)) return false;
+  throw new HeraldError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
+}
+
+
+function groups(env: Env): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const entry of (env.HERALD_GROUPS ?? "").split(";")) {
+    if (entry.trim() === "") continue;
+    const [name = "", members = "", extra] = entry.split("=").map((part) => part.trim());
+    if (!entry.includes("=") || extra !== undefined || !GROUP_NAME.test(name)) {
+      throw new HeraldError(`HERALD_GROUPS: "${entry.trim()}" is not group=user,user (group names are lower-case letters, digits, ".", "_" or "-")`);
+    }
+    const ids = members.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== "");
+    for (const id of ids) if (!USER_ID.test(id)) throw new HeraldError(`HERALD_GROUPS: "${id}" in group ${name} is not a user name`);
+    out[name] = [...new Set([...(out[name] ?? []), ...ids])];
+  }
+  return out;
+}
+
+function privateTopics(env: Env): string[] {
+  const patterns = list(env, "HERALD_PRIVATE_TOPICS");
+  for (const pattern of patterns) {
+    if (!/^[a-z0-9._*-]{1,64}$/.test(pattern)) {
+      throw new HeraldError(`HERALD_PRIVATE_TOPICS: "${pattern}" is not a topic pattern (topic characters and *)`);
+    }
+  }
+  return patterns;
+}
+
+function publicUrl(env: Env): URL | undefined {
+  const value = env.HERALD_PUBLIC_URL?.trim();
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "http:" || url.protocol === "https:") return url;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  throw new HeraldError(`HERALD_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(value)}`);
+}
+
+function logLevel(env: Env): LogLevel {
+  const value = text(env, "HERALD_LOG", "info").toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
+    throw new HeraldError(`HERALD_LOG must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(env.HERALD_LOG)}`);
+  }
+  return value as LogLevel;
+}
+
+function tokens(env: Env): string[] {
+  const values = list(env, "HERALD_PUBLISH_TOKENS");
+  for (const token of values) {
+    if (token.length < 16 || /\s/.test(token)) throw new HeraldError("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters, without spaces");
+  }
+  return values;
+}
+
 /** Reads the configuration from `env` (defaults to `process.env`). Throws `HeraldError` on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
   const secret = env.HERALD_SECRET?.trim() || undefined;
@@ -55,5 +160,22 @@ export function loadConfig(env: Env = process.env): Config {
     dataDir: text(env, "HERALD_DATA_DIR", "./data"),
     sessionTtlS: integer(env, "HERALD_SESSION_TTL_S", 7 * 24 * 3600, 60),
     maxTopicsPerStream: integer(env, "HERALD_MAX_TOPICS", 32, 1, 1000),
+    publishTokens: tokens(env),
+    groups: groups(env),
+    anonymous: flag(env, "HERALD_ANONYMOUS", true),
+    privateTopics: privateTopics(env),
+    publicUrl: publicUrl(env),
+    trustProxy: flag(env, "HERALD_TRUST_PROXY", false),
+    logLevel: logLevel(env),
+    limits: {
+      maxClients: integer(env, "HERALD_MAX_CLIENTS", 10_000, 1),
+      maxStreamsPerUser: integer(env, "HERALD_MAX_STREAMS_PER_USER", 10, 1),
+      streamsPerIpPerS: integer(env, "HERALD_STREAMS_PER_IP_PER_S", 10, 1),
+      publishesPerUserPerS: integer(env, "HERALD_PUBLISH_RATE_USER", 5, 1),
+      publishesPerTokenPerS: integer(env, "HERALD_PUBLISH_RATE_TOKEN", 500, 1),
+      maxBodyBytes: integer(env, "HERALD_MAX_BODY_BYTES", 256 * 1024, 1024),
+      maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES", 16 * 1024, 64),
+      maxBatch: integer(env, "HERALD_MAX_BATCH", 100, 1),
+    },
   };
 }

@@ -1,25 +1,84 @@
 /**
- * What every route needs: the configuration, the hub and the session signer.
+ * What every route needs, and the facts about a request that several routes ask for:
+ * who sent it, from where, and what a page rendered for them must carry.
  */
+import type { Server } from "bun";
 import type { Config } from "./config.ts";
+import { CSRF_COOKIE, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
 import type { Hub } from "./hub.ts";
-import { SESSION_COOKIE, type Principal, type SessionSigner } from "./session.ts";
+import type { RateLimiter } from "./limits.ts";
+import type { Logger } from "./log.ts";
+import type { Policy } from "./policy.ts";
+import { SESSION_COOKIE, type SessionSigner, type User } from "./session.ts";
 
 export interface AppContext {
   config: Config;
   hub: Hub;
   sessions: SessionSigner;
+  csrf: CsrfTokens;
+  policy: Policy;
+  log: Logger;
+  rates: {
+    streamsPerIp: RateLimiter;
+    publishesPerUser: RateLimiter;
+    publishesPerToken: RateLimiter;
+  };
   /** `Date.now()` when the app started. */
   startedAt: number;
 }
 
-/** The verified user behind a request, or `null` for anonymous (no cookie, tampered or expired). */
-export function currentUser(ctx: AppContext, req: Request): Principal | null {
-  return ctx.sessions.verify(readCookie(req, SESSION_COOKIE));
+function cookies(req: Request): Bun.CookieMap {
+  return new Bun.CookieMap(req.headers.get("cookie") ?? "");
 }
 
-function readCookie(req: Request, name: string): string | null {
-  const header = req.headers.get("cookie");
-  if (!header) return null;
-  return new Bun.CookieMap(header).get(name);
+/** The verified user behind a request, or `null` for anonymous (no cookie, tampered or expired). */
+export function currentUser(ctx: AppContext, req: Request): User | null {
+  return ctx.sessions.verify(cookies(req).get(SESSION_COOKIE));
+}
+
+/** The request's CSRF cookie nonce, when it has a well-formed one. */
+export function csrfNonce(req: Request): string | null {
+  const value = cookies(req).get(CSRF_COOKIE);
+  return isNonce(value) ? value : null;
+}
+
+/** The client's address: the socket's peer, or the first `X-Forwarded-For` hop when `HERALD_TRUST_PROXY` is on. */
+export function clientAddress(ctx: AppContext, req: Request, server: Server<unknown>): string {
+  if (ctx.config.trustProxy) {
+    const forwarded = req.headers.get("x-forwarded-for")?.split(",")[0]?.trim();
+    if (forwarded) return forwarded;
+  }
+  return server.requestIP(req)?.address ?? "unknown";
+}
+
+/** Cookie attributes herald uses for its own cookies. */
+export function cookieOptions(ctx: AppContext, maxAge: number): Bun.CookieInit {
+  return { path: "/", httpOnly: true, sameSite: "lax", secure: ctx.config.publicUrl?.protocol === "https:", maxAge };
+}
+
+/** Who a page is rendered for, and the CSRF token its forms carry. */
+export interface Viewer {
+  user: User | null;
+  csrf: string;
+  /** A `Set-Cookie` value when the visitor had no CSRF cookie yet. */
+  setCookie: string | undefined;
+}
+
+/** The viewer of a page, creating the visitor's CSRF cookie on their first page view. */
+export function viewerOf(ctx: AppContext, req: Request): Viewer {
+  const user = currentUser(ctx, req);
+  let nonce = csrfNonce(req);
+  let setCookie: string | undefined;
+  if (!nonce) {
+    nonce = newNonce();
+    setCookie = new Bun.Cookie(CSRF_COOKIE, nonce, cookieOptions(ctx, 365 * 24 * 3600)).toString();
+  }
+  return { user, csrf: ctx.csrf.token(nonce, user?.id ?? null), setCookie };
+}
+
+/** herald's own origins: the one the request came to, and `HERALD_PUBLIC_URL`'s. */
+export function ownOrigins(ctx: AppContext, req: Request): string[] {
+  const origins = [new URL(req.url).origin];
+  if (ctx.config.publicUrl) origins.push(ctx.config.publicUrl.origin);
+  return origins;
 }

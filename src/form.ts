@@ -1,26 +1,64 @@
 /**
- * Reading browser form bodies into plain fields, once, at the edge.
+ * Reading request bodies into plain values, once, at the edge: size, content type and shape
+ * are checked here, so routes see only fields.
  */
+import { csrfNonce, ownOrigins, type AppContext } from "./context.ts";
+import { checkSameOrigin, CSRF_FIELD, CSRF_HEADER } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
+import type { User } from "./session.ts";
 
 /** Text fields of a form post; a field given twice keeps its first value. */
 export type FormFields = Record<string, string>;
 
-const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
+export const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-data"];
 
-/** Parses a urlencoded or multipart body. 415 for another content type, 400 for a malformed body. */
-export async function readForm(req: Request): Promise<FormFields> {
-  const type = (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
-  if (!FORM_TYPES.includes(type)) {
-    throw new HttpError(415, `Send this form as application/x-www-form-urlencoded or multipart/form-data, not ${type || "a body without a content type"}.`);
+/** The media type of a request body, lower case, without parameters. */
+export function mediaType(req: Request): string {
+  return (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+}
+
+/** Throws 413 when the body declares more than `maxBytes`. (Bun itself cuts off undeclared bodies past the server's limit.) */
+export function checkBodySize(req: Request, maxBytes: number): void {
+  const length = Number(req.headers.get("content-length") ?? 0);
+  if (length > maxBytes) {
+    throw new HttpError(413, `The request body is ${length} bytes; the most this server takes is ${maxBytes}.`);
   }
+}
+
+/** Parses a urlencoded or multipart body into fields, repeated fields as lists. 400 for a malformed body. */
+export async function readFormData(req: Request): Promise<Map<string, string[]>> {
   const data = await req.formData().catch(() => {
     throw new HttpError(400, "The form data could not be read: the body is malformed.");
   });
-  const fields: FormFields = {};
+  const fields = new Map<string, string[]>();
   for (const [name, value] of data.entries()) {
     if (typeof value !== "string") throw new HttpError(400, `The field "${name}" is a file; this form takes only text.`);
-    if (!(name in fields)) fields[name] = value;
+    const values = fields.get(name);
+    if (values) values.push(value);
+    else fields.set(name, [value]);
   }
+  return fields;
+}
+
+/** Parses a form body. 415 for another content type, 413 for too large a body, 400 for a malformed one. */
+export async function readForm(req: Request, maxBytes: number): Promise<FormFields> {
+  const type = mediaType(req);
+  if (!FORM_TYPES.includes(type)) {
+    throw new HttpError(415, `Send this form as application/x-www-form-urlencoded or multipart/form-data, not ${type || "a body without a content type"}.`);
+  }
+  checkBodySize(req, maxBytes);
+  const fields: FormFields = {};
+  for (const [name, values] of await readFormData(req)) fields[name] = values[0]!;
+  return fields;
+}
+
+/**
+ * Reads a browser form post after the CSRF checks: the origin before the body is read, then the
+ * token from the `_csrf` field or the `X-CSRF-Token` header against the visitor's cookie and `user`.
+ */
+export async function readBrowserForm(ctx: AppContext, req: Request, user: User | null): Promise<FormFields> {
+  checkSameOrigin(req, ownOrigins(ctx, req));
+  const fields = await readForm(req, ctx.config.limits.maxBodyBytes);
+  ctx.csrf.verify(csrfNonce(req), user?.id ?? null, fields[CSRF_FIELD] ?? req.headers.get(CSRF_HEADER));
   return fields;
 }

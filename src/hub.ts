@@ -5,12 +5,14 @@
  * subscribers, found through the channel index: its cost grows with that channel's
  * subscribers, never with every open stream.
  */
-import { channelKind, EVERYONE, topicChannel, userChannel, type Channel } from "./channel.ts";
+import { channelKind, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import type { Subscriber } from "./subscriber.ts";
 
 /** The outcome of one publish. */
 export interface PublishResult {
+  /** The event's id, sent as `id:`; ids increase across the hub. */
+  id: string;
   /** How many open streams the event was written to. */
   delivered: number;
 }
@@ -21,7 +23,7 @@ export interface HubStats {
   /** Channels with at least one subscriber. */
   channels: number;
   /** Open streams by channel kind (a stream counts once per channel it is on). */
-  byKind: Record<"everyone" | "topic" | "user", number>;
+  byKind: Record<ChannelKind, number>;
   /** Users with at least one open stream. */
   users: number;
   published: number;
@@ -41,6 +43,7 @@ export class Hub {
   readonly #channels = new Map<Channel, Set<Subscriber>>();
   readonly #subscribers = new Set<Subscriber>();
   #published = 0;
+  #lastId = 0;
   #delivered = 0;
   #lastEventAt: number | null = null;
   #heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -75,10 +78,13 @@ export class Hub {
 
   /**
    * Sends one event to every stream on `target` (or on any of several targets; a stream on
-   * more than one of them still gets it once). Throws `HeraldError` for an unsafe event name.
+   * more than one of them still gets it once). The hub gives it the next id. Throws
+   * `HeraldError` for an unsafe event name.
    */
-  publish(target: Channel | readonly Channel[], message: SseMessage): PublishResult {
-    const frame = encodeMessage(message);
+  publish(target: Channel | readonly Channel[], message: Omit<SseMessage, "id">): PublishResult {
+    const id = String(this.#lastId + 1);
+    const frame = encodeMessage({ ...message, id });
+    this.#lastId++;
     const now = Date.now();
     let delivered = 0;
     if (typeof target === "string") {
@@ -99,21 +105,21 @@ export class Hub {
     this.#published++;
     this.#delivered += delivered;
     this.#lastEventAt = now;
-    return { delivered };
+    return { id, delivered };
   }
 
   /** Sends to every stream of one signed-in user. */
-  publishToUser(userId: string, message: SseMessage): PublishResult {
+  publishToUser(userId: string, message: Omit<SseMessage, "id">): PublishResult {
     return this.publish(userChannel(userId), message);
   }
 
   /** Sends to every stream following `topic`. */
-  publishToTopic(topic: string, message: SseMessage): PublishResult {
+  publishToTopic(topic: string, message: Omit<SseMessage, "id">): PublishResult {
     return this.publish(topicChannel(topic), message);
   }
 
   /** Sends to every open stream. */
-  publishToEveryone(message: SseMessage): PublishResult {
+  publishToEveryone(message: Omit<SseMessage, "id">): PublishResult {
     return this.publish(EVERYONE, message);
   }
 
@@ -144,7 +150,7 @@ export class Hub {
 
   /** A snapshot of the hub's figures. */
   stats(): HubStats {
-    const byKind = { everyone: 0, topic: 0, user: 0 };
+    const byKind: Record<ChannelKind, number> = { everyone: 0, topic: 0, user: 0, group: 0 };
     let users = 0;
     for (const [channel, members] of this.#channels) {
       const kind = channelKind(channel);

@@ -2,7 +2,6 @@
  * A notification: what the send form and the API publish, and what the inbox shows.
  */
 import { HttpError } from "./errors.ts";
-import type { Channel } from "./channel.ts";
 
 export const LEVELS = ["info", "success", "warning", "error"] as const;
 export type Level = (typeof LEVELS)[number];
@@ -17,8 +16,8 @@ export interface Notification {
   /** Empty when none was given. */
   title: string;
   level: Level;
-  /** Where it was sent. */
-  channel: Channel;
+  /** Where it was sent: a channel, or several joined by ", ". */
+  channel: string;
   /** Display name of the sender, or `null` for the system. */
   from: string | null;
   /** `Date.now()` when it was published. */
@@ -41,11 +40,11 @@ export function parseNotificationFields(fields: {
   const message = typeof fields.message === "string" ? fields.message.trim() : "";
   if (message === "") throw new HttpError(400, "The message is empty: write something to send.");
   if (length(message) > MAX_MESSAGE) {
-    throw new HttpError(400, `The message is ${length(message)} characters long; the most is ${MAX_MESSAGE}.`);
+    throw new HttpError(413, `The message is ${length(message)} characters long; the most is ${MAX_MESSAGE}.`);
   }
   const title = typeof fields.title === "string" ? fields.title.trim() : "";
   if (length(title) > MAX_TITLE) {
-    throw new HttpError(400, `The title is ${length(title)} characters long; the most is ${MAX_TITLE}.`);
+    throw new HttpError(413, `The title is ${length(title)} characters long; the most is ${MAX_TITLE}.`);
   }
   const levelText = typeof fields.level === "string" && fields.level !== "" ? fields.level : "info";
   if (!(LEVELS as readonly string[]).includes(levelText)) {

@@ -13,6 +13,23 @@ describe("configuration", () => {
       dataDir: "./data",
       sessionTtlS: 604_800,
       maxTopicsPerStream: 32,
+      publishTokens: [],
+      groups: {},
+      anonymous: true,
+      privateTopics: [],
+      publicUrl: undefined,
+      trustProxy: false,
+      logLevel: "info",
+      limits: {
+        maxClients: 10_000,
+        maxStreamsPerUser: 10,
+        streamsPerIpPerS: 10,
+        publishesPerUserPerS: 5,
+        publishesPerTokenPerS: 500,
+        maxBodyBytes: 262_144,
+        maxHtmlBytes: 16_384,
+        maxBatch: 100,
+      },
     });
   });
 
@@ -26,8 +43,23 @@ describe("configuration", () => {
       HERALD_DATA_DIR: "/var/lib/herald",
       HERALD_SESSION_TTL_S: "3600",
       HERALD_MAX_TOPICS: "8",
+      HERALD_PUBLISH_TOKENS: " token-one-0123456789 , token-two-0123456789",
+      HERALD_GROUPS: "admins=Alice,bob; ops = carol ;admins=dave",
+      HERALD_ANONYMOUS: "off",
+      HERALD_PRIVATE_TOPICS: "private.*,audit",
+      HERALD_PUBLIC_URL: "https://herald.example.com",
+      HERALD_TRUST_PROXY: "on",
+      HERALD_LOG: "warn",
+      HERALD_MAX_CLIENTS: "500",
+      HERALD_MAX_STREAMS_PER_USER: "3",
+      HERALD_STREAMS_PER_IP_PER_S: "4",
+      HERALD_PUBLISH_RATE_USER: "2",
+      HERALD_PUBLISH_RATE_TOKEN: "50",
+      HERALD_MAX_BODY_BYTES: "2048",
+      HERALD_MAX_HTML_BYTES: "128",
+      HERALD_MAX_BATCH: "7",
     });
-    expect(config).toEqual({
+    expect(config).toMatchObject({
       port: 8080,
       host: "127.0.0.1",
       heartbeatMs: 5000,
@@ -36,7 +68,15 @@ describe("configuration", () => {
       dataDir: "/var/lib/herald",
       sessionTtlS: 3600,
       maxTopicsPerStream: 8,
+      publishTokens: ["token-one-0123456789", "token-two-0123456789"],
+      groups: { admins: ["alice", "bob", "dave"], ops: ["carol"] },
+      anonymous: false,
+      privateTopics: ["private.*", "audit"],
+      trustProxy: true,
+      logLevel: "warn",
+      limits: { maxClients: 500, maxStreamsPerUser: 3, streamsPerIpPerS: 4, publishesPerUserPerS: 2, publishesPerTokenPerS: 50, maxBodyBytes: 2048, maxHtmlBytes: 128, maxBatch: 7 },
     });
+    expect(config.publicUrl?.origin).toBe("https://herald.example.com");
   });
 
   test("a value that does not parse stops start-up with a message naming the variable", () => {
@@ -45,9 +85,17 @@ describe("configuration", () => {
     expect(() => loadConfig({ HERALD_HEARTBEAT_MS: "1.5" })).toThrow("HERALD_HEARTBEAT_MS must be a whole number");
     expect(() => loadConfig({ HERALD_MAX_TOPICS: "0" })).toThrow("HERALD_MAX_TOPICS must be a whole number from 1 to 1000");
     expect(() => loadConfig({ HERALD_SECRET: "short" })).toThrow("HERALD_SECRET must be at least 16 characters");
+    expect(() => loadConfig({ HERALD_PUBLISH_TOKENS: "short" })).toThrow("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters");
+    expect(() => loadConfig({ HERALD_GROUPS: "admins" })).toThrow('HERALD_GROUPS: "admins" is not group=user,user');
+    expect(() => loadConfig({ HERALD_GROUPS: "admins=al ice" })).toThrow('HERALD_GROUPS: "al ice" in group admins is not a user name');
+    expect(() => loadConfig({ HERALD_ANONYMOUS: "maybe" })).toThrow("HERALD_ANONYMOUS must be on or off");
+    expect(() => loadConfig({ HERALD_PRIVATE_TOPICS: "a/b" })).toThrow('HERALD_PRIVATE_TOPICS: "a/b" is not a topic pattern');
+    expect(() => loadConfig({ HERALD_PUBLIC_URL: "ftp://x" })).toThrow("HERALD_PUBLIC_URL must be an http(s) URL");
+    expect(() => loadConfig({ HERALD_LOG: "loud" })).toThrow("HERALD_LOG must be one of debug, info, warn, error, off");
+    expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow("HERALD_MAX_BODY_BYTES must be a whole number from 1024");
   });
 
   test("an empty variable means its default", () => {
-    expect(loadConfig({ PORT: "", HERALD_SECRET: " " })).toMatchObject({ port: 3000, secret: undefined });
+    expect(loadConfig({ PORT: "", HERALD_SECRET: " ", HERALD_LOG: "" })).toMatchObject({ port: 3000, secret: undefined, logLevel: "info" });
   });
 });

@@ -5,21 +5,30 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHerald, type Herald } from "../src/app.ts";
-import { loadConfig, type Config } from "../src/config.ts";
+import { startHerald, type Herald, type HeraldOptions } from "../src/app.ts";
+import { loadConfig, type Config, type Limits } from "../src/config.ts";
 
-/** A herald for one test; `stop()` also removes its data directory. */
-export function startTestHerald(overrides: Partial<Config> = {}): Herald {
+/** Settings a test changes; `limits` may name only some limits. */
+export type TestConfig = Partial<Omit<Config, "limits">> & { limits?: Partial<Limits> };
+
+/**
+ * A herald for one test; `stop()` also removes its data directory. Logs are off and the rate
+ * limits generous unless a test sets them: most tests open streams and publish quickly.
+ */
+export function startTestHerald(overrides: TestConfig = {}, options: HeraldOptions = {}): Herald {
   const dataDir = mkdtempSync(join(tmpdir(), "herald-test-"));
+  const defaults = loadConfig({});
   const config: Config = {
-    ...loadConfig({}),
+    ...defaults,
     port: 0,
     host: "127.0.0.1",
     heartbeatMs: 0,
     dataDir,
+    logLevel: "off",
     ...overrides,
+    limits: { ...defaults.limits, streamsPerIpPerS: 10_000, publishesPerUserPerS: 10_000, ...overrides.limits },
   };
-  const herald = startHerald(config);
+  const herald = startHerald(config, options);
   const stop = herald.stop;
   herald.stop = async () => {
     await stop();
@@ -28,12 +37,42 @@ export function startTestHerald(overrides: Partial<Config> = {}): Herald {
   return herald;
 }
 
-/** Signs in through `POST /login` and returns the `Cookie` header value. */
-export async function signIn(herald: Herald, name: string): Promise<string> {
-  const res = await fetch(`${herald.url}/login`, { method: "POST", body: new URLSearchParams({ name }), redirect: "manual" });
+/** A browser's state: its cookies and the CSRF token its page carries. */
+export interface Session {
+  /** The `Cookie` header value. */
+  cookie: string;
+  /** The token from the page's `<meta name="csrf-token">`. */
+  csrf: string;
+}
+
+function cookiePair(setCookie: string | null): string {
+  return (setCookie ?? "").split(";")[0]!;
+}
+
+/** Loads the home page as `cookie` and reads the CSRF token from it. */
+export async function csrfToken(herald: Herald, cookie: string): Promise<string> {
+  const page = await (await fetch(`${herald.url}/`, { headers: { cookie } })).text();
+  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(page)?.[1];
+  if (!token) throw new Error("no csrf-token meta tag on the home page");
+  return token;
+}
+
+/** A first visit: the CSRF cookie the home page sets, and its token. */
+export async function visit(herald: Herald): Promise<Session> {
+  const res = await fetch(`${herald.url}/`);
+  const cookie = cookiePair(res.headers.get("set-cookie"));
+  const token = /<meta name="csrf-token" content="([^"]+)">/.exec(await res.text())?.[1];
+  if (!cookie.startsWith("herald_csrf=") || !token) throw new Error("the home page set no CSRF cookie or token");
+  return { cookie, csrf: token };
+}
+
+/** Signs in through the sign-in form, as a browser would, and returns the signed-in session. */
+export async function signIn(herald: Herald, name: string): Promise<Session> {
+  const anonymous = await visit(herald);
+  const res = await postForm(herald, "/login", { name }, { session: anonymous, htmx: false });
   if (res.status !== 303) throw new Error(`sign-in as ${name} failed: ${res.status} ${await res.text()}`);
-  const setCookie = res.headers.get("set-cookie") ?? "";
-  return setCookie.split(";")[0]!;
+  const cookie = `${anonymous.cookie}; ${cookiePair(res.headers.get("set-cookie"))}`;
+  return { cookie, csrf: await csrfToken(herald, cookie) };
 }
 
 /** One dispatched SSE event, as the browser would see it. */
@@ -165,17 +204,21 @@ export async function eventually(check: () => boolean, what: string, timeoutMs =
   }
 }
 
-/** Posts a form, as htmx (`HX-Request: true`) unless `htmx` is false. */
+/**
+ * Posts a form as a browser would: with the session's cookies and its CSRF token in `_csrf`
+ * (unless `fields` sets `_csrf` itself), as htmx (`HX-Request: true`) unless `htmx` is false.
+ */
 export function postForm(
   herald: Herald,
   path: string,
   fields: Record<string, string>,
-  { cookie, htmx = true }: { cookie?: string; htmx?: boolean } = {},
+  { session, htmx = true, headers = {} }: { session?: Session; htmx?: boolean; headers?: Record<string, string> } = {},
 ): Promise<Response> {
+  const body = new URLSearchParams(session && !("_csrf" in fields) ? { _csrf: session.csrf, ...fields } : fields);
   return fetch(`${herald.url}${path}`, {
     method: "POST",
-    body: new URLSearchParams(fields),
+    body,
     redirect: "manual",
-    headers: { ...(cookie ? { cookie } : {}), ...(htmx ? { "hx-request": "true" } : {}) },
+    headers: { ...(session ? { cookie: session.cookie } : {}), ...(htmx ? { "hx-request": "true" } : {}), ...headers },
   });
 }

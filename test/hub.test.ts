@@ -1,13 +1,13 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/errors.ts";
-import { eventually, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { eventually, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
 const open: SseReader[] = [];
 
-async function stream(query = "", cookie?: string): Promise<SseReader> {
-  const reader = await openStream(herald, query, cookie);
+async function stream(query = "", session?: Session): Promise<SseReader> {
+  const reader = await openStream(herald, query, session?.cookie);
   open.push(reader);
   return reader;
 }
@@ -79,12 +79,12 @@ describe("hub", () => {
     const cookie = await signIn(herald, "erin");
     const readers = await Promise.all([stream("?topic=a", cookie), stream("?topic=b"), stream("?topic=a,b", cookie)]);
     await eventually(() => herald.hub.clientCount === 3, "three streams");
-    expect(herald.hub.stats()).toMatchObject({ clients: 3, channels: 4, users: 1, byKind: { everyone: 3, topic: 4, user: 2 } });
+    expect(herald.hub.stats()).toMatchObject({ clients: 3, channels: 4, users: 1, byKind: { everyone: 3, topic: 4, user: 2, group: 0 } });
     expect(herald.hub.isConnected("erin")).toBe(true);
 
     for (const reader of readers) reader.close();
     await eventually(() => herald.hub.clientCount === 0, "no streams");
-    expect(herald.hub.stats()).toMatchObject({ clients: 0, channels: 0, users: 0, byKind: { everyone: 0, topic: 0, user: 0 } });
+    expect(herald.hub.stats()).toMatchObject({ clients: 0, channels: 0, users: 0, byKind: { everyone: 0, topic: 0, user: 0, group: 0 } });
     expect(herald.hub.isConnected("erin")).toBe(false);
     expect(herald.hub.publishToEveryone({ data: "x" }).delivered).toBe(0);
   });
@@ -121,7 +121,7 @@ describe("hub", () => {
     await eventually(() => herald.hub.clientCount === 1, "one stream");
     expect(() => herald.hub.publishToTopic("a", { event: "x\ndata: evil", data: "x" })).toThrow(HeraldError);
     herald.hub.publishToTopic("a", { event: "ok", data: "fine" });
-    expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: undefined });
+    expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: "1" });
     expect(reader.raw).not.toContain("evil");
   });
 });

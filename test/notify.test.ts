@@ -1,17 +1,17 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { openStream, postForm, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
-let alice: string;
-let bob: string;
+let alice: Session;
+let bob: Session;
 let bobStream: SseReader;
 
 beforeEach(async () => {
-  herald = startTestHerald();
+  herald = startTestHerald({ groups: { admins: ["alice"] } });
   alice = await signIn(herald, "alice");
   bob = await signIn(herald, "bob");
-  bobStream = await openStream(herald, "?topic=orders", bob);
+  bobStream = await openStream(herald, "?topic=orders", bob.cookie);
 });
 
 afterEach(async () => {
@@ -21,7 +21,7 @@ afterEach(async () => {
 
 describe("POST /notify", () => {
   test("sends a rendered notification to the user as event `notification`", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", title: "Hello", message: "Lunch at noon?", level: "success" }, { cookie: alice });
+    const res = await postForm(herald, "/notify", { target: "user:bob", title: "Hello", message: "Lunch at noon?", level: "success" }, { session: alice });
     expect(res.status).toBe(200);
     const body = await res.text();
     expect(body).toContain("Sent to 1 connected stream on <code>user:bob</code>.");
@@ -38,7 +38,7 @@ describe("POST /notify", () => {
   });
 
   test("user text arrives escaped: <script> becomes &lt;script&gt;", async () => {
-    await postForm(herald, "/notify", { target: "topic:orders", title: '"><img src=x onerror=alert(1)>', message: "<script>alert(1)</script>" }, { cookie: alice });
+    await postForm(herald, "/notify", { target: "topic:orders", title: '"><img src=x onerror=alert(1)>', message: "<script>alert(1)</script>" }, { session: alice });
     const { data } = await bobStream.event(1);
     expect(data).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
     expect(data).toContain("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;");
@@ -47,29 +47,29 @@ describe("POST /notify", () => {
   });
 
   test("a multi-line message keeps its lines and cannot inject SSE fields", async () => {
-    await postForm(herald, "/notify", { target: "user:bob", message: "line one\r\nevent: evil\nid: 666\rdata: x" }, { cookie: alice });
+    await postForm(herald, "/notify", { target: "user:bob", message: "line one\r\nevent: evil\nid: 666\rdata: x" }, { session: alice });
     const event = await bobStream.event(1);
     expect(event.event).toBe("notification");
-    expect(event.id).toBeUndefined();
+    expect(event.id).toBe("1");
     expect(event.data).toContain('<p class="message">line one\nevent: evil\nid: 666\ndata: x</p>');
     expect(bobStream.events).toHaveLength(1);
   });
 
   test("the delivered count says how many streams got it", async () => {
-    const second = await openStream(herald, "", bob);
+    const second = await openStream(herald, "", bob.cookie);
     const anonymous = await openStream(herald, "?topic=orders");
-    const everyone = await postForm(herald, "/notify", { target: "everyone", message: "all" }, { cookie: alice });
+    const everyone = await postForm(herald, "/notify", { target: "everyone", message: "all" }, { session: alice });
     expect(await everyone.text()).toContain("Sent to 3 connected streams");
-    const topic = await postForm(herald, "/notify", { target: "topic:orders", message: "o" }, { cookie: alice });
+    const topic = await postForm(herald, "/notify", { target: "topic:orders", message: "o" }, { session: alice });
     expect(await topic.text()).toContain("Sent to 2 connected streams");
-    const nobody = await postForm(herald, "/notify", { target: "user:carol", message: "hi" }, { cookie: alice });
+    const nobody = await postForm(herald, "/notify", { target: "user:carol", message: "hi" }, { session: alice });
     expect(await nobody.text()).toContain("Sent to 0 connected streams on <code>user:carol</code>");
     second.close();
     anonymous.close();
   });
 
   test("a plain form post is answered with 303 back to the page", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", message: "no js" }, { cookie: alice, htmx: false });
+    const res = await postForm(herald, "/notify", { target: "user:bob", message: "no js" }, { session: alice, htmx: false });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/");
     expect((await bobStream.event(1)).data).toContain("no js");
@@ -87,36 +87,37 @@ describe("POST /notify", () => {
     expect(herald.hub.stats().published).toBe(0);
   });
 
-  const bad: Array<[string, Record<string, string>, string]> = [
-    ["an unknown target", { target: "room:1", message: "x" }, "Unknown target &quot;room:1&quot;"],
-    ["an empty target", { target: "", message: "x" }, "Choose a target"],
-    ["a bad topic name", { target: "topic:Bad Name", message: "x" }, "is not a valid topic name"],
-    ["a bad user", { target: "user:<b>", message: "x" }, "&quot;&lt;b&gt;&quot; is not a valid user"],
-    ["an empty message", { target: "everyone", message: "   " }, "The message is empty"],
-    ["an over-long message", { target: "everyone", message: "x".repeat(1001) }, "The message is 1001 characters long; the most is 1000."],
-    ["an over-long title", { target: "everyone", message: "x", title: "t".repeat(101) }, "The title is 101 characters long; the most is 100."],
-    ["an unknown level", { target: "everyone", message: "x", level: "<panic>" }, "Unknown level &quot;&lt;panic&gt;&quot;"],
+  const bad: Array<[string, Record<string, string>, number, string]> = [
+    ["an unknown target", { target: "room:1", message: "x" }, 400, "Unknown target &quot;room:1&quot;"],
+    ["an empty target", { target: "", message: "x" }, 400, "Choose a target"],
+    ["a bad topic name", { target: "topic:Bad Name", message: "x" }, 400, "is not a valid topic name"],
+    ["a bad user", { target: "user:<b>", message: "x" }, 400, "&quot;&lt;b&gt;&quot; is not a valid user"],
+    ["a bad group", { target: "group:A B", message: "x" }, 400, "&quot;A B&quot; is not a valid group name"],
+    ["an empty message", { target: "user:bob", message: "   " }, 400, "The message is empty"],
+    ["an over-long message", { target: "user:bob", message: "x".repeat(1001) }, 413, "The message is 1001 characters long; the most is 1000."],
+    ["an over-long title", { target: "user:bob", message: "x", title: "t".repeat(101) }, 413, "The title is 101 characters long; the most is 100."],
+    ["an unknown level", { target: "user:bob", message: "x", level: "<panic>" }, 400, "Unknown level &quot;&lt;panic&gt;&quot;"],
   ];
-  for (const [what, fields, message] of bad) {
-    test(`${what}: 400 that says so, and other streams keep receiving`, async () => {
-      const res = await postForm(herald, "/notify", fields, { cookie: alice });
-      expect(res.status).toBe(400);
+  for (const [what, fields, status, message] of bad) {
+    test(`${what}: ${status} that says so, and other streams keep receiving`, async () => {
+      const res = await postForm(herald, "/notify", fields, { session: alice });
+      expect(res.status).toBe(status);
       expect(res.headers.get("content-type")).toStartWith("text/html");
       const body = await res.text();
-      expect(body).toStartWith('<span class="error" role="alert" data-status="400">');
+      expect(body).toStartWith(`<span class="error" role="alert" data-status="${status}">`);
       expect(body).toContain(message);
-      const page = await postForm(herald, "/notify", fields, { cookie: alice, htmx: false });
-      expect(page.status).toBe(400);
-      expect(await page.text()).toContain("<h1>Error 400</h1>");
+      const page = await postForm(herald, "/notify", fields, { session: alice, htmx: false });
+      expect(page.status).toBe(status);
+      expect(await page.text()).toContain(`<h1>Error ${status}</h1>`);
 
-      await postForm(herald, "/notify", { target: "topic:orders", message: "after" }, { cookie: alice });
+      await postForm(herald, "/notify", { target: "topic:orders", message: "after" }, { session: alice });
       expect((await bobStream.event(1)).data).toContain("after");
       expect(bobStream.events).toHaveLength(1);
     });
   }
 
   test("a message of exactly 1000 characters, counted as a person counts them, is accepted", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", message: "👋".repeat(1000) }, { cookie: alice });
+    const res = await postForm(herald, "/notify", { target: "user:bob", message: "👋".repeat(1000) }, { session: alice });
     expect(res.status).toBe(200);
     expect((await bobStream.event(1)).data).toContain("👋".repeat(1000));
   });
@@ -124,14 +125,14 @@ describe("POST /notify", () => {
   test("a malformed body is a 400 and a body that is not a form is a 415", async () => {
     const malformed = await fetch(`${herald.url}/notify`, {
       method: "POST",
-      headers: { cookie: alice, "hx-request": "true", "content-type": "multipart/form-data; boundary=zzz" },
+      headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "hx-request": "true", "content-type": "multipart/form-data; boundary=zzz" },
       body: "--zzz\r\nnot a part header\r\n\r\nbroken",
     });
     expect(malformed.status).toBe(400);
     expect(await malformed.text()).toContain("The form data could not be read");
     const json = await fetch(`${herald.url}/notify`, {
       method: "POST",
-      headers: { cookie: alice, "hx-request": "true", "content-type": "application/json" },
+      headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "hx-request": "true", "content-type": "application/json" },
       body: JSON.stringify({ target: "everyone", message: "x" }),
     });
     expect(json.status).toBe(415);

@@ -26,7 +26,7 @@ describe("home page", () => {
   });
 
   test("signed in: the inbox listening for `notification`, the send form and the chosen topics", async () => {
-    const cookie = await signIn(herald, "alice");
+    const { cookie } = await signIn(herald, "alice");
     const page = await (await fetch(`${herald.url}/?topic=orders,%20market`, { headers: { cookie } })).text();
     expect(page).toContain('sse-connect="/sse?topic=orders,market"');
     expect(page).toContain('<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">');
@@ -37,7 +37,7 @@ describe("home page", () => {
   });
 
   test("the page's stream URL opens a stream on the same topics", async () => {
-    const cookie = await signIn(herald, "alice");
+    const { cookie } = await signIn(herald, "alice");
     const page = await (await fetch(`${herald.url}/?topic=orders&topic=market`, { headers: { cookie } })).text();
     const url = /sse-connect="([^"]+)"/.exec(page)![1]!;
     const reader = await openStream(herald, url.slice("/sse".length), cookie);

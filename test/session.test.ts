@@ -4,13 +4,13 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
 import { loadSecret, SessionSigner } from "../src/session.ts";
-import { eventually, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
+import { eventually, openStream, postForm, signIn, startTestHerald, visit } from "./helpers.ts";
 
 const SECRET = "test-secret-0123456789abcdef";
 
 describe("session cookies", () => {
   const signer = new SessionSigner(SECRET, 3600);
-  const alice = { id: "alice", name: "Alice" };
+  const alice = { id: "alice", name: "Alice", groups: ["admins", "ops"] };
 
   test("a cookie it issued verifies to the same user", () => {
     expect(signer.verify(signer.issue(alice))).toEqual(alice);
@@ -72,7 +72,7 @@ describe("sign-in routes", () => {
 
   test("POST /login sets a signed HttpOnly SameSite=Lax cookie and goes back home", async () => {
     herald = startTestHerald();
-    const res = await postForm(herald, "/login", { name: "Alice_1" }, { htmx: false });
+    const res = await postForm(herald, "/login", { name: "Alice_1" }, { session: await visit(herald), htmx: false });
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/");
     const cookie = res.headers.get("set-cookie")!;
@@ -82,18 +82,20 @@ describe("sign-in routes", () => {
     expect(cookie).toContain("Path=/");
     const page = await (await fetch(`${herald.url}/`, { headers: { cookie: cookie.split(";")[0]! } })).text();
     expect(page).toContain("Signed in as <strong>Alice_1</strong>");
+    expect(cookie).not.toContain("Secure");
     expect(page).toContain("user:alice_1");
   });
 
   test("POST /login refuses a bad name with a 400 that says what a name is", async () => {
     herald = startTestHerald();
+    const session = await visit(herald);
     for (const name of ["", "a b", "x".repeat(33), "<script>", "ümlaut"]) {
-      const res = await postForm(herald, "/login", { name });
+      const res = await postForm(herald, "/login", { name }, { session });
       expect(res.status).toBe(400);
       expect(res.headers.get("set-cookie")).toBeNull();
       expect(await res.text()).toContain("A name is 1–32 letters, digits");
     }
-    const page = await postForm(herald, "/login", { name: "<b>x</b>" }, { htmx: false });
+    const page = await postForm(herald, "/login", { name: "<b>x</b>" }, { session, htmx: false });
     expect(page.status).toBe(400);
     const body = await page.text();
     expect(body).toContain("<!doctype html>");
@@ -102,7 +104,7 @@ describe("sign-in routes", () => {
 
   test("POST /logout clears the cookie", async () => {
     herald = startTestHerald();
-    const res = await postForm(herald, "/logout", {}, { cookie: await signIn(herald, "alice"), htmx: false });
+    const res = await postForm(herald, "/logout", {}, { session: await signIn(herald, "alice"), htmx: false });
     expect(res.status).toBe(303);
     expect(res.headers.get("set-cookie")).toMatch(/^herald_session=; .*Max-Age=0/);
   });
@@ -111,7 +113,7 @@ describe("sign-in routes", () => {
     const dataDir = mkdtempSync(join(tmpdir(), "herald-restart-"));
     try {
       herald = startTestHerald({ dataDir, secret: undefined });
-      const cookie = await signIn(herald, "alice");
+      const { cookie } = await signIn(herald, "alice");
       await herald.stop();
       herald = startTestHerald({ dataDir, secret: undefined });
       const page = await (await fetch(`${herald.url}/`, { headers: { cookie } })).text();
@@ -123,8 +125,8 @@ describe("sign-in routes", () => {
 
   test("a tampered cookie gets the anonymous page and an anonymous stream", async () => {
     herald = startTestHerald();
-    const cookie = await signIn(herald, "alice");
-    const tampered = cookie.replace(/.$/, (c) => (c === "A" ? "B" : "A"));
+    const { cookie } = await signIn(herald, "alice");
+    const tampered = cookie.replace(/.$/, (c) => (c === "E" ? "F" : "E"));
     const page = await (await fetch(`${herald.url}/`, { headers: { cookie: tampered } })).text();
     expect(page).toContain("Not signed in");
     const reader = await openStream(herald, "", tampered);
@@ -143,8 +145,8 @@ describe("private user channels", () => {
 
   test("alice cannot receive bob's notifications through any query or header", async () => {
     herald = startTestHerald();
-    const aliceCookie = await signIn(herald, "alice");
-    const bobCookie = await signIn(herald, "bob");
+    const aliceCookie = (await signIn(herald, "alice")).cookie;
+    const bobCookie = (await signIn(herald, "bob")).cookie;
     const bob = await openStream(herald, "", bobCookie);
 
     const attempts = [
@@ -164,7 +166,7 @@ describe("private user channels", () => {
       { "x-user": "bob" },
       { "x-user-id": "bob" },
       { authorization: "Bearer bob" },
-      { cookie: `${aliceCookie}; herald_session=${bobCookie.split("=")[1]!.slice(0, 10)}` },
+      { cookie: `${aliceCookie}; herald_session=${bobCookie.split("herald_session=")[1]!.slice(0, 10)}` },
     ];
     for (const headers of headerTries) {
       const controller = new AbortController();

@@ -1,15 +1,17 @@
 import { html, type Html } from "./html.ts";
-import { layout } from "./layout.ts";
+import { csrfField, layout } from "./layout.ts";
 import { notificationItem } from "./notification.ts";
 import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level, type Notification } from "../src/notification.ts";
-import type { Principal } from "../src/session.ts";
+import type { Viewer } from "../src/context.ts";
 
 export interface HomeProps {
-  user: Principal | null;
+  viewer: Viewer;
   /** Topics this page follows, besides the user's own channel and `everyone`. */
   topics: readonly string[];
   /** Notifications to show before any arrive live, newest first. */
   notifications: readonly Notification[];
+  /** Whether this viewer may open a stream (anonymous visitors may not when `HERALD_ANONYMOUS=off`). */
+  live: boolean;
 }
 
 /** The `sse-connect` URL for a page following `topics`. */
@@ -17,10 +19,11 @@ export function streamUrl(topics: readonly string[]): string {
   return topics.length ? `/sse?topic=${topics.map(encodeURIComponent).join(",")}` : "/sse";
 }
 
-function signInForm(): Html {
+function signInForm(csrf: string): Html {
   return html`<section class="card" id="sign-in">
 <h2>Sign in</h2>
 <form method="post" action="/login">
+  ${csrfField(csrf)}
   <label>Name <input name="name" required maxlength="32" pattern="[A-Za-z0-9_\\-]{1,32}" autocomplete="username" placeholder="alice"></label>
   <button type="submit">Sign in</button>
 </form>
@@ -29,9 +32,10 @@ function signInForm(): Html {
 }
 
 /** The send form. After an htmx send it is swapped in again with the message cleared. */
-export function sendForm(values: { target?: string; level?: Level } = {}, oob = false): Html {
+export function sendForm(csrf: string, values: { target?: string; level?: Level } = {}, oob = false): Html {
   const level = values.level ?? "info";
   return html`<form id="send-form" method="post" action="/notify" hx-post="/notify" hx-target="#send-status"${oob ? html` hx-swap-oob="true"` : ""}>
+  ${csrfField(csrf)}
   <label>To <input name="target" required list="targets" value="${values.target ?? "everyone"}" placeholder="user:bob, topic:orders or everyone"></label>
   <datalist id="targets"><option value="everyone"></option><option value="topic:orders"></option><option value="topic:market"></option></datalist>
   <label>Title <input name="title" maxlength="${MAX_TITLE}" placeholder="optional"></label>
@@ -41,10 +45,10 @@ export function sendForm(values: { target?: string; level?: Level } = {}, oob = 
 </form>`;
 }
 
-function sendSection(): Html {
+function sendSection(csrf: string): Html {
   return html`<section class="card" id="send">
 <h2>Send a notification</h2>
-${sendForm()}
+${sendForm(csrf)}
 <p id="send-status" role="status" aria-live="polite"></p>
 </section>`;
 }
@@ -61,16 +65,17 @@ function topicsSection(topics: readonly string[]): Html {
 }
 
 /** The home page: sign-in when anonymous; send form, topics and the live notification list. */
-export function homePage({ user, topics, notifications }: HomeProps): Html {
+export function homePage({ viewer, topics, notifications, live }: HomeProps): Html {
+  const { user, csrf } = viewer;
   return layout({
     title: user ? `${user.name}'s notifications` : "Live notifications",
-    user,
-    body: html`${user ? sendSection() : signInForm()}
+    viewer,
+    body: html`${user ? sendSection(csrf) : signInForm(csrf)}
 ${topicsSection(topics)}
-<section class="card" id="inbox" hx-ext="sse" sse-connect="${streamUrl(topics)}">
-<h2>Notifications${user ? html` for <code>user:${user.id}</code>` : ""}</h2>
+<section class="card" id="inbox"${live ? html` hx-ext="sse" sse-connect="${streamUrl(topics)}"` : ""}>
+<h2>Notifications${user ? html` for <code>user:${user.id}</code>${user.groups.map((g) => html` <code>group:${g}</code>`)}` : ""}</h2>
 <ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${notifications.map(notificationItem)}</ul>
-<p class="empty">Nothing yet. New notifications appear here as they are sent.</p>
+<p class="empty">${live ? "Nothing yet. New notifications appear here as they are sent." : "Sign in to see live notifications."}</p>
 </section>`,
   });
 }

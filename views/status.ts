@@ -1,6 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
-import type { Principal } from "../src/session.ts";
+import type { Viewer } from "../src/context.ts";
 
 /** The send form's status line after a publish. */
 export function sentStatus(target: string, delivered: number): Html {
@@ -14,10 +14,10 @@ export function errorFragment(status: number, message: string, signIn = false): 
 }
 
 /** An error as a whole page, for a plain form post or a link. */
-export function errorPage(status: number, message: string, user: Principal | null): Html {
+export function errorPage(status: number, message: string, viewer: Viewer): Html {
   return layout({
     title: `Error ${status}`,
-    user,
+    viewer,
     body: html`<section class="card">
 <h1>Error ${status}</h1>
 ${errorFragment(status, message, status === 401)}

@@ -1,26 +1,26 @@
 /**
- * `POST /login` and `POST /logout`.
+ * `POST /login` and `POST /logout`, both CSRF-checked browser forms.
  */
-import type { AppContext } from "../context.ts";
-import { readForm } from "../form.ts";
+import { cookieOptions, currentUser, type AppContext } from "../context.ts";
+import { readBrowserForm } from "../form.ts";
 import { seeOther } from "../respond.ts";
-import { parseUserName, SESSION_COOKIE } from "../session.ts";
+import { groupsOf, parseUserName, SESSION_COOKIE } from "../session.ts";
 
-/** Signs in with a name, sets the signed session cookie, and goes back to the home page. */
+/** Signs in with a name, sets the signed session cookie (with the user's groups), and goes home. */
 export async function login(ctx: AppContext, req: Request): Promise<Response> {
-  const fields = await readForm(req);
-  const principal = parseUserName(fields.name);
-  const cookie = new Bun.Cookie(SESSION_COOKIE, ctx.sessions.issue(principal), {
-    path: "/",
-    httpOnly: true,
-    sameSite: "lax",
-    maxAge: ctx.sessions.ttlS,
-  });
+  const fields = await readBrowserForm(ctx, req, currentUser(ctx, req));
+  const { id, name } = parseUserName(fields.name);
+  const user = { id, name, groups: groupsOf(ctx.config.groups, id) };
+  const cookie = new Bun.Cookie(SESSION_COOKIE, ctx.sessions.issue(user), cookieOptions(ctx, ctx.sessions.ttlS));
+  ctx.log.info("signed in", { user: id, groups: user.groups.join(",") });
   return seeOther("/", { "set-cookie": cookie.toString() });
 }
 
-/** Clears the session cookie and goes back to the home page. */
-export function logout(): Response {
-  const cookie = new Bun.Cookie(SESSION_COOKIE, "", { path: "/", httpOnly: true, sameSite: "lax", maxAge: 0 });
+/** Clears the session cookie and goes home. */
+export async function logout(ctx: AppContext, req: Request): Promise<Response> {
+  const user = currentUser(ctx, req);
+  await readBrowserForm(ctx, req, user);
+  const cookie = new Bun.Cookie(SESSION_COOKIE, "", cookieOptions(ctx, 0));
+  if (user) ctx.log.info("signed out", { user: user.id });
   return seeOther("/", { "set-cookie": cookie.toString() });
 }

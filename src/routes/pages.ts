@@ -2,10 +2,13 @@
  * The home page and the send form's `POST /notify`.
  */
 import { parseTarget, parseTopicList } from "../channel.ts";
-import { currentUser, type AppContext } from "../context.ts";
+import { currentUser, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
-import { readForm } from "../form.ts";
+import { readBrowserForm } from "../form.ts";
+import type { RateLimiter } from "../limits.ts";
 import { parseNotificationFields, type Notification } from "../notification.ts";
+import { principalOf } from "../policy.ts";
+import { authorizeAll, publishAll } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import { html } from "../../views/html.ts";
 import { homePage, sendForm } from "../../views/home.ts";
@@ -15,7 +18,18 @@ import { sentStatus } from "../../views/status.ts";
 /** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`. */
 export function home(ctx: AppContext, req: Request): Response {
   const topics = parseTopicList(new URL(req.url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
-  return htmlResponse(homePage({ user: currentUser(ctx, req), topics, notifications: [] }));
+  const viewer = viewerOf(ctx, req);
+  const live = viewer.user !== null || ctx.config.anonymous;
+  const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};
+  return htmlResponse(homePage({ viewer, topics, notifications: [], live }), { headers });
+}
+
+/** Throws 429 when `key` has used up its publish rate (`count` publishes at once). */
+export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): void {
+  const wait = limiter.take(key, count);
+  if (wait > 0) {
+    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, { "retry-after": String(wait) });
+  }
 }
 
 /**
@@ -25,12 +39,17 @@ export function home(ctx: AppContext, req: Request): Response {
 export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to send notifications.");
-  const fields = await readForm(req);
+  const fields = await readBrowserForm(ctx, req, user);
   const channel = parseTarget(fields.target ?? "");
   const notification: Notification = { ...parseNotificationFields(fields), channel, from: user.name, sentAt: Date.now() };
-  const { delivered } = ctx.hub.publish(channel, { event: "notification", data: notificationItem(notification).value });
+  const principal = principalOf(user);
+  const outgoing = [{ targets: [channel], event: "notification", data: notificationItem(notification).value }];
+  authorizeAll(ctx, principal, outgoing);
+  checkPublishRate(ctx.rates.publishesPerUser, user.id);
+  const { delivered } = publishAll(ctx, principal, outgoing)[0]!;
   if (isHtmx(req)) {
-    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm({ target: channel, level: notification.level }, true)}`);
+    const csrf = viewerOf(ctx, req).csrf;
+    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: notification.level }, true)}`);
   }
   return seeOther("/");
 }

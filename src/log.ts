@@ -1,0 +1,24 @@
+/**
+ * Structured logs: one JSON line per stream opened or closed, per publish, per refusal worth
+ * knowing about. Callers pass ids, names and counts; never a cookie, token or secret.
+ */
+import { LOG_LEVELS, type LogLevel } from "./config.ts";
+
+export type LogFields = Record<string, string | number | boolean | null | undefined>;
+
+export interface Logger {
+  debug(msg: string, fields?: LogFields): void;
+  info(msg: string, fields?: LogFields): void;
+  warn(msg: string, fields?: LogFields): void;
+  error(msg: string, fields?: LogFields): void;
+}
+
+/** A logger that writes lines at `level` and above with `write` (defaults to stdout). */
+export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line + "\n")): Logger {
+  const threshold = LOG_LEVELS.indexOf(level);
+  const at = (name: Exclude<LogLevel, "off">) => {
+    if (LOG_LEVELS.indexOf(name) < threshold) return () => {};
+    return (msg: string, fields: LogFields = {}) => write(JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields }));
+  };
+  return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
+}
