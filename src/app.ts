@@ -89,9 +89,6 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
-    // Bun answers 413 itself past this, before a handler runs; routes check Content-Length first
-    // so that declared bodies get herald's own message.
-    maxRequestBodySize: limits.maxBodyBytes,
     routes,
     // Bun calls this for paths without a route and for methods a route does not take.
     fetch: route((_ctx, req) => {

@@ -17,17 +17,34 @@ export function mediaType(req: Request): string {
   return (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
-/** Throws 413 when the body declares more than `maxBytes`. (Bun itself cuts off undeclared bodies past the server's limit.) */
-export function checkBodySize(req: Request, maxBytes: number): void {
-  const length = Number(req.headers.get("content-length") ?? 0);
-  if (length > maxBytes) {
-    throw new HttpError(413, `The request body is ${length} bytes; the most this server takes is ${maxBytes}.`);
-  }
+function tooLarge(declared: number | null, maxBytes: number): HttpError {
+  const size = declared === null ? `more than ${maxBytes} bytes` : `${declared} bytes`;
+  return new HttpError(413, `The request body is ${size}; the most this server takes is ${maxBytes} bytes.`);
 }
 
-/** Parses a urlencoded or multipart body into fields, repeated fields as lists. 400 for a malformed body. */
-export async function readFormData(req: Request): Promise<Map<string, string[]>> {
-  const data = await req.formData().catch(() => {
+/**
+ * Reads the body, at most `maxBytes`: a declared larger body is refused before any of it is read,
+ * an undeclared (chunked) one as soon as it passes the limit. 413 either way.
+ */
+export async function readBody(req: Request, maxBytes: number): Promise<Uint8Array> {
+  const declared = Number(req.headers.get("content-length") ?? 0);
+  if (declared > maxBytes) throw tooLarge(declared, maxBytes);
+  if (!req.body) return new Uint8Array(0);
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of req.body) {
+    total += chunk.byteLength;
+    if (total > maxBytes) throw tooLarge(null, maxBytes);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/** Parses a urlencoded or multipart body (at most `maxBytes`) into fields, repeated fields as lists. 400 for a malformed body. */
+export async function readFormData(req: Request, maxBytes: number): Promise<Map<string, string[]>> {
+  const body = await readBody(req, maxBytes);
+  const parsed = new Response(body, { headers: { "content-type": req.headers.get("content-type") ?? "" } });
+  const data = await parsed.formData().catch(() => {
     throw new HttpError(400, "The form data could not be read: the body is malformed.");
   });
   const fields = new Map<string, string[]>();
@@ -46,9 +63,8 @@ export async function readForm(req: Request, maxBytes: number): Promise<FormFiel
   if (!FORM_TYPES.includes(type)) {
     throw new HttpError(415, `Send this form as application/x-www-form-urlencoded or multipart/form-data, not ${type || "a body without a content type"}.`);
   }
-  checkBodySize(req, maxBytes);
   const fields: FormFields = {};
-  for (const [name, values] of await readFormData(req)) fields[name] = values[0]!;
+  for (const [name, values] of await readFormData(req, maxBytes)) fields[name] = values[0]!;
   return fields;
 }
 

@@ -11,7 +11,7 @@ import { timingSafeEqual } from "node:crypto";
 import { parseTarget, type Channel } from "../channel.ts";
 import type { AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
-import { checkBodySize, FORM_TYPES, mediaType, readFormData } from "../form.ts";
+import { FORM_TYPES, mediaType, readBody, readFormData } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
 import { authorizeAll, publishAll, type Outgoing } from "../publish.ts";
@@ -106,9 +106,9 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
   if (!json && !FORM_TYPES.includes(type)) {
     throw new HttpError(415, `Send application/json or a form, not ${type || "a body without a content type"}.`);
   }
-  checkBodySize(req, ctx.config.limits.maxBodyBytes);
+  const maxBytes = ctx.config.limits.maxBodyBytes;
   if (!json) {
-    const fields = await readFormData(req);
+    const fields = await readFormData(req, maxBytes);
     const one = (name: string) => fields.get(name)?.[0];
     const targets = fields.get("target") ?? [];
     return {
@@ -120,9 +120,10 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
   }
   let body: unknown;
   try {
-    body = JSON.parse(await req.text());
-  } catch {
-    throw new HttpError(400, "The body is not valid JSON.");
+    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readBody(req, maxBytes)));
+  } catch (error) {
+    if (error instanceof HttpError) throw error;
+    throw new HttpError(400, "The body is not valid JSON (in UTF-8).");
   }
   if (Array.isArray(body)) return { events: body, single: false };
   if (typeof body === "object" && body !== null && Object.hasOwn(body, "events")) {
