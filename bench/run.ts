@@ -1,13 +1,19 @@
 /**
  * `bun run bench`: herald against the bare Bun floor, in the same run on the same machine.
  *
- * For each subscriber count, each server runs in its own process: the load client opens N idle
- * streams on one topic (memory per idle stream from /proc/<pid>/status), then publishes events one
- * after another and waits for every stream to receive every event.
+ * For each subscriber count, each server runs in its own process. A warm-up opens and closes a
+ * batch of streams and publishes to them, so that code is compiled and pools are grown before the
+ * baseline is read. Then the load client opens N idle streams on one topic (memory per idle
+ * stream: the growth of VmRSS in /proc/<pid>/status, divided by N), and publishes events one
+ * after another (herald through `POST /api/publish`) and waits for every stream to receive every
+ * event.
+ *
+ * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
+ * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off).
  *
  * Environment: BENCH_SUBSCRIBERS (default "1000,10000"), BENCH_DELIVERIES per scenario
- * (default 1000000), BENCH_ROUNDS (default 3; rounds alternate between the servers so that drift
- * in the machine's load hits both alike, and each server's best round is reported).
+ * (default 1000000), BENCH_ROUNDS (default 5; rounds alternate between the servers so that drift
+ * in the machine's load hits both alike, and each server's median round is reported).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { cpus, tmpdir } from "node:os";
@@ -16,9 +22,20 @@ import { LoadClient } from "./load.ts";
 import { notificationItem } from "../views/notification.ts";
 
 const root = join(import.meta.dir, "..");
+const taskset = Bun.which("taskset");
+const pin = taskset !== null && cpus().length >= 2 && process.env.BENCH_PIN !== "off";
+
+if (pin && process.env.BENCH_PINNED !== "1") {
+  // Run the load client itself on core 1; servers get core 0.
+  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, import.meta.path], {
+    env: { ...process.env, BENCH_PINNED: "1" },
+    stdio: ["inherit", "inherit", "inherit"],
+  });
+  process.exit(await self.exited);
+}
 const subscriberCounts = (process.env.BENCH_SUBSCRIBERS ?? "1000,10000").split(",").map(Number);
 const deliveriesPerScenario = Number(process.env.BENCH_DELIVERIES ?? 1_000_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 
 interface Running {
   port: number;
@@ -35,12 +52,21 @@ interface Target {
 }
 
 async function spawnServer(args: string[], env: Record<string, string>): Promise<Running & { proc: Bun.Subprocess }> {
-  const proc = Bun.spawn([process.execPath, ...args], { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
+  // taskset execs the server, so the pid is the server's own.
+  const command = pin ? [taskset!, "-c", "0", process.execPath, ...args] : [process.execPath, ...args];
+  const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   let text = "";
-  for await (const chunk of proc.stdout as ReadableStream<Uint8Array>) {
-    text += new TextDecoder().decode(chunk);
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
     const match = /listening on http:\/\/[^:]+:(\d+)/.exec(text);
     if (match) {
+      // Keep reading the server's log lines so that a full pipe never blocks it.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
       return {
         proc,
         port: Number(match[1]),
@@ -55,6 +81,8 @@ async function spawnServer(args: string[], env: Record<string, string>): Promise
   throw new Error(`${args.join(" ")} exited before listening: ${text}`);
 }
 
+const TOKEN = "bench-publish-token-0123456789";
+
 const herald: Target = {
   name: "herald",
   path: "/sse?topic=bench",
@@ -65,6 +93,11 @@ const herald: Target = {
       HOST: "127.0.0.1",
       HERALD_DATA_DIR: dataDir,
       HERALD_HEARTBEAT_MS: "3600000",
+      HERALD_PUBLISH_TOKENS: TOKEN,
+      // The load client opens every stream from one address, far faster than a browser would.
+      HERALD_MAX_CLIENTS: "100000",
+      HERALD_STREAMS_PER_IP_PER_S: "1000000",
+      HERALD_PUBLISH_RATE_TOKEN: "1000000",
     });
     return {
       ...running,
@@ -75,17 +108,11 @@ const herald: Target = {
     };
   },
   async publisher(port) {
-    const base = `http://127.0.0.1:${port}`;
-    const login = await fetch(`${base}/login`, { method: "POST", body: new URLSearchParams({ name: "bench" }), redirect: "manual" });
-    const cookie = (login.headers.get("set-cookie") ?? "").split(";")[0]!;
+    const url = `http://127.0.0.1:${port}/api/publish`;
+    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
     return async (message) => {
-      const res = await fetch(`${base}/notify`, {
-        method: "POST",
-        body: new URLSearchParams({ target: "topic:bench", message }),
-        headers: { cookie },
-        redirect: "manual",
-      });
-      if (res.status !== 303) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
+      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:bench", message }) });
+      if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
     };
   },
 };
@@ -97,7 +124,7 @@ const floor: Target = {
   async publisher(port) {
     return async (message) => {
       // The same fragment herald would render, so both write frames of the same size.
-      const fragment = notificationItem({ message, title: "", level: "info", channel: "topic:bench", from: "bench", sentAt: Date.now() });
+      const fragment = notificationItem({ message, title: "", level: "info", channel: "topic:bench", from: null, sentAt: Date.now() });
       const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", body: fragment.value });
       if (!res.ok) throw new Error(`floor publish failed: ${res.status}`);
     };
@@ -113,6 +140,8 @@ interface Result {
   subscribers: number;
   events: number;
   deliveriesPerS: number;
+  /** Slowest and fastest round, for the reported (median) round's row. */
+  spread?: [number, number];
   p50Ms: number;
   p99Ms: number;
   maxMs: number;
@@ -127,8 +156,11 @@ async function measure(target: Target, subscribers: number): Promise<Result> {
   const client = new LoadClient({ port: server.port, path: target.path });
   try {
     const publish = await target.publisher(server.port);
-    await publish("warm-up: nobody is listening yet");
-    await Bun.sleep(300);
+    const warmUp = new LoadClient({ port: server.port, path: target.path });
+    await warmUp.connect(Math.min(2000, subscribers));
+    for (let i = 0; i < 20; i++) await publish(`warm-up ${i}`);
+    warmUp.close();
+    await Bun.sleep(1000);
     const before = rssKb(server.pid);
     await client.connect(subscribers);
     await Bun.sleep(1000);
@@ -165,12 +197,13 @@ async function measure(target: Target, subscribers: number): Promise<Result> {
 
 function table(results: Result[]): string {
   const rows = [
-    ["server", "subscribers", "events", "deliveries/s", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream"],
+    ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream"],
     ...results.map((r) => [
       r.target,
       String(r.subscribers),
       String(r.events),
       r.deliveriesPerS.toLocaleString("en-US"),
+      r.spread ? r.spread.map((n) => `${Math.round(n / 1000)}k`).join("–") : "",
       r.p50Ms.toFixed(1),
       r.p99Ms.toFixed(1),
       r.maxMs.toFixed(1),
@@ -185,24 +218,32 @@ function table(results: Result[]): string {
 }
 
 const results: Result[] = [];
+/** The median round by deliveries/s: one lucky or unlucky round on a shared machine does not decide. */
+function median(runs: Result[]): Result {
+  const sorted = [...runs].sort((a, b) => a.deliveriesPerS - b.deliveriesPerS);
+  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, spread: [sorted[0]!.deliveriesPerS, sorted.at(-1)!.deliveriesPerS] };
+}
+
 for (const subscribers of subscriberCounts) {
-  const best = new Map<Target, Result>();
+  const runs = new Map<Target, Result[]>([
+    [floor, []],
+    [herald, []],
+  ]);
   for (let round = 0; round < rounds; round++) {
-    for (const target of [floor, herald]) {
+    for (const [target, done] of runs) {
       const result = await measure(target, subscribers);
-      console.error(`round ${round + 1}: ${target.name} ${subscribers}: ${result.deliveriesPerS.toLocaleString("en-US")} deliveries/s`);
-      const previous = best.get(target);
-      if (!previous || result.deliveriesPerS > previous.deliveriesPerS) best.set(target, result);
+      console.error(`round ${round + 1}: ${target.name} ${subscribers}: ${result.deliveriesPerS.toLocaleString("en-US")} deliveries/s, ${result.bytesPerIdleStream} bytes/idle stream`);
+      done.push(result);
     }
   }
-  results.push(...best.values());
+  for (const done of runs.values()) results.push(median(done));
 }
 
 const ratios = subscriberCounts.map((subscribers) => {
   const of = (name: string) => results.find((r) => r.target === name && r.subscribers === subscribers)!;
   return { subscribers, heraldVsFloor: of("herald").deliveriesPerS / of("bun floor").deliveriesPerS };
 });
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, ${process.platform}`;
+const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, ${process.platform}${pin ? ", server on core 0, load client on core 1" : ""}`;
 console.log(`\n${machine}\n`);
 console.log(table(results));
 for (const { subscribers, heraldVsFloor } of ratios) {

@@ -1,10 +1,12 @@
 /**
- * Publishing on behalf of someone: the permission check for every target before anything is
- * sent, the publish itself, and its log line. Shared by the send form and the API.
+ * Publishing on behalf of someone: the permission check for every target and the rate limit
+ * before anything is sent, the publish itself, and its log line. Shared by the send form and the API.
  */
 import type { Channel } from "./channel.ts";
 import type { AppContext } from "./context.ts";
+import { HttpError } from "./errors.ts";
 import type { PublishResult } from "./hub.ts";
+import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";
 
 /** One event ready to go: where, under which SSE event name, with which HTML. */
@@ -19,6 +21,14 @@ export function describe(principal: Principal): string {
   if (principal.kind === "user") return `user:${principal.user.id}`;
   if (principal.kind === "token") return principal.label;
   return "anonymous";
+}
+
+/** Throws 429 when `key` has used up its publish rate (`count` publishes at once). */
+export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): void {
+  const wait = limiter.take(key, count);
+  if (wait > 0) {
+    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, { "retry-after": String(wait) });
+  }
 }
 
 /** Throws 401/403 unless `by` may publish to every target of every event. */

@@ -70,21 +70,26 @@ describe("stream limits", () => {
     await stream(h);
   });
 
-  test("streams per user: 429 past the limit, for that user only", async () => {
+  test("streams per user: 429 past the limit, for that user only, and their open streams keep receiving", async () => {
     const h = await start({ limits: { maxStreamsPerUser: 2 } });
     const alice = await signIn(h, "alice");
-    await stream(h, "", alice.cookie);
+    const first = await stream(h, "", alice.cookie);
     await stream(h, "", alice.cookie);
     const refused = await rawStream(h, "", alice.cookie);
     expect(refused.status).toBe(429);
+    expect(refused.headers.get("retry-after")).toBe("30");
     expect(await refused.text()).toContain("You already have 2 streams open, the most one user may");
     await stream(h, "", (await signIn(h, "bob")).cookie);
     await stream(h);
+    h.hub.publishToUser("alice", { data: "still yours" });
+    expect((await first.event(1)).data).toBe("still yours");
   });
 
-  test("new streams per address per second: 429 with Retry-After past the burst", async () => {
+  test("new streams per address per second: 429 with Retry-After past the burst, open streams unharmed", async () => {
     const h = await start({ limits: { streamsPerIpPerS: 2 } });
     const results = [];
+    const open = await stream(h);
+    results.push(200);
     for (let i = 0; i < 5; i++) {
       const res = await rawStream(h);
       results.push(res.status);
@@ -94,7 +99,9 @@ describe("stream limits", () => {
         expect(await res.text()).toContain("Too many new streams from your address; try again in 1 s.");
       }
     }
-    expect(results).toEqual([200, 200, 200, 200, 429]);
+    expect(results).toEqual([200, 200, 200, 200, 429, 429]);
+    h.hub.publishToEveryone({ data: "still live" });
+    expect((await open.event(1)).data).toBe("still live");
   });
 
   test("behind a trusted proxy, the limit is per forwarded address", async () => {
@@ -147,9 +154,12 @@ describe("size limits", () => {
   test("a form body past HERALD_MAX_BODY_BYTES is a 413", async () => {
     const h = await start({ limits: { maxBodyBytes: 2048 } });
     const alice = await signIn(h, "alice");
+    const bob = await stream(h, "", (await signIn(h, "bob")).cookie);
     const res = await postForm(h, "/notify", { target: "user:bob", message: "x", padding: "p".repeat(4000) }, { session: alice });
     expect(res.status).toBe(413);
     expect(await res.text()).toContain("the most this server takes is 2048 bytes");
+    expect((await postForm(h, "/notify", { target: "user:bob", message: "small" }, { session: alice })).status).toBe(200);
+    expect((await bob.event(1)).data).toContain("small");
   });
 
   test("html past HERALD_MAX_HTML_BYTES and batches past HERALD_MAX_BATCH are 413s", async () => {

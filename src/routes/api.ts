@@ -14,10 +14,9 @@ import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readBody, readFormData } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
-import { authorizeAll, publishAll, type Outgoing } from "../publish.ts";
+import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
 import { notificationItem } from "../../views/notification.ts";
-import { checkPublishRate } from "./pages.ts";
 
 /** What an SSE event name from the API may be. */
 export const EVENT_NAME = /^[a-z][a-z0-9-]{0,63}$/;

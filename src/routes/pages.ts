@@ -5,10 +5,9 @@ import { parseTarget, parseTopicList } from "../channel.ts";
 import { currentUser, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
-import type { RateLimiter } from "../limits.ts";
 import { parseNotificationFields, type Notification } from "../notification.ts";
 import { principalOf } from "../policy.ts";
-import { authorizeAll, publishAll } from "../publish.ts";
+import { authorizeAll, checkPublishRate, publishAll } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import { html } from "../../views/html.ts";
 import { homePage, sendForm } from "../../views/home.ts";
@@ -22,14 +21,6 @@ export function home(ctx: AppContext, req: Request): Response {
   const live = viewer.user !== null || ctx.config.anonymous;
   const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};
   return htmlResponse(homePage({ viewer, topics, notifications: [], live }), { headers });
-}
-
-/** Throws 429 when `key` has used up its publish rate (`count` publishes at once). */
-export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): void {
-  const wait = limiter.take(key, count);
-  if (wait > 0) {
-    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, { "retry-after": String(wait) });
-  }
 }
 
 /**
