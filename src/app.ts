@@ -9,7 +9,7 @@ import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
 import { Hub } from "./hub.ts";
 import { RateLimiter } from "./limits.ts";
-import { createLogger, type Logger } from "./log.ts";
+import { createLogger, type Logger } from "./logger.ts";
 import { Policy, type AuthorizeHook } from "./policy.ts";
 import { errorResponse, internalError, secure } from "./respond.ts";
 import { apiPublish } from "./routes/api.ts";

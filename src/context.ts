@@ -7,7 +7,7 @@ import type { Config } from "./config.ts";
 import { CSRF_COOKIE, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
 import type { Hub } from "./hub.ts";
 import type { RateLimiter } from "./limits.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./logger.ts";
 import type { Policy } from "./policy.ts";
 import { SESSION_COOKIE, type SessionSigner, type User } from "./session.ts";
 

@@ -4,7 +4,7 @@
  */
 import type { Viewer } from "./context.ts";
 import { HttpError } from "./errors.ts";
-import type { Logger } from "./log.ts";
+import type { Logger } from "./logger.ts";
 import type { Html } from "../views/html.ts";
 import { errorFragment, errorPage } from "../views/status.ts";
 
