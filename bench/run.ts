@@ -122,9 +122,10 @@ const floor: Target = {
   path: "/sse",
   start: () => spawnServer(["bench/floor.ts"], { PORT: "0" }),
   async publisher(port) {
+    let id = 0;
     return async (message) => {
       // The same fragment herald would render, so both write frames of the same size.
-      const fragment = notificationItem({ message, title: "", level: "info", channel: "topic:bench", from: null, sentAt: Date.now() });
+      const fragment = notificationItem({ id: ++id, message, title: "", level: "info", channel: "topic:bench", from: null, sentAt: Date.now() });
       const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", body: fragment.value });
       if (!res.ok) throw new Error(`floor publish failed: ${res.status}`);
     };

@@ -3,10 +3,13 @@
  * No side effects until `startHerald` is called, so tests start as many as they like on port 0.
  */
 import type { Server } from "bun";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { viewerOf, type AppContext } from "./context.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
+import { MemoryEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
 import { Hub } from "./hub.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -16,9 +19,10 @@ import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
 import { health } from "./routes/health.ts";
-import { home, notify } from "./routes/pages.ts";
+import { home, markRead, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
+import { encodeRetry } from "./sse.ts";
 
 type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
 type Route = (ctx: AppContext, req: Request, server: Server<unknown>) => Response | Promise<Response>;
@@ -38,8 +42,22 @@ export interface Herald {
   /** `http://host:port`, with the port actually bound. */
   url: string;
   ctx: AppContext;
-  /** Closes every stream and stops the server. */
+  /** Closes every stream at once, stops the server and closes the event log. */
   stop(): Promise<void>;
+  /**
+   * The graceful way out (SIGTERM, SIGINT): stops taking connections, commits the log, tells each
+   * stream to come back at a random moment within `HERALD_DRAIN_MS` (so clients do not return in
+   * one burst), closes them, and closes the log.
+   */
+  shutdown(): Promise<void>;
+}
+
+/** Opens the configured event log. */
+function openEventLog(config: Config): EventLog {
+  const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
+  if (config.eventLog === "memory") return new MemoryEventLog(retention);
+  mkdirSync(config.dataDir, { recursive: true });
+  return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
 }
 
 /** Starts herald with `config` (`port: 0` picks a free port). */
@@ -48,7 +66,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   const { limits } = config;
   const ctx: AppContext = {
     config,
-    hub: new Hub({ heartbeatMs: config.heartbeatMs }),
+    hub: new Hub({ log: openEventLog(config), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs }),
     sessions: new SessionSigner(secret, config.sessionTtlS),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
@@ -80,6 +98,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/login": { POST: route(login) },
     "/logout": { POST: route(logout) },
     "/notify": { POST: route(notify) },
+    "/notifications/read": { POST: route(markRead) },
     "/sse": { GET: route(openStream) },
     "/api/publish": { POST: route(apiPublish) },
     "/healthz": { GET: route(health) },
@@ -108,6 +127,16 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     async stop() {
       ctx.hub.close();
       await server.stop(true);
+      await ctx.hub.log.close();
+    },
+    async shutdown() {
+      const stopped = server.stop();
+      await ctx.hub.log.durable();
+      const clients = ctx.hub.clientCount;
+      ctx.hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
+      ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });
+      await stopped;
+      await ctx.hub.log.close();
     },
   };
 }

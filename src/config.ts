@@ -37,6 +37,22 @@ export interface Config {
   /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
   logLevel: LogLevel;
   limits: Limits;
+  /** Where events are kept: `sqlite` (a file in the data directory) or `memory`. `HERALD_EVENT_LOG`, defaults to `sqlite`. */
+  eventLog: "sqlite" | "memory";
+  /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
+  logMaxEvents: number;
+  /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
+  logMaxAgeS: number;
+  /** `full` makes every sqlite commit wait for the disk; `normal` survives crashes of the process. `HERALD_SQLITE_SYNC`, defaults to `normal`. */
+  sqliteSync: "normal" | "full";
+  /** Unsent bytes a stream may hold before it is dropped as a slow consumer. `HERALD_MAX_BUFFER`, defaults to `1048576` (1 MiB). */
+  maxBuffer: number;
+  /** A stream whose socket has not drained for this long is dropped as stale. `HERALD_CLIENT_TIMEOUT_MS`, defaults to `45000`; `0` never. */
+  clientTimeoutMs: number;
+  /** On shutdown, clients are told to come back at random within this window. `HERALD_DRAIN_MS`, defaults to `5000`. */
+  drainMs: number;
+  /** Notifications a page and a snapshot show. `HERALD_INBOX_SIZE`, defaults to `50`. */
+  inboxSize: number;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const;
@@ -129,12 +145,12 @@ function publicUrl(env: Env): URL | undefined {
   throw new HeraldError(`HERALD_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(value)}`);
 }
 
-function logLevel(env: Env): LogLevel {
-  const value = text(env, "HERALD_LOG", "info").toLowerCase();
-  if (!(LOG_LEVELS as readonly string[]).includes(value)) {
-    throw new HeraldError(`HERALD_LOG must be one of ${LOG_LEVELS.join(", ")}, got ${JSON.stringify(env.HERALD_LOG)}`);
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const value = text(env, name, fallback).toLowerCase();
+  if (!(values as readonly string[]).includes(value)) {
+    throw new HeraldError(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(env[name])}`);
   }
-  return value as LogLevel;
+  return value as T;
 }
 
 function tokens(env: Env): string[] {
@@ -166,7 +182,7 @@ export function loadConfig(env: Env = process.env): Config {
     privateTopics: privateTopics(env),
     publicUrl: publicUrl(env),
     trustProxy: flag(env, "HERALD_TRUST_PROXY", false),
-    logLevel: logLevel(env),
+    logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, "info"),
     limits: {
       maxClients: integer(env, "HERALD_MAX_CLIENTS", 10_000, 1),
       maxStreamsPerUser: integer(env, "HERALD_MAX_STREAMS_PER_USER", 10, 1),
@@ -177,5 +193,13 @@ export function loadConfig(env: Env = process.env): Config {
       maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES", 16 * 1024, 64),
       maxBatch: integer(env, "HERALD_MAX_BATCH", 100, 1),
     },
+    eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory"] as const, "sqlite"),
+    logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
+    logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
+    sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),
+    maxBuffer: integer(env, "HERALD_MAX_BUFFER", 1024 * 1024, 1024),
+    clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS", 45_000, 0),
+    drainMs: integer(env, "HERALD_DRAIN_MS", 5_000, 0),
+    inboxSize: integer(env, "HERALD_INBOX_SIZE", 50, 1, 1000),
   };
 }

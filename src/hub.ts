@@ -1,13 +1,16 @@
 /**
- * The hub: channels → subscribers, and fan-out.
+ * The hub: channels → subscribers, fan-out, and the event log behind it.
  *
- * A publish encodes its frame once and writes the same bytes to the target channel's
- * subscribers, found through the channel index: its cost grows with that channel's
- * subscribers, never with every open stream.
+ * A publish is appended to the log, and once its batch is committed, its frame is encoded once
+ * and the same bytes are written to the target channel's subscribers, found through the
+ * channel index: its cost grows with that channel's subscribers, never with every open stream.
+ * Because nothing is sent before it is in the log, a stream that resumes from an id finds every
+ * later event there.
  */
 import { channelKind, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
+import type { EventLog } from "./eventlog/index.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
-import type { Subscriber } from "./subscriber.ts";
+import type { CloseReason, Subscriber } from "./subscriber.ts";
 
 /** The outcome of one publish. */
 export interface PublishResult {
@@ -17,7 +20,13 @@ export interface PublishResult {
   delivered: number;
 }
 
-/** Figures for `/healthz` and the monitor. */
+/** What to publish: an SSE event name and its data, or a function that renders the data from the event's id. */
+export interface Publication {
+  event: string;
+  data: string | ((id: number) => string);
+}
+
+/** Figures for `/healthz`, `/metrics` and the monitor. */
 export interface HubStats {
   clients: number;
   /** Channels with at least one subscriber. */
@@ -28,33 +37,53 @@ export interface HubStats {
   users: number;
   published: number;
   delivered: number;
+  /** Events written to resuming streams from the log. */
+  replayed: number;
+  /** Streams ended because they could not keep up, or stalled. */
+  droppedSlow: number;
+  droppedStale: number;
   /** `Date.now()` of the last publish, or `null`. */
   lastEventAt: number | null;
 }
 
 export interface HubOptions {
+  /** Where events are kept for replay. */
+  log: EventLog;
   /** Milliseconds between heartbeat comments; `0` sends none. Defaults to `15000`. */
   heartbeatMs?: number;
+  /** A stream whose socket has not drained for this long is dropped; `0` never. Defaults to `45000`. */
+  clientTimeoutMs?: number;
 }
 
 const HEARTBEAT = encodeComment("ping");
+/** Events read from the log per step of a replay. */
+const REPLAY_BATCH = 500;
 
 export class Hub {
+  readonly log: EventLog;
   readonly #channels = new Map<Channel, Set<Subscriber>>();
   readonly #subscribers = new Set<Subscriber>();
+  readonly #timers: Array<ReturnType<typeof setInterval>> = [];
+  readonly #clientTimeoutMs: number;
   #published = 0;
-  #lastId = 0;
   #delivered = 0;
+  #replayed = 0;
+  #dropped: Record<"slow" | "stale", number> = { slow: 0, stale: 0 };
   #lastEventAt: number | null = null;
-  #heartbeat: ReturnType<typeof setInterval> | undefined;
+  readonly #leave = (subscriber: Subscriber) => this.#unsubscribe(subscriber);
 
-  constructor(options: HubOptions = {}) {
+  constructor(options: HubOptions) {
+    this.log = options.log;
     const heartbeatMs = options.heartbeatMs ?? 15_000;
+    this.#clientTimeoutMs = options.clientTimeoutMs ?? 45_000;
     // One timer for every stream: a timer per stream would cost memory and wake-ups per client.
-    if (heartbeatMs > 0) this.#heartbeat = setInterval(() => this.#beat(), heartbeatMs);
+    if (heartbeatMs > 0) this.#timers.push(setInterval(() => this.#beat(), heartbeatMs));
+    if (this.#clientTimeoutMs > 0) {
+      this.#timers.push(setInterval(() => this.#sweep(), Math.max(50, Math.min(this.#clientTimeoutMs / 4, 5_000))));
+    }
   }
 
-  /** Adds an open stream to each of its channels; it leaves them all when it closes. */
+  /** Adds an open stream to each of its channels, live from now; it leaves them all when it closes. */
   subscribe(subscriber: Subscriber): void {
     if (subscriber.closed) return;
     this.#subscribers.add(subscriber);
@@ -63,11 +92,13 @@ export class Hub {
       if (!members) this.#channels.set(channel, (members = new Set()));
       members.add(subscriber);
     }
-    subscriber.onClose(() => this.#unsubscribe(subscriber));
+    subscriber.onClose(this.#leave);
   }
 
   #unsubscribe(subscriber: Subscriber): void {
     if (!this.#subscribers.delete(subscriber)) return;
+    const reason = subscriber.closeReason;
+    if (reason === "slow" || reason === "stale") this.#dropped[reason]++;
     for (const channel of subscriber.channels) {
       const members = this.#channels.get(channel);
       if (!members) continue;
@@ -77,50 +108,95 @@ export class Hub {
   }
 
   /**
-   * Sends one event to every stream on `target` (or on any of several targets; a stream on
-   * more than one of them still gets it once). The hub gives it the next id. Throws
-   * `HeraldError` for an unsafe event name.
+   * Writes a subscribed stream every logged event on its channels after `afterId`, in order,
+   * waiting for the socket when it fills, then the live events that arrived meanwhile. Call
+   * `subscribe` first (so nothing published during the replay is missed) and check
+   * `log.covers(afterId)` (so nothing before it is). Resolves with the number replayed.
    */
-  publish(target: Channel | readonly Channel[], message: Omit<SseMessage, "id">): PublishResult {
-    const id = String(this.#lastId + 1);
-    const frame = encodeMessage({ ...message, id });
-    this.#lastId++;
-    const now = Date.now();
+  async replay(subscriber: Subscriber, afterId: number): Promise<number> {
+    subscriber.beginCatchUp();
+    subscriber.lastId = Math.max(subscriber.lastId, afterId);
+    let cursor = afterId;
+    let count = 0;
+    for (;;) {
+      const events = this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
+      for (const event of events) {
+        if (!subscriber.replay(encodeMessage({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at)) return count;
+        cursor = event.id;
+        count++;
+      }
+      this.#replayed += events.length;
+      if (events.length < REPLAY_BATCH) break;
+      await subscriber.drained();
+      if (subscriber.closed) return count;
+    }
+    subscriber.endCatchUp();
+    return count;
+  }
+
+  /**
+   * Logs one event and, once it is durable, sends it to every stream on `target` (or on any of
+   * several targets; a stream on more than one of them still gets it once). Resolves with its
+   * id and how many streams it was written to. Throws `HeraldError` for an unsafe event name.
+   */
+  async publish(target: Channel | readonly Channel[], publication: Publication): Promise<PublishResult> {
+    const channels = typeof target === "string" ? [target] : [...new Set(target)];
+    // Refuse a bad event name before anything is logged.
+    encodeMessage({ event: publication.event, data: "" });
+    const { data } = publication;
+    const stored = this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
+    await this.log.durable();
+    const delivered = this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
+    return { id: String(stored.id), delivered };
+  }
+
+  #fanOut(channels: readonly Channel[], frame: Uint8Array, id: number, at: number): number {
     let delivered = 0;
-    if (typeof target === "string") {
-      const members = this.#channels.get(target);
-      if (members) for (const subscriber of members) if (subscriber.deliver(frame, now)) delivered++;
+    if (channels.length === 1) {
+      const members = this.#channels.get(channels[0]!);
+      if (members) for (const subscriber of members) if (subscriber.deliver(frame, id, at)) delivered++;
     } else {
       const seen = new Set<Subscriber>();
-      for (const channel of target) {
+      for (const channel of channels) {
         const members = this.#channels.get(channel);
         if (!members) continue;
         for (const subscriber of members) {
           if (seen.has(subscriber)) continue;
           seen.add(subscriber);
-          if (subscriber.deliver(frame, now)) delivered++;
+          if (subscriber.deliver(frame, id, at)) delivered++;
         }
       }
     }
     this.#published++;
     this.#delivered += delivered;
-    this.#lastEventAt = now;
-    return { id, delivered };
+    this.#lastEventAt = at;
+    return delivered;
   }
 
   /** Sends to every stream of one signed-in user. */
-  publishToUser(userId: string, message: Omit<SseMessage, "id">): PublishResult {
-    return this.publish(userChannel(userId), message);
+  publishToUser(userId: string, publication: Publication): Promise<PublishResult> {
+    return this.publish(userChannel(userId), publication);
   }
 
   /** Sends to every stream following `topic`. */
-  publishToTopic(topic: string, message: Omit<SseMessage, "id">): PublishResult {
-    return this.publish(topicChannel(topic), message);
+  publishToTopic(topic: string, publication: Publication): Promise<PublishResult> {
+    return this.publish(topicChannel(topic), publication);
   }
 
   /** Sends to every open stream. */
-  publishToEveryone(message: Omit<SseMessage, "id">): PublishResult {
-    return this.publish(EVERYONE, message);
+  publishToEveryone(publication: Publication): Promise<PublishResult> {
+    return this.publish(EVERYONE, publication);
+  }
+
+  /**
+   * Writes a frame that is not logged (a per-user figure, a notice) to the streams on `channel`
+   * now. Returns how many got it.
+   */
+  signal(channel: Channel, message: SseMessage): number {
+    const frame = encodeMessage(message);
+    let written = 0;
+    for (const subscriber of this.#channels.get(channel) ?? []) if (subscriber.write(frame)) written++;
+    return written;
   }
 
   /** Open streams in total. */
@@ -136,6 +212,11 @@ export class Hub {
   /** Whether the user has at least one open stream. */
   isConnected(userId: string): boolean {
     return this.subscriberCount(userChannel(userId)) > 0;
+  }
+
+  /** The open streams, for the monitor. */
+  subscribers(): IterableIterator<Subscriber> {
+    return this.#subscribers.values();
   }
 
   /** Closes every stream of a user (after sending `farewell`, if given). Returns how many were closed. */
@@ -164,6 +245,9 @@ export class Hub {
       users,
       published: this.#published,
       delivered: this.#delivered,
+      replayed: this.#replayed,
+      droppedSlow: this.#dropped.slow,
+      droppedStale: this.#dropped.stale,
       lastEventAt: this.#lastEventAt,
     };
   }
@@ -172,10 +256,17 @@ export class Hub {
     for (const subscriber of this.#subscribers) subscriber.write(HEARTBEAT);
   }
 
-  /** Stops the heartbeat and closes every stream (after sending `farewell`, if given). */
-  close(farewell?: SseMessage): void {
-    clearInterval(this.#heartbeat);
-    const frame = farewell && encodeMessage(farewell);
-    for (const subscriber of [...this.#subscribers]) subscriber.close(frame);
+  #sweep(): void {
+    const now = Date.now();
+    for (const subscriber of [...this.#subscribers]) if (subscriber.isStale(now, this.#clientTimeoutMs)) subscriber.dropStale();
+  }
+
+  /**
+   * Stops the timers and closes every stream, each after a frame from `farewell` (a `retry:`
+   * hint, say), with `reason`.
+   */
+  close(farewell?: (subscriber: Subscriber) => Uint8Array | undefined, reason: CloseReason = "server"): void {
+    for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    for (const subscriber of [...this.#subscribers]) subscriber.close(farewell?.(subscriber), reason);
   }
 }

@@ -17,8 +17,12 @@ try {
 const running = herald;
 console.log(`herald listening on ${running.url}`);
 
+let stopping = false;
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.on(signal, () => {
-    void running.stop().then(() => process.exit(0));
+    // A second signal while draining means: now.
+    if (stopping) process.exit(1);
+    stopping = true;
+    void running.shutdown().then(() => process.exit(0));
   });
 }

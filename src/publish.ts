@@ -2,18 +2,21 @@
  * Publishing on behalf of someone: the permission check for every target and the rate limit
  * before anything is sent, the publish itself, and its log line. Shared by the send form and the API.
  */
-import type { Channel } from "./channel.ts";
+import { channelKind, channelName, EVERYONE, groupChannel, userChannel, type Channel } from "./channel.ts";
 import type { AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
 import type { PublishResult } from "./hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";
+import { groupsOf } from "./session.ts";
+import { NOTIFICATION } from "./snapshot.ts";
+import { unreadBadge } from "../views/notification.ts";
 
-/** One event ready to go: where, under which SSE event name, with which HTML. */
+/** One event ready to go: where, under which SSE event name, with which HTML (or how to render it from its id). */
 export interface Outgoing {
   targets: readonly Channel[];
   event: string;
-  data: string;
+  data: string | ((id: number) => string);
 }
 
 /** A name for the principal that is safe to log. */
@@ -36,11 +39,35 @@ export function authorizeAll(ctx: AppContext, by: Principal, events: readonly Ou
   for (const event of events) for (const target of event.targets) ctx.policy.check(by, "publish", target);
 }
 
-/** Publishes events that `authorizeAll` accepted, in order, and logs each. */
-export function publishAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): PublishResult[] {
-  return events.map(({ targets, event, data }) => {
-    const result = ctx.hub.publish(targets.length === 1 ? targets[0]! : targets, { event, data });
-    ctx.log.info("published", { id: result.id, event, targets: targets.join(","), delivered: result.delivered, by: describe(by), bytes: data.length });
-    return result;
+/**
+ * Publishes events that `authorizeAll` accepted, in order, and logs each. Resolves once all are
+ * durable and sent: only then may the publisher be told they were accepted.
+ */
+export async function publishAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): Promise<PublishResult[]> {
+  // Appended in one go, so that a batch is committed together.
+  const results = await Promise.all(events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })));
+  events.forEach(({ targets, event }, i) => {
+    const { id, delivered } = results[i]!;
+    ctx.log.info("published", { id, event, targets: targets.join(","), delivered, by: describe(by) });
   });
+  return results;
+}
+
+/**
+ * After notifications to users, sends each of those users their new unread count (a `unread`
+ * event, not logged: it is per user, and a snapshot carries it after any reconnect). Counts of
+ * broadcasts to everyone or a group catch up on the next snapshot or mark-read.
+ */
+export function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): void {
+  const users = new Set<string>();
+  for (const { event, targets } of events) {
+    if (event !== NOTIFICATION) continue;
+    for (const target of targets) if (channelKind(target) === "user") users.add(channelName(target));
+  }
+  for (const id of users) {
+    const channel = userChannel(id);
+    if (ctx.hub.subscriberCount(channel) === 0) continue;
+    const count = ctx.hub.log.unreadCount(id, [EVERYONE, channel, ...groupsOf(ctx.config.groups, id).map(groupChannel)], NOTIFICATION);
+    ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+  }
 }

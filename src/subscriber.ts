@@ -1,7 +1,21 @@
 /**
  * One open SSE stream: the channels it listens on, who opened it, and the bytes written to it.
+ *
+ * Backpressure: Bun hands bytes to the socket until the kernel's buffers are full; then
+ * `write()` returns a Promise that settles when they drain, and later bytes wait in this
+ * process. Those waiting bytes are `pendingBytes`. Past `maxBuffer` the stream is a slow
+ * consumer: it gets a `retry:` hint and is ended, and if the client still does not read, the
+ * connection is dropped (`hardClose`) so its bytes are freed. A stream that has not drained for
+ * `timeoutMs` is stale and goes the same way.
+ *
+ * Catch-up: while a resumed stream replays from the event log, live events wait in a queue and
+ * are written after the replay, skipping any the replay already wrote. Every event's id is
+ * remembered, so no event is written twice.
  */
 import type { Channel } from "./channel.ts";
+
+/** Why a stream ended. */
+export type CloseReason = "client" | "server" | "slow" | "stale" | "shutdown";
 
 /** Who and what a new stream is for. */
 export interface SubscriberInit {
@@ -9,16 +23,22 @@ export interface SubscriberInit {
   channels: readonly Channel[];
   /** The verified user who opened it, or `null` when anonymous. */
   userId: string | null;
+  /** Unsent bytes allowed before the stream counts as a slow consumer. Defaults to 1 MiB. */
+  maxBuffer?: number;
+  /** Drops the connection without waiting for buffered bytes. Defaults to doing nothing. */
+  hardClose?: () => void;
+  /** Written before a slow or stale stream is ended: a `retry:` hint. */
+  retryHint?: Uint8Array;
 }
 
 /** The part of Bun's direct stream controller a subscriber writes through. */
 type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
 
-let lastId = 0;
+let lastSerial = 0;
 
 export class Subscriber {
   /** Process-unique number, for logs and the monitor. */
-  readonly id = ++lastId;
+  readonly serial = ++lastSerial;
   readonly channels: readonly Channel[];
   readonly userId: string | null;
   readonly connectedAt = Date.now();
@@ -28,83 +48,172 @@ export class Subscriber {
   bytesSent = 0;
   /** `Date.now()` of the last event delivered, or `null` before the first. */
   lastEventAt: number | null = null;
+  /** The highest event id written; a live event at or below it is not written again. */
+  lastId = 0;
+  /** Bytes waiting in this process for the socket to drain. */
+  pendingBytes = 0;
+  /** `Date.now()` when the socket stopped taking bytes, or `null` while it keeps up. */
+  drainingSince: number | null = null;
+  /** Why the stream ended, once it has. */
+  closeReason: CloseReason | null = null;
 
-  #sink: Sink;
-  #closed = false;
-  #onClose: Array<() => void> = [];
+  readonly #sink: Sink;
+  readonly #maxBuffer: number;
+  readonly #hardClose: () => void;
+  readonly #retryHint: Uint8Array | undefined;
+  #drain: Promise<void> | null = null;
+  /** Live events held back during a replay, or `null` when live. */
+  #queue: Array<{ frame: Uint8Array; id: number; at: number }> | null = null;
+  #onClose: Array<(subscriber: Subscriber) => void> = [];
 
   constructor(sink: Sink, init: SubscriberInit) {
     this.#sink = sink;
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
+    this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
+    this.#hardClose = init.hardClose ?? (() => {});
+    this.#retryHint = init.retryHint;
   }
 
   get closed(): boolean {
-    return this.#closed;
+    return this.closeReason !== null;
   }
 
   /** Runs `listener` once when the stream closes, for whatever reason. */
-  onClose(listener: () => void): void {
-    if (this.#closed) listener();
+  onClose(listener: (subscriber: Subscriber) => void): void {
+    if (this.closed) listener(this);
     else this.#onClose.push(listener);
   }
 
-  /** Writes an event frame published at `now`. Returns `false` when the stream is already gone. */
-  deliver(frame: Uint8Array, now: number): boolean {
+  /** Resolves when the socket has taken what is pending (at once when nothing is). */
+  drained(): Promise<void> {
+    return this.#drain ?? Promise.resolve();
+  }
+
+  /** Writes a live event published at `at`, or queues it during a replay. Returns `false` once the stream is gone. */
+  deliver(frame: Uint8Array, id: number, at: number): boolean {
+    if (this.closed) return false;
+    if (id <= this.lastId) return true;
+    if (this.#queue) {
+      this.#queue.push({ frame, id, at });
+      this.pendingBytes += frame.byteLength;
+      if (this.pendingBytes > this.#maxBuffer) this.#fail("slow");
+      return !this.closed;
+    }
+    return this.#event(frame, id, at);
+  }
+
+  /** Writes an event from the log (a replay or a snapshot's id), skipping ids already written. */
+  replay(frame: Uint8Array, id: number, at: number): boolean {
+    if (id <= this.lastId) return !this.closed;
+    return this.#event(frame, id, at);
+  }
+
+  #event(frame: Uint8Array, id: number, at: number): boolean {
     if (!this.write(frame)) return false;
+    this.lastId = id;
     this.eventsSent++;
-    this.lastEventAt = now;
+    this.lastEventAt = at;
     return true;
   }
 
-  /** Writes raw bytes (a heartbeat, a retry hint). Returns `false` when the stream is already gone. */
+  /** Holds live events back until `endCatchUp()`. */
+  beginCatchUp(): void {
+    this.#queue ??= [];
+  }
+
+  /** Writes the live events that arrived during the replay (those it did not cover), and goes live. */
+  endCatchUp(): void {
+    const queue = this.#queue;
+    this.#queue = null;
+    if (!queue) return;
+    for (const { frame, id, at } of queue) {
+      this.pendingBytes -= frame.byteLength;
+      if (!this.replay(frame, id, at)) return;
+    }
+  }
+
+  /** Writes raw bytes (a heartbeat, a snapshot). Returns `false` once the stream is gone. */
   write(frame: Uint8Array): boolean {
-    if (this.#closed) return false;
+    if (this.closed) return false;
+    const written = this.#sink.write(frame);
     // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
-    // A pending Promise means Bun buffered the bytes for a client that is not reading yet.
-    if (this.#sink.write(frame) === 0) {
-      this.close();
+    if (written === 0) {
+      this.close(undefined, "client");
       return false;
     }
     this.#sink.flush();
     this.bytesSent += frame.byteLength;
+    if (typeof written !== "number" && !this.#drain) {
+      this.drainingSince = Date.now();
+      this.#drain = written.then(
+        () => {
+          this.#drain = null;
+          this.drainingSince = null;
+          this.pendingBytes = this.#queue ? this.pendingBytes : 0;
+        },
+        () => {},
+      );
+    }
+    if (this.#drain) {
+      this.pendingBytes += frame.byteLength;
+      if (this.pendingBytes > this.#maxBuffer) {
+        this.#fail("slow");
+        return false;
+      }
+    }
     return true;
   }
 
+  /** True when the socket has not drained for longer than `timeoutMs`: a stalled or half-open client. */
+  isStale(now: number, timeoutMs: number): boolean {
+    return this.drainingSince !== null && now - this.drainingSince > timeoutMs;
+  }
+
+  /**
+   * Ends a stream that cannot keep up: a `retry:` hint after what is buffered (for a client that
+   * is only slow), then the connection is dropped if it still does not drain.
+   */
+  #fail(reason: "slow" | "stale"): void {
+    this.close(this.#retryHint, reason);
+    this.#hardClose();
+  }
+
+  /** Ends a stalled stream; see `isStale`. */
+  dropStale(): void {
+    this.#fail("stale");
+  }
+
   /** Ends the stream (after writing `farewell`, if given) and leaves every channel. Safe to call twice. */
-  close(farewell?: Uint8Array): void {
-    if (this.#closed) return;
-    if (farewell) this.write(farewell);
-    this.#closed = true;
+  close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
+    if (this.closed) return;
+    if (farewell && reason !== "client") this.#sink.write(farewell);
+    this.closeReason = reason;
+    this.#queue = null;
     try {
       this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
     }
-    for (const listener of this.#onClose.splice(0)) listener();
+    for (const listener of this.#onClose.splice(0)) listener(this);
   }
 }
 
 /**
- * A `ReadableStream` for a `Response` body: writes `first` at once (Bun holds back the response
- * head until the first body bytes), then hands the subscriber to `attach`. It stays open until the
+ * A `ReadableStream` for a `Response` body: hands the new subscriber to `start` (which writes its
+ * first bytes at once: Bun holds back the response head until then). It stays open until the
  * client disconnects (`signal`) or the subscriber is closed.
  */
-export function subscriberStream(
-  init: SubscriberInit,
-  first: Uint8Array,
-  signal: AbortSignal,
-  attach: (subscriber: Subscriber) => void,
-): ReadableStream {
+export function subscriberStream(init: SubscriberInit, signal: AbortSignal, start: (subscriber: Subscriber) => void): ReadableStream {
   return new ReadableStream({
     type: "direct",
     pull(controller) {
       const subscriber = new Subscriber(controller, init);
       return new Promise<void>((resolve) => {
-        subscriber.onClose(resolve);
-        if (signal.aborted || !subscriber.write(first)) return subscriber.close();
-        signal.addEventListener("abort", () => subscriber.close(), { once: true });
-        attach(subscriber);
+        subscriber.onClose(() => resolve());
+        if (signal.aborted) return subscriber.close(undefined, "client");
+        signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
+        start(subscriber);
       });
     },
   });

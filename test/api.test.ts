@@ -39,7 +39,7 @@ describe("POST /api/publish", () => {
     expect(await res.json()).toEqual({ id: "1", delivered: 1 });
     const event = await orders.event(1);
     expect(event).toMatchObject({ event: "notification", id: "1" });
-    expect(event.data).toContain('<li class="notification level-success" data-channel="topic:orders">');
+    expect(event.data).toContain('<li id="n-1" class="notification level-success unread" data-channel="topic:orders">');
     expect(event.data).toContain("&lt;b&gt;Order 17&lt;/b&gt; shipped");
     expect(event.data).toContain('<p class="title">Orders</p>');
   });

@@ -30,6 +30,14 @@ describe("configuration", () => {
         maxHtmlBytes: 16_384,
         maxBatch: 100,
       },
+      eventLog: "sqlite",
+      logMaxEvents: 100_000,
+      logMaxAgeS: 604_800,
+      sqliteSync: "normal",
+      maxBuffer: 1_048_576,
+      clientTimeoutMs: 45_000,
+      drainMs: 5_000,
+      inboxSize: 50,
     });
   });
 

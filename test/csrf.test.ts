@@ -29,7 +29,7 @@ describe("CSRF", () => {
     expect(page).toContain(`<meta name="csrf-token" content="${alice.csrf}">`);
     expect(page).toContain(`hx-headers="{&quot;X-CSRF-Token&quot;:&quot;${alice.csrf}&quot;}"`);
     const forms = page.match(/<form[^>]*method="post"[\s\S]*?<\/form>/g)!;
-    expect(forms.length).toBe(2);
+    expect(forms.length).toBe(3);
     for (const form of forms) expect(form).toContain(`<input type="hidden" name="_csrf" value="${alice.csrf}">`);
   });
 

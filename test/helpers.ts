@@ -25,6 +25,7 @@ export function startTestHerald(overrides: TestConfig = {}, options: HeraldOptio
     heartbeatMs: 0,
     dataDir,
     logLevel: "off",
+    eventLog: "memory",
     ...overrides,
     limits: { ...defaults.limits, streamsPerIpPerS: 10_000, publishesPerUserPerS: 10_000, ...overrides.limits },
   };
@@ -82,10 +83,16 @@ export interface ReceivedEvent {
   id: string | undefined;
 }
 
+/** Events about the page rather than news: kept apart from `events` so tests can count news. */
+export const PAGE_EVENTS = new Set(["snapshot", "unread", "history-cut"]);
+
 /** An open stream with a browser-like parser in front of it. */
 export class SseReader {
   readonly response: Response;
+  /** Dispatched events, except the page events (`PAGE_EVENTS`). */
   readonly events: ReceivedEvent[] = [];
+  /** `snapshot`, `unread` and `history-cut` events, in order. */
+  readonly pageEvents: ReceivedEvent[] = [];
   readonly comments: string[] = [];
   retry: number | undefined;
   /** Every byte received, decoded. */
@@ -129,7 +136,10 @@ export class SseReader {
     for (const line of lines) {
       if (line === "") {
         const p = this.#pending;
-        if (p.data.length) this.events.push({ event: p.event || "message", data: p.data.join("\n"), id: p.id });
+        if (p.data.length) {
+          const event = { event: p.event || "message", data: p.data.join("\n"), id: p.id };
+          (PAGE_EVENTS.has(event.event) ? this.pageEvents : this.events).push(event);
+        }
         this.#pending = { event: "", data: [], id: p.id };
         continue;
       }

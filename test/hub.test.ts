@@ -27,9 +27,9 @@ describe("hub", () => {
     const market = await stream("?topic=market");
     await eventually(() => herald.hub.clientCount === 2, "two streams");
 
-    expect(herald.hub.publishToTopic("orders", { event: "notification", data: "order 1" }).delivered).toBe(1);
+    expect((await herald.hub.publishToTopic("orders", { event: "notification", data: "order 1" })).delivered).toBe(1);
     expect((await orders.event(1)).data).toBe("order 1");
-    expect(herald.hub.publishToTopic("market", { event: "notification", data: "price" }).delivered).toBe(1);
+    expect((await herald.hub.publishToTopic("market", { event: "notification", data: "price" })).delivered).toBe(1);
     expect((await market.event(1)).data).toBe("price");
     expect(orders.events.map((e) => e.data)).toEqual(["order 1"]);
   });
@@ -40,7 +40,7 @@ describe("hub", () => {
     const alice = await stream("", await signIn(herald, "alice"));
     await eventually(() => herald.hub.clientCount === 3, "three streams");
 
-    expect(herald.hub.publishToUser("bob", { event: "notification", data: "for bob" }).delivered).toBe(2);
+    expect((await herald.hub.publishToUser("bob", { event: "notification", data: "for bob" })).delivered).toBe(2);
     expect((await bob1.event(1)).data).toBe("for bob");
     expect((await bob2.event(1)).data).toBe("for bob");
     herald.hub.publishToEveryone({ event: "notification", data: "all" });
@@ -51,7 +51,7 @@ describe("hub", () => {
     const anonymous = await stream();
     const carol = await stream("?topic=x", await signIn(herald, "carol"));
     await eventually(() => herald.hub.clientCount === 2, "two streams");
-    expect(herald.hub.publishToEveryone({ event: "notification", data: "hello" }).delivered).toBe(2);
+    expect((await herald.hub.publishToEveryone({ event: "notification", data: "hello" })).delivered).toBe(2);
     expect((await anonymous.event(1)).data).toBe("hello");
     expect((await carol.event(1)).data).toBe("hello");
   });
@@ -61,7 +61,7 @@ describe("hub", () => {
     const onlyB = await stream("?topic=b");
     await eventually(() => herald.hub.clientCount === 2, "two streams");
 
-    const result = herald.hub.publish(["topic:a", "topic:b", "user:dave", "everyone"], { event: "notification", data: "once" });
+    const result = await herald.hub.publish(["topic:a", "topic:b", "user:dave", "everyone"], { event: "notification", data: "once" });
     expect(result.delivered).toBe(2);
     herald.hub.publishToTopic("a", { event: "notification", data: "marker" });
     await both.event(2);
@@ -70,8 +70,8 @@ describe("hub", () => {
     expect(onlyB.events.map((e) => e.data)).toEqual(["once"]);
   });
 
-  test("a publish to a channel nobody is on delivers to no one", () => {
-    expect(herald.hub.publishToTopic("empty", { data: "x" }).delivered).toBe(0);
+  test("a publish to a channel nobody is on delivers to no one", async () => {
+    expect((await herald.hub.publishToTopic("empty", { event: "notification", data: "x" })).delivered).toBe(0);
     expect(herald.hub.stats().published).toBe(1);
   });
 
@@ -86,7 +86,7 @@ describe("hub", () => {
     await eventually(() => herald.hub.clientCount === 0, "no streams");
     expect(herald.hub.stats()).toMatchObject({ clients: 0, channels: 0, users: 0, byKind: { everyone: 0, topic: 0, user: 0, group: 0 } });
     expect(herald.hub.isConnected("erin")).toBe(false);
-    expect(herald.hub.publishToEveryone({ data: "x" }).delivered).toBe(0);
+    expect((await herald.hub.publishToEveryone({ event: "notification", data: "x" })).delivered).toBe(0);
   });
 
   test("disconnecting a user ends their streams after a farewell event, and no one else's", async () => {
@@ -96,10 +96,11 @@ describe("hub", () => {
 
     expect(herald.hub.disconnectUser("frank", { event: "bye", data: "signed out" })).toBe(1);
     await frank.ended();
-    expect(frank.events).toEqual([{ event: "bye", data: "signed out", id: undefined }]);
+    // The id is the last one the stream saw: its snapshot's (the log is empty, so 0).
+    expect(frank.events).toEqual([{ event: "bye", data: "signed out", id: "0" }]);
     expect(herald.hub.clientCount).toBe(1);
     expect(herald.hub.isConnected("frank")).toBe(false);
-    herald.hub.publishToEveryone({ data: "still here" });
+    herald.hub.publishToEveryone({ event: "notification", data: "still here" });
     expect((await other.event(1)).data).toBe("still here");
   });
 
@@ -108,8 +109,8 @@ describe("hub", () => {
     await stream("?topic=a");
     await eventually(() => herald.hub.clientCount === 2, "two streams");
     const before = Date.now();
-    herald.hub.publishToTopic("a", { data: "1" });
-    herald.hub.publishToTopic("a", { data: "2" });
+    await herald.hub.publishToTopic("a", { event: "notification", data: "1" });
+    await herald.hub.publishToTopic("a", { event: "notification", data: "2" });
     const stats = herald.hub.stats();
     expect(stats.published).toBe(2);
     expect(stats.delivered).toBe(4);

@@ -63,7 +63,7 @@ describe("stream limits", () => {
     expect(refused.headers.get("retry-after")).toBe("30");
     expect(refused.headers.get("content-type")).toStartWith("text/event-stream");
     expect(await refused.text()).toBe("retry: 30000\n: The server holds as many streams as it may; try again shortly.\n\n");
-    h.hub.publishToEveryone({ data: "still live" });
+    h.hub.publishToEveryone({ event: "notification", data: "still live" });
     expect((await first.event(1)).data).toBe("still live");
     first.close();
     await eventually(() => h.hub.clientCount === 1, "a free slot");
@@ -81,7 +81,7 @@ describe("stream limits", () => {
     expect(await refused.text()).toContain("You already have 2 streams open, the most one user may");
     await stream(h, "", (await signIn(h, "bob")).cookie);
     await stream(h);
-    h.hub.publishToUser("alice", { data: "still yours" });
+    h.hub.publishToUser("alice", { event: "notification", data: "still yours" });
     expect((await first.event(1)).data).toBe("still yours");
   });
 
@@ -100,7 +100,7 @@ describe("stream limits", () => {
       }
     }
     expect(results).toEqual([200, 200, 200, 200, 429, 429]);
-    h.hub.publishToEveryone({ data: "still live" });
+    h.hub.publishToEveryone({ event: "notification", data: "still live" });
     expect((await open.event(1)).data).toBe("still live");
   });
 

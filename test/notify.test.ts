@@ -31,7 +31,7 @@ describe("POST /notify", () => {
 
     const event = await bobStream.event(1);
     expect(event.event).toBe("notification");
-    expect(event.data).toStartWith('<li class="notification level-success" data-channel="user:bob">');
+    expect(event.data).toStartWith('<li id="n-1" class="notification level-success unread" data-channel="user:bob">');
     expect(event.data).toContain('<strong class="from">alice</strong>');
     expect(event.data).toContain('<p class="title">Hello</p>');
     expect(event.data).toContain('<p class="message">Lunch at noon?</p>');

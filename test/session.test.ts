@@ -181,7 +181,7 @@ describe("private user channels", () => {
 
     await eventually(() => herald!.hub.subscriberCount("user:alice") === attempts.length, "alice's streams");
     expect(herald.hub.subscriberCount("user:bob")).toBe(1);
-    expect(herald.hub.publishToUser("bob", { event: "notification", data: "secret for bob" }).delivered).toBe(1);
+    expect((await herald.hub.publishToUser("bob", { event: "notification", data: "secret for bob" })).delivered).toBe(1);
     expect((await bob.event(1)).data).toBe("secret for bob");
     herald.hub.publishToEveryone({ event: "notification", data: "marker" });
     for (const reader of readers) {

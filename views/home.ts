@@ -1,15 +1,17 @@
 import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
-import { notificationItem } from "./notification.ts";
-import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level, type Notification } from "../src/notification.ts";
+import { unreadBadge } from "./notification.ts";
+import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/notification.ts";
 import type { Viewer } from "../src/context.ts";
 
 export interface HomeProps {
   viewer: Viewer;
   /** Topics this page follows, besides the user's own channel and `everyone`. */
   topics: readonly string[];
-  /** Notifications to show before any arrive live, newest first. */
-  notifications: readonly Notification[];
+  /** The latest notifications, newest first, as list items (from `inboxItems`). */
+  items: Html;
+  /** The user's unread count, or `null` when anonymous. */
+  unread: number | null;
   /** Whether this viewer may open a stream (anonymous visitors may not when `HERALD_ANONYMOUS=off`). */
   live: boolean;
 }
@@ -65,7 +67,7 @@ function topicsSection(topics: readonly string[]): Html {
 }
 
 /** The home page: sign-in when anonymous; send form, topics and the live notification list. */
-export function homePage({ viewer, topics, notifications, live }: HomeProps): Html {
+export function homePage({ viewer, topics, items, unread, live }: HomeProps): Html {
   const { user, csrf } = viewer;
   return layout({
     title: user ? `${user.name}'s notifications` : "Live notifications",
@@ -74,7 +76,15 @@ export function homePage({ viewer, topics, notifications, live }: HomeProps): Ht
 ${topicsSection(topics)}
 <section class="card" id="inbox"${live ? html` hx-ext="sse" sse-connect="${streamUrl(topics)}"` : ""}>
 <h2>Notifications${user ? html` for <code>user:${user.id}</code>${user.groups.map((g) => html` <code>group:${g}</code>`)}` : ""}</h2>
-<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${notifications.map(notificationItem)}</ul>
+${unread !== null
+  ? html`<form class="inbox-bar" method="post" action="/notifications/read" hx-post="/notifications/read" hx-target="#unread-count" hx-swap="outerHTML">
+  ${csrfField(csrf)}<input type="hidden" name="all" value="1">
+  <span>${unreadBadge(unread)} unread</span> <button type="submit">Mark all read</button>
+</form>`
+  : ""}
+<p id="stream-notice"></p>
+<div class="sink" sse-swap="snapshot,history-cut,unread" hx-swap="none"></div>
+<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${items}</ul>
 <p class="empty">${live ? "Nothing yet. New notifications appear here as they are sent." : "Sign in to see live notifications."}</p>
 </section>`,
   });

@@ -1,4 +1,4 @@
-import { html, type Html } from "./html.ts";
+import { html, raw, type Html } from "./html.ts";
 import type { Notification } from "../src/notification.ts";
 
 /** `12:03:04` in UTC, with the full timestamp in the `datetime` attribute. */
@@ -7,14 +7,39 @@ function time(ms: number): Html {
   return html`<time datetime="${iso}">${iso.slice(11, 19)}</time>`;
 }
 
+function markReadButton(id: number): Html {
+  return html`<button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="${JSON.stringify({ id: String(id) })}" hx-target="#unread-count" hx-swap="outerHTML">Mark read</button>`;
+}
+
 /**
- * One notification as a list item. The same markup is the page's first paint and the SSE payload
- * that htmx swaps into `#notifications`.
+ * One notification as a list item, as it is published: unread, with a "Mark read" button that
+ * works through htmx (it carries no CSRF field: htmx sends the page's token as a header). The
+ * same markup is the SSE payload, the replayed event and, through `asRead` where the user has
+ * read it, the page's first paint and a snapshot.
  */
-export function notificationItem(n: Notification): Html {
-  return html`<li class="notification level-${n.level}" data-channel="${n.channel}">
-<p class="meta"><span class="level">${n.level}</span> <span class="channel">${n.channel}</span> ${n.from ? html`from <strong class="from">${n.from}</strong>` : ""} ${time(n.sentAt)}</p>${n.title ? html`
+export function notificationItem(n: Notification & { id: number }): Html {
+  return html`<li id="n-${n.id}" class="notification level-${n.level} unread" data-channel="${n.channel}">
+<p class="meta"><span class="level">${n.level}</span> <span class="channel">${n.channel}</span> ${n.from ? html`from <strong class="from">${n.from}</strong>` : ""} ${time(n.sentAt)} ${markReadButton(n.id)}</p>${n.title ? html`
 <p class="title">${n.title}</p>` : ""}
 <p class="message">${n.message}</p>
 </li>`;
+}
+
+const UNREAD_CLASS = / unread"/;
+const BUTTON = / ?<button type="button" class="mark-read" [^>]*>Mark read<\/button>/;
+
+/**
+ * A published item as the user sees it once read: the `unread` class and the button removed,
+ * and, with `oob`, marked to replace the item on the page out of band. Safe on any fragment:
+ * user text inside is escaped, so it cannot contain the markup matched here.
+ */
+export function asRead(fragment: string, oob = false): Html {
+  const read = fragment.replace(UNREAD_CLASS, ' read"').replace(BUTTON, "");
+  // The stored fragment is markup herald rendered (or an API token holder vouched for).
+  return raw(oob ? read.replace(/^<li /, '<li hx-swap-oob="true" ') : read);
+}
+
+/** The unread count badge; `oob` to update it out of band from another event. */
+export function unreadBadge(count: number, oob = false): Html {
+  return html`<span id="unread-count" class="unread-count"${oob ? html` hx-swap-oob="true"` : ""}>${count}</span>`;
 }

@@ -25,3 +25,8 @@ ${errorFragment(status, message, status === 401)}
 </section>`,
   });
 }
+
+/** The `history-cut` event's data: a notice that events were missed, swapped in out of band. */
+export function historyCutNotice(): Html {
+  return html`<p id="stream-notice" class="notice" hx-swap-oob="true">You were away longer than herald keeps history, so some notifications may be missing; the list shows the latest.</p>`;
+}

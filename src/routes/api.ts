@@ -14,7 +14,7 @@ import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readBody, readFormData } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
-import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
+import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
 import { notificationItem } from "../../views/notification.ts";
 
@@ -90,8 +90,9 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     }
     if (message === undefined) throw new HttpError(400, "Give a message (or html) to send.");
     const fields = parseNotificationFields({ message, title: field(input, "title"), level: field(input, "level") });
-    const rendered = notificationItem({ ...fields, channel: channels.join(", "), from: null, sentAt: Date.now() });
-    return { targets: channels, event: eventValue, data: rendered.value };
+    const sentAt = Date.now();
+    const render = (id: number) => notificationItem({ ...fields, id, channel: channels.join(", "), from: null, sentAt }).value;
+    return { targets: channels, event: eventValue, data: render };
   } catch (error) {
     if (error instanceof HttpError && prefix) throw new HttpError(error.status, prefix + error.message, error.headers);
     throw error;
@@ -145,6 +146,7 @@ export async function apiPublish(ctx: AppContext, req: Request): Promise<Respons
   const events = raw.map((event, index) => parseEvent(ctx, event, single ? "" : `events[${index}]`));
   authorizeAll(ctx, principal, events);
   checkPublishRate(ctx.rates.publishesPerToken, principal.label, events.length);
-  const results = publishAll(ctx, principal, events);
+  const results = await publishAll(ctx, principal, events);
+  notifyUnread(ctx, events);
   return jsonResponse(single ? results[0] : results);
 }

@@ -1,46 +1,104 @@
 /**
- * The home page and the send form's `POST /notify`.
+ * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
 import { parseTarget, parseTopicList } from "../channel.ts";
 import { currentUser, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
-import { parseNotificationFields, type Notification } from "../notification.ts";
+import { parseNotificationFields } from "../notification.ts";
 import { principalOf } from "../policy.ts";
-import { authorizeAll, checkPublishRate, publishAll } from "../publish.ts";
+import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
+import type { User } from "../session.ts";
+import { inboxItems, NOTIFICATION, unreadCount } from "../snapshot.ts";
+import { streamChannels } from "./stream.ts";
 import { html } from "../../views/html.ts";
 import { homePage, sendForm } from "../../views/home.ts";
-import { notificationItem } from "../../views/notification.ts";
+import { asRead, notificationItem, unreadBadge } from "../../views/notification.ts";
 import { sentStatus } from "../../views/status.ts";
 
-/** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`. */
+function topicsOf(ctx: AppContext, url: string): string[] {
+  return parseTopicList(new URL(url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+}
+
+/** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications. */
 export function home(ctx: AppContext, req: Request): Response {
-  const topics = parseTopicList(new URL(req.url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+  const topics = topicsOf(ctx, req.url);
   const viewer = viewerOf(ctx, req);
   const live = viewer.user !== null || ctx.config.anonymous;
+  const channels = live ? streamChannels(ctx, viewer.user, topics) : [];
   const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};
-  return htmlResponse(homePage({ viewer, topics, notifications: [], live }), { headers });
+  return htmlResponse(
+    homePage({
+      viewer,
+      topics,
+      items: inboxItems(ctx, viewer.user, channels),
+      unread: viewer.user ? unreadCount(ctx, viewer.user) : null,
+      live,
+    }),
+    { headers },
+  );
 }
 
 /**
- * `POST /notify`: renders the notification once and publishes it as event `notification`.
- * htmx gets the status line (and a fresh form); a plain post is sent back to the page.
+ * `POST /notify`: renders the notification once (with its id) and publishes it as event
+ * `notification`. Answered once it is durable: htmx gets the status line (and a fresh form), a
+ * plain post is sent back to the page.
  */
 export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to send notifications.");
   const fields = await readBrowserForm(ctx, req, user);
   const channel = parseTarget(fields.target ?? "");
-  const notification: Notification = { ...parseNotificationFields(fields), channel, from: user.name, sentAt: Date.now() };
+  const parsed = parseNotificationFields(fields);
+  const sentAt = Date.now();
   const principal = principalOf(user);
-  const outgoing = [{ targets: [channel], event: "notification", data: notificationItem(notification).value }];
+  const outgoing: Outgoing[] = [
+    { targets: [channel], event: NOTIFICATION, data: (id) => notificationItem({ ...parsed, id, channel, from: user.name, sentAt }).value },
+  ];
   authorizeAll(ctx, principal, outgoing);
   checkPublishRate(ctx.rates.publishesPerUser, user.id);
-  const { delivered } = publishAll(ctx, principal, outgoing)[0]!;
+  const { delivered } = (await publishAll(ctx, principal, outgoing))[0]!;
+  notifyUnread(ctx, outgoing);
   if (isHtmx(req)) {
     const csrf = viewerOf(ctx, req).csrf;
-    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: notification.level }, true)}`);
+    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`);
   }
   return seeOther("/");
+}
+
+/** Marks one notification (`id`) or all of them (`all`) read; answers the new unread count. */
+export async function markRead(ctx: AppContext, req: Request): Promise<Response> {
+  const user = currentUser(ctx, req);
+  if (!user) throw new HttpError(401, "Sign in to manage your notifications.");
+  const fields = await readBrowserForm(ctx, req, user);
+  const log = ctx.hub.log;
+  let updated = html``;
+  if (fields.all !== undefined) {
+    log.markAllRead(user.id, log.lastId());
+    // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
+    const page = req.headers.get("hx-current-url");
+    if (isHtmx(req) && page) updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
+  } else {
+    const text = fields.id ?? "";
+    if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
+    const event = log.get(Number(text));
+    if (!event || event.event !== NOTIFICATION) {
+      throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
+    }
+    log.markRead(user.id, event.id);
+    updated = asRead(event.data, true);
+  }
+  ctx.log.info("marked read", { user: user.id, id: fields.all !== undefined ? "all" : fields.id });
+  if (!isHtmx(req)) return seeOther("/");
+  return htmlResponse(html`${unreadBadge(unreadCount(ctx, user))}${updated}`);
+}
+
+function pageChannels(ctx: AppContext, user: User, page: string) {
+  try {
+    return streamChannels(ctx, user, topicsOf(ctx, page));
+  } catch {
+    // A page URL with topics that no longer pass: the user's own channels are still right.
+    return streamChannels(ctx, user, []);
+  }
 }

@@ -1,14 +1,23 @@
 /**
  * `GET /sse`: one event stream on `everyone`, the topics asked for, and the signed-in user's
  * own channel and groups. Refusals are cheap and come before any stream is set up.
+ *
+ * A stream that arrives with `Last-Event-ID` (or `?lastEventId=`) the log still covers gets every
+ * later event of its channels, then live events, with no gap and no duplicate. Any other stream
+ * (a page load, htmx-ext-sse's own reconnect, which sends no id, or an id the log no longer
+ * covers) starts with a `snapshot` that brings the page up to date, and, when its id was too old
+ * or unknown, a `history-cut` notice.
  */
 import type { Server } from "bun";
 import { EVERYONE, groupChannel, parseTopicList, topicChannel, userChannel, type Channel } from "../channel.ts";
 import { clientAddress, currentUser, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { principalOf } from "../policy.ts";
-import { encodeRetry } from "../sse.ts";
-import { subscriberStream } from "../subscriber.ts";
+import { snapshotData } from "../snapshot.ts";
+import { encodeMessage, encodeRetry } from "../sse.ts";
+import type { User } from "../session.ts";
+import { subscriberStream, type Subscriber } from "../subscriber.ts";
+import { historyCutNotice } from "../../views/status.ts";
 
 const SSE_HEADERS = {
   "content-type": "text/event-stream; charset=utf-8",
@@ -32,6 +41,24 @@ function checkLimits(ctx: AppContext, address: string, userId: string | null): v
   }
 }
 
+/** The id to resume after: `Last-Event-ID` (what the browser sends) or `?lastEventId=`; `null` when none. */
+function resumeId(req: Request, url: URL): string | null {
+  const value = req.headers.get("last-event-id") ?? url.searchParams.get("lastEventId");
+  return value === null || value.trim() === "" ? null : value.trim();
+}
+
+/**
+ * The channels a page or stream following `topics` is on: `everyone` and the topics (403 for one
+ * the policy refuses), and the user's own channel and groups where the policy allows.
+ */
+export function streamChannels(ctx: AppContext, user: User | null, topics: readonly string[]): Channel[] {
+  const principal = principalOf(user);
+  const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
+  for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
+  const own: Channel[] = user ? [userChannel(user.id), ...user.groups.map(groupChannel)] : [];
+  return [...asked, ...own.filter((channel) => ctx.policy.allows(principal, "subscribe", channel))];
+}
+
 /**
  * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b`; the user and group
  * channels only from the verified session.
@@ -39,12 +66,9 @@ function checkLimits(ctx: AppContext, address: string, userId: string | null): v
 export function openStream(ctx: AppContext, req: Request, server: Server<unknown>): Response {
   const user = currentUser(ctx, req);
   if (!user && !ctx.config.anonymous) throw new HttpError(401, "Sign in to open a stream.");
-  const topics = parseTopicList(new URL(req.url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
-  const principal = principalOf(user);
-  const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
-  for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
-  const own: Channel[] = user ? [userChannel(user.id), ...user.groups.map(groupChannel)] : [];
-  const channels = [...asked, ...own.filter((channel) => ctx.policy.allows(principal, "subscribe", channel))];
+  const url = new URL(req.url);
+  const topics = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+  const channels = streamChannels(ctx, user, topics);
 
   const address = clientAddress(ctx, req, server);
   checkLimits(ctx, address, user?.id ?? null);
@@ -52,17 +76,52 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   // Bun closes connections idle for 10 s by default; a stream is idle between events by nature.
   server.timeout(req, 0);
   const userId = user?.id ?? null;
-  const body = subscriberStream({ channels, userId }, encodeRetry(ctx.config.retryMs), req.signal, (subscriber) => {
-    ctx.hub.subscribe(subscriber);
-    ctx.log.info("stream opened", { stream: subscriber.id, user: userId, ip: address, topics: topics.join(","), clients: ctx.hub.clientCount });
-    subscriber.onClose(() =>
-      ctx.log.info("stream closed", {
-        stream: subscriber.id,
-        user: userId,
-        seconds: Math.round((Date.now() - subscriber.connectedAt) / 1000),
-        events: subscriber.eventsSent,
-      }),
-    );
+  const from = resumeId(req, url);
+  const retry = encodeRetry(ctx.config.retryMs);
+  const init = {
+    channels,
+    userId,
+    maxBuffer: ctx.config.maxBuffer,
+    retryHint: retry,
+    // Dropping the connection is the only way to free what Bun holds for a client that does not read.
+    hardClose: () => server.timeout(req, 1),
+  };
+  const body = subscriberStream(init, req.signal, (subscriber) => {
+    subscriber.write(retry);
+    const afterId = from === null ? NaN : Number(from);
+    if (from !== null && /^\d+$/.test(from) && ctx.hub.log.covers(afterId)) {
+      ctx.hub.subscribe(subscriber);
+      void ctx.hub.replay(subscriber, afterId).then((count) => {
+        if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
+      });
+    } else {
+      startFresh(ctx, subscriber, user, from !== null);
+    }
+    ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+    subscriber.onClose(logClosed(ctx));
   });
   return new Response(body, { headers: SSE_HEADERS });
+}
+
+/**
+ * A stream without a usable id: the snapshot first (its id is the log's newest, so a reconnect
+ * resumes from there), the history notice when an id was given but is not covered, then live.
+ */
+function startFresh(ctx: AppContext, subscriber: Subscriber, user: User | null, cut: boolean): void {
+  const lastId = ctx.hub.log.lastId();
+  subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data: snapshotData(ctx, user, subscriber.channels) }));
+  subscriber.lastId = lastId;
+  if (cut) subscriber.write(encodeMessage({ event: "history-cut", data: historyCutNotice().value }));
+  ctx.hub.subscribe(subscriber);
+}
+
+function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
+  return (subscriber) =>
+    ctx.log.info("stream closed", {
+      stream: subscriber.serial,
+      user: subscriber.userId,
+      reason: subscriber.closeReason,
+      seconds: Math.round((Date.now() - subscriber.connectedAt) / 1000),
+      events: subscriber.eventsSent,
+    });
 }

@@ -1,0 +1,74 @@
+/**
+ * The event log: every published event, in id order, for replay after a reconnect, snapshots of
+ * a page's state, and the inbox's read marks. Two backends behind one interface: `bun:sqlite`
+ * (the default, durable) and memory (a bounded ring, for tests and throwaway runs).
+ *
+ * Ids are whole numbers from 1, increasing, assigned when an event is appended. Appends are
+ * batched: `durable()` resolves once everything appended so far is committed, so a publisher is
+ * acknowledged only then.
+ */
+import type { Channel } from "../channel.ts";
+
+export interface NewEvent {
+  channels: readonly Channel[];
+  /** SSE event name. */
+  event: string;
+  /** SSE data: the HTML fragment. */
+  data: string;
+  /** `Date.now()` when it was published. */
+  at: number;
+}
+
+/** Makes an event's data once its id is known (the data may then name its own id). */
+export type Render = string | ((id: number) => string);
+
+export interface StoredEvent extends NewEvent {
+  id: number;
+}
+
+export interface Retention {
+  /** Most events kept; older ones are dropped first. */
+  maxEvents: number;
+  /** Oldest event kept, in milliseconds of age. */
+  maxAgeMs: number;
+}
+
+export interface EventLog {
+  /**
+   * Appends an event, giving it the next id; `render`, when given, makes the data from that id.
+   * Committed with its batch; see `durable()`.
+   */
+  append(event: NewEvent, render?: Render): StoredEvent;
+  /** Resolves once every event appended so far is committed. Rejects if the commit failed. */
+  durable(): Promise<void>;
+  /** The highest id committed, or 0. */
+  lastId(): number;
+  /**
+   * Whether the log holds every event after `afterId`, so that a replay from it is complete:
+   * false when retention dropped some, or when the id is not one this log gave.
+   */
+  covers(afterId: number): boolean;
+  /** Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. */
+  readAfter(afterId: number, channels: readonly Channel[], limit: number): StoredEvent[];
+  /** The newest committed events named `event` on any of `channels`, newest first, at most `limit`. */
+  latest(channels: readonly Channel[], event: string, limit: number): StoredEvent[];
+  /** One committed event by id, if it is still kept. */
+  get(id: number): StoredEvent | undefined;
+
+  /** Marks one event read for a user. */
+  markRead(user: string, id: number): void;
+  /** Marks every event up to `upTo` read for a user. */
+  markAllRead(user: string, upTo: number): void;
+  /** Which of `ids` the user has read. */
+  readIds(user: string, ids: readonly number[]): Set<number>;
+  /** Events named `event` on `channels` that the user has not read. */
+  unreadCount(user: string, channels: readonly Channel[], event: string): number;
+
+  /** Drops events past retention. Runs on its own timer too. */
+  prune(now?: number): void;
+  /** Commits what is pending and releases the backend. */
+  close(): Promise<void>;
+}
+
+export { MemoryEventLog } from "./memory.ts";
+export { SqliteEventLog } from "./sqlite.ts";
