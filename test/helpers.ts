@@ -192,11 +192,12 @@ export class SseReader {
   }
 }
 
-/** Opens `GET /sse` (with `query`, as `cookie`) and waits for the first bytes. */
-export async function openStream(herald: Herald, query = "", cookie?: string): Promise<SseReader> {
+/** Opens `GET /sse` (with `query`, as `cookie`, with extra `headers` such as `Last-Event-ID`) and waits for the first bytes. */
+export async function openStream(herald: Herald | string, query = "", cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {
   const controller = new AbortController();
-  const res = await fetch(`${herald.url}/sse${query}`, {
-    headers: { accept: "text/event-stream", ...(cookie ? { cookie } : {}) },
+  const base = typeof herald === "string" ? herald : herald.url;
+  const res = await fetch(`${base}/sse${query}`, {
+    headers: { accept: "text/event-stream", ...(cookie ? { cookie } : {}), ...headers },
     signal: controller.signal,
   });
   if (res.status !== 200) throw new Error(`stream refused: ${res.status} ${await res.text()}`);

@@ -1,0 +1,131 @@
+import { afterEach, beforeEach, describe, expect, test } from "bun:test";
+import type { Herald } from "../src/app.ts";
+import { openStream, postForm, signIn, startTestHerald, type Session } from "./helpers.ts";
+
+let herald: Herald;
+let alice: Session;
+let bob: Session;
+
+beforeEach(async () => {
+  herald = startTestHerald({ eventLog: "sqlite", groups: { admins: ["alice"], ops: ["bob"] } });
+  alice = await signIn(herald, "alice");
+  bob = await signIn(herald, "bob");
+});
+
+afterEach(async () => {
+  await herald.stop();
+});
+
+async function send(target: string, message: string): Promise<void> {
+  expect((await postForm(herald, "/notify", { target, message }, { session: alice })).status).toBe(200);
+}
+
+function unreadOf(page: string): number {
+  return Number(/<span id="unread-count" class="unread-count">(\d+)<\/span>/.exec(page)![1]);
+}
+
+async function bobsPage(): Promise<string> {
+  return (await fetch(`${herald.url}/`, { headers: { cookie: bob.cookie } })).text();
+}
+
+describe("inbox", () => {
+  test("notifications sent while bob was offline are waiting when he comes back, unread", async () => {
+    await send("user:bob", "while you were out");
+    await send("group:ops", "ops meeting");
+    await send("everyone", "maintenance");
+    await send("user:carol", "not for bob");
+    const page = await bobsPage();
+    expect(page).toContain("while you were out");
+    expect(page).toContain("ops meeting");
+    expect(page).toContain("maintenance");
+    expect(page).not.toContain("not for bob");
+    expect(unreadOf(page)).toBe(3);
+    expect(page.match(/class="notification level-info unread"/g)).toHaveLength(3);
+  });
+
+  test("a live notification to bob comes with his new unread count", async () => {
+    const reader = await openStream(herald, "", bob.cookie);
+    await send("user:bob", "one");
+    await send("user:bob", "two");
+    await reader.until(() => reader.pageEvents.filter((e) => e.event === "unread").length >= 2, "two counts");
+    const counts = reader.pageEvents.filter((e) => e.event === "unread").map((e) => e.data);
+    expect(counts).toEqual([
+      '<span id="unread-count" class="unread-count" hx-swap-oob="true">1</span>',
+      '<span id="unread-count" class="unread-count" hx-swap-oob="true">2</span>',
+    ]);
+    reader.close();
+  });
+
+  test("marking one read (htmx) answers the count and the item as read, and it stays read", async () => {
+    await send("user:bob", "first");
+    await send("user:bob", "second");
+    const res = await postForm(herald, "/notifications/read", { id: "1" }, { session: bob });
+    expect(res.status).toBe(200);
+    const body = await res.text();
+    expect(body).toStartWith('<span id="unread-count" class="unread-count">1</span>');
+    expect(body).toContain('<li hx-swap-oob="true" id="n-1" class="notification level-info read"');
+    expect(body).not.toContain("Mark read");
+    const page = await bobsPage();
+    expect(unreadOf(page)).toBe(1);
+    expect(page).toContain('id="n-1" class="notification level-info read"');
+    expect(page).toContain('id="n-2" class="notification level-info unread"');
+    // Read state is bob's own.
+    await send("user:alice", "x");
+    const alicePage = await (await fetch(`${herald.url}/`, { headers: { cookie: alice.cookie } })).text();
+    expect(unreadOf(alicePage)).toBe(1);
+  });
+
+  test("marking all read, from a plain form, goes back to the page with nothing unread", async () => {
+    for (const m of ["a", "b", "c"]) await send("user:bob", m);
+    const res = await postForm(herald, "/notifications/read", { all: "1" }, { session: bob, htmx: false });
+    expect(res.status).toBe(303);
+    const page = await bobsPage();
+    expect(unreadOf(page)).toBe(0);
+    expect(page).not.toContain("notification level-info unread");
+    await send("user:bob", "d");
+    expect(unreadOf(await bobsPage())).toBe(1);
+  });
+
+  test("marking all read through htmx re-renders the page's list as read", async () => {
+    await send("user:bob", "a");
+    const res = await postForm(herald, "/notifications/read", { all: "1" }, { session: bob, headers: { "hx-current-url": `${herald.url}/?topic=orders` } });
+    const body = await res.text();
+    expect(body).toStartWith('<span id="unread-count" class="unread-count">0</span><ul id="notifications" hx-swap-oob="innerHTML">');
+    expect(body).toContain('class="notification level-info read"');
+  });
+
+  test("the snapshot after a reconnect shows read items as read", async () => {
+    await send("user:bob", "a");
+    await send("user:bob", "b");
+    await postForm(herald, "/notifications/read", { id: "2" }, { session: bob });
+    const reader = await openStream(herald, "", bob.cookie);
+    await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
+    const snapshot = reader.pageEvents[0]!.data;
+    expect(snapshot).toContain('id="n-2" class="notification level-info read"');
+    expect(snapshot).toContain('id="n-1" class="notification level-info unread"');
+    expect(snapshot).toContain('<span id="unread-count" class="unread-count" hx-swap-oob="true">1</span>');
+    reader.close();
+  });
+
+  const refusals: Array<[string, Record<string, string>, number, string]> = [
+    ["no id", {}, 400, "Say which notification to mark read (id), or all."],
+    ["an id that is not a number", { id: "<b>1</b>" }, 400, "Say which notification"],
+    ["an unknown id", { id: "999" }, 404, "There is no notification 999; it may be older than herald keeps."],
+  ];
+  for (const [what, fields, status, message] of refusals) {
+    test(`${what}: ${status} that says so`, async () => {
+      await send("user:bob", "x");
+      const res = await postForm(herald, "/notifications/read", fields, { session: bob });
+      expect(res.status).toBe(status);
+      expect(await res.text()).toContain(message);
+      expect(unreadOf(await bobsPage())).toBe(1);
+    });
+  }
+
+  test("anonymous: 401; without the CSRF token: 403", async () => {
+    const anonymous = await postForm(herald, "/notifications/read", { all: "1" });
+    expect(anonymous.status).toBe(401);
+    const forged = await postForm(herald, "/notifications/read", { all: "1", _csrf: "x" }, { session: bob });
+    expect(forged.status).toBe(403);
+  });
+});
