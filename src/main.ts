@@ -26,3 +26,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void running.shutdown().then(() => process.exit(0));
   });
 }
+
+// A full garbage collection on request, so that memory can be measured without garbage in it
+// (the benchmarks and the churn test use it): kill -USR2 <pid>.
+process.on("SIGUSR2", () => Bun.gc(true));
