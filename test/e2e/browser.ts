@@ -5,7 +5,7 @@
  * missing browser fails the run (`.ci/run` installs it).
  */
 import { existsSync } from "node:fs";
-import { chromium, type Browser } from "playwright-core";
+import { chromium, type Browser, type Page } from "playwright-core";
 
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -33,4 +33,22 @@ export function launchBrowser(): Promise<Browser> {
       "--no-first-run",
     ],
   });
+}
+
+/**
+ * Waits until a JavaScript expression is true in the page. Polls from the test side with
+ * `page.evaluate`, because Playwright's own `waitForFunction` compiles its predicate with eval,
+ * which herald's Content-Security-Policy (rightly) forbids.
+ */
+export async function until(page: Page, expression: string, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await page.evaluate(expression))) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${expression}`);
+    await Bun.sleep(25);
+  }
+}
+
+/** Waits until htmx-ext-sse's EventSource on the page is open. */
+export function streamOpen(page: Page): Promise<void> {
+  return until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { eventually, startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser } from "./browser.ts";
+import { chromiumAvailable, launchBrowser, streamOpen, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
@@ -33,7 +33,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
   async function streamOpen(page: Page, user: string): Promise<void> {
     await eventually(() => herald.hub.isConnected(user), `${user}'s stream`, 5000);
     // htmx-ext-sse marks the connection once the EventSource is open.
-    await page.waitForFunction(`document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
+    await until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
   }
 
   beforeAll(async () => {
@@ -60,7 +60,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
     await bob.waitForSelector("#notifications li.notification");
     await alice.fill('#send-form textarea[name="message"]', "Second");
     await alice.click('#send-form button[type="submit"]');
-    await bob.waitForFunction(`document.querySelectorAll("#notifications li").length === 2`);
+    await until(bob, `document.querySelectorAll("#notifications li").length === 2`);
     const messages = await bob.$$eval("#notifications li .message", (items) => items.map((item) => item.textContent));
     expect(messages).toEqual(["Second", "First"]);
     expect(await bob.textContent("#notifications li:last-child .title")).toBe("Hello");

@@ -1,0 +1,94 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import type { Browser, Page } from "playwright-core";
+import type { Herald } from "../../src/app.ts";
+import { eventually, startTestHerald } from "../helpers.ts";
+import { chromiumAvailable, launchBrowser, streamOpen, until } from "./browser.ts";
+
+const run = chromiumAvailable();
+
+describe.if(run)("in Chromium: the inbox", () => {
+  let herald: Herald;
+  let browser: Browser;
+  const problems: string[] = [];
+
+  async function signedInPage(name: string): Promise<Page> {
+    const page = await (await browser.newContext()).newPage();
+    page.on("console", (message) => {
+      if (message.type() === "error") problems.push(`${name}: ${message.text()}`);
+    });
+    page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
+    await page.goto(herald.url);
+    await page.fill('input[name="name"]', name);
+    await page.click('#sign-in button[type="submit"]');
+    await page.waitForSelector(`text=Signed in as ${name}`);
+    return page;
+  }
+
+  async function live(page: Page, user: string): Promise<void> {
+    await eventually(() => herald.hub.isConnected(user), `${user}'s stream`, 5000);
+    await until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
+  }
+
+  async function send(page: Page, target: string, message: string): Promise<void> {
+    await page.fill('#send-form input[name="target"]', target);
+    await page.fill('#send-form textarea[name="message"]', message);
+    await page.click('#send-form button[type="submit"]');
+    await page.waitForSelector("#send-status .ok");
+    await page.evaluate(`document.querySelector("#send-status").textContent = ""`);
+  }
+
+  beforeAll(async () => {
+    herald = startTestHerald({ eventLog: "sqlite" });
+    browser = await launchBrowser();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    await herald?.stop();
+  });
+
+  test("what was sent while carol was away is there when she signs in, counted as unread", async () => {
+    const dave = await signedInPage("dave");
+    await send(dave, "user:carol", "sent while you were away");
+    await send(dave, "user:carol", "and another");
+    const carol = await signedInPage("carol");
+    await live(carol, "carol");
+    expect(await carol.textContent("#unread-count")).toBe("2");
+    const messages = await carol.$$eval("#notifications li .message", (items) => items.map((item) => item.textContent));
+    expect(messages).toEqual(["and another", "sent while you were away"]);
+  });
+
+  test("a live notification raises the count; Mark read lowers it and greys the item", async () => {
+    const erin = await signedInPage("erin");
+    const frank = await signedInPage("frank");
+    await live(frank, "frank");
+    await send(erin, "user:frank", "hello frank");
+    await frank.waitForSelector("#notifications li.unread");
+    await until(frank, `document.querySelector("#unread-count")?.textContent === "1"`);
+    await frank.click("#notifications li .mark-read");
+    await until(frank, `document.querySelector("#unread-count")?.textContent === "0"`);
+    await frank.waitForSelector("#notifications li.read");
+    expect(await frank.$$("#notifications .mark-read")).toHaveLength(0);
+    // The read state is kept: a reload shows it read.
+    await frank.reload();
+    await frank.waitForSelector("#notifications li.read");
+    expect(await frank.textContent("#unread-count")).toBe("0");
+  });
+
+  test("Mark all read clears the count and every item", async () => {
+    const gina = await signedInPage("gina");
+    const hank = await signedInPage("hank");
+    await send(gina, "user:hank", "one");
+    await send(gina, "user:hank", "two");
+    await hank.reload();
+    await live(hank, "hank");
+    expect(await hank.textContent("#unread-count")).toBe("2");
+    await hank.click(".inbox-bar button[type=submit]");
+    await until(hank, `document.querySelector("#unread-count")?.textContent === "0"`);
+    await until(hank, `document.querySelectorAll("#notifications li.read").length === 2`);
+  });
+
+  test("no page logged an error", () => {
+    expect(problems).toEqual([]);
+  });
+});
