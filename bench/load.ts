@@ -11,6 +11,8 @@ const NEWLINE = 10;
 
 interface StreamState {
   frames: number;
+  /** Frames received before the measured events (the retry hint, a snapshot). */
+  base: number;
   lastWasNewline: boolean;
   headersDone: boolean;
   status: number;
@@ -27,7 +29,7 @@ export interface LoadOptions {
 export class LoadClient {
   readonly #options: LoadOptions;
   readonly #sockets: Socket<StreamState>[] = [];
-  /** Frames received across all streams, after each stream's first (the retry hint). */
+  /** Measured events received across all streams (see `expect`). */
   delivered = 0;
   failed = 0;
   /** Publish send times, by publish number (0-based). */
@@ -65,7 +67,7 @@ export class LoadClient {
           Bun.connect<StreamState>({
             hostname: "127.0.0.1",
             port,
-            data: { frames: 0, lastWasNewline: false, headersDone: false, status: 0 },
+            data: { frames: 0, base: 0, lastWasNewline: false, headersDone: false, status: 0 },
             socket: {
               open(socket) {
                 client.#sockets.push(socket);
@@ -81,7 +83,7 @@ export class LoadClient {
                   return;
                 }
                 const now = performance.now();
-                for (let n = before; n < state.frames; n++) client.#record(n, now);
+                for (let n = before; n < state.frames; n++) client.#record(n + 1 - state.base, now);
               },
               close() {},
               error() {
@@ -119,8 +121,9 @@ export class LoadClient {
     state.lastWasNewline = chunk.length > 0 && chunk[chunk.length - 1] === NEWLINE;
   }
 
-  /** Frame `n` (1-based, after the retry hint) of a stream arrived at `now`. */
+  /** Measured event `n` (1-based) of a stream arrived at `now`. */
   #record(n: number, now: number): void {
+    if (n < 1) return;
     this.delivered++;
     const sentAt = this.#publishedAt[n - 1];
     if (sentAt !== undefined && this.#latencyCount < this.#latencies.length) {
@@ -128,8 +131,12 @@ export class LoadClient {
     }
   }
 
-  /** Call before publishing `events` events: sizes the latency record. */
+  /**
+   * Call before publishing `events` events, once every stream's opening frames have arrived:
+   * what each stream has so far is not counted, and the latency record is sized.
+   */
   expect(events: number): void {
+    for (const socket of this.#sockets) socket.data.base = socket.data.frames;
     this.#publishedAt = [];
     this.#latencies = new Float64Array(events * this.#sockets.length);
     this.#latencyCount = 0;
@@ -148,10 +155,10 @@ export class LoadClient {
     return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
   }
 
-  /** Streams that have fewer than `events` frames after the retry hint. */
+  /** Streams that have fewer than `events` of the measured events. */
   behind(events: number): number {
     let behind = 0;
-    for (const socket of this.#sockets) if (socket.data.frames - 1 < events) behind++;
+    for (const socket of this.#sockets) if (socket.data.frames - socket.data.base < events) behind++;
     return behind;
   }
 

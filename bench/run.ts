@@ -4,7 +4,8 @@
  * For each subscriber count, each server runs in its own process. A warm-up opens and closes a
  * batch of streams and publishes to them, so that code is compiled and pools are grown before the
  * baseline is read. Then the load client opens N idle streams on one topic (memory per idle
- * stream: the growth of VmRSS in /proc/<pid>/status, divided by N), and publishes events one
+ * stream: the growth of VmRSS in /proc/<pid>/status, each read after a full GC, divided by N),
+ * and publishes events one
  * after another (herald through `POST /api/publish`) and waits for every stream to receive every
  * event.
  *
@@ -132,7 +133,10 @@ const floor: Target = {
   },
 };
 
-function rssKb(pid: number): number {
+/** Resident memory after a full garbage collection (both servers run one on SIGUSR2). */
+async function settledRssKb(pid: number): Promise<number> {
+  process.kill(pid, "SIGUSR2");
+  await Bun.sleep(500);
   return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
 }
 
@@ -161,11 +165,11 @@ async function measure(target: Target, subscribers: number): Promise<Result> {
     await warmUp.connect(Math.min(2000, subscribers));
     for (let i = 0; i < 20; i++) await publish(`warm-up ${i}`);
     warmUp.close();
-    await Bun.sleep(1000);
-    const before = rssKb(server.pid);
+    await Bun.sleep(500);
+    const before = await settledRssKb(server.pid);
     await client.connect(subscribers);
-    await Bun.sleep(1000);
-    const after = rssKb(server.pid);
+    await Bun.sleep(500);
+    const after = await settledRssKb(server.pid);
 
     client.expect(events);
     const total = events * client.open;
