@@ -6,6 +6,8 @@
  */
 import { existsSync } from "node:fs";
 import { chromium, type Browser, type Page } from "playwright-core";
+import type { Herald } from "../../src/app.ts";
+import { eventually } from "../helpers.ts";
 
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";
 
@@ -51,4 +53,31 @@ export async function until(page: Page, expression: string, timeoutMs = 5000): P
 /** Waits until htmx-ext-sse's EventSource on the page is open. */
 export function streamOpen(page: Page): Promise<void> {
   return until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
+}
+
+/** Waits until `user`'s page is live: herald holds their stream and the page's EventSource is open. */
+export async function live(herald: Herald, page: Page, user: string): Promise<void> {
+  await eventually(() => herald.hub.isConnected(user), `${user}'s stream`, 5000);
+  await streamOpen(page);
+}
+
+/**
+ * A new browser context signed in as `name` through the sign-in form. Console errors, page
+ * errors and dialogs are added to `problems`, unless the test provokes errors on purpose.
+ */
+export async function signedInPage(browser: Browser, url: string, name: string, problems: string[], { expectErrors = false } = {}): Promise<Page> {
+  const page = await (await browser.newContext()).newPage();
+  page.on("console", (message) => {
+    if (message.type() === "error" && !expectErrors) problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
+  });
+  page.on("pageerror", (error) => problems.push(`${name}: page error: ${error.message}`));
+  page.on("dialog", (dialog) => {
+    problems.push(`${name}: a dialog opened: ${dialog.message()}`);
+    void dialog.dismiss();
+  });
+  await page.goto(url);
+  await page.fill('input[name="name"]', name);
+  await page.click('#sign-in button[type="submit"]');
+  await page.waitForSelector(`text=Signed in as ${name}`);
+  return page;
 }

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
-import { eventually, startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, streamOpen, until } from "./browser.ts";
+import { startTestHerald } from "../helpers.ts";
+import { chromiumAvailable, launchBrowser, live, signedInPage, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
@@ -11,23 +11,7 @@ describe.if(run)("in Chromium: the inbox", () => {
   let browser: Browser;
   const problems: string[] = [];
 
-  async function signedInPage(name: string): Promise<Page> {
-    const page = await (await browser.newContext()).newPage();
-    page.on("console", (message) => {
-      if (message.type() === "error") problems.push(`${name}: ${message.text()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`${name}: ${error.message}`));
-    await page.goto(herald.url);
-    await page.fill('input[name="name"]', name);
-    await page.click('#sign-in button[type="submit"]');
-    await page.waitForSelector(`text=Signed in as ${name}`);
-    return page;
-  }
-
-  async function live(page: Page, user: string): Promise<void> {
-    await eventually(() => herald.hub.isConnected(user), `${user}'s stream`, 5000);
-    await until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
-  }
+  const signedIn = (name: string) => signedInPage(browser, herald.url, name, problems);
 
   async function send(page: Page, target: string, message: string): Promise<void> {
     await page.fill('#send-form input[name="target"]', target);
@@ -48,20 +32,20 @@ describe.if(run)("in Chromium: the inbox", () => {
   });
 
   test("what was sent while carol was away is there when she signs in, counted as unread", async () => {
-    const dave = await signedInPage("dave");
+    const dave = await signedIn("dave");
     await send(dave, "user:carol", "sent while you were away");
     await send(dave, "user:carol", "and another");
-    const carol = await signedInPage("carol");
-    await live(carol, "carol");
+    const carol = await signedIn("carol");
+    await live(herald, carol, "carol");
     expect(await carol.textContent("#unread-count")).toBe("2");
     const messages = await carol.$$eval("#notifications li .message", (items) => items.map((item) => item.textContent));
     expect(messages).toEqual(["and another", "sent while you were away"]);
   });
 
   test("a live notification raises the count; Mark read lowers it and greys the item", async () => {
-    const erin = await signedInPage("erin");
-    const frank = await signedInPage("frank");
-    await live(frank, "frank");
+    const erin = await signedIn("erin");
+    const frank = await signedIn("frank");
+    await live(herald, frank, "frank");
     await send(erin, "user:frank", "hello frank");
     await frank.waitForSelector("#notifications li.unread");
     await until(frank, `document.querySelector("#unread-count")?.textContent === "1"`);
@@ -76,12 +60,12 @@ describe.if(run)("in Chromium: the inbox", () => {
   });
 
   test("Mark all read clears the count and every item", async () => {
-    const gina = await signedInPage("gina");
-    const hank = await signedInPage("hank");
+    const gina = await signedIn("gina");
+    const hank = await signedIn("hank");
     await send(gina, "user:hank", "one");
     await send(gina, "user:hank", "two");
     await hank.reload();
-    await live(hank, "hank");
+    await live(herald, hank, "hank");
     expect(await hank.textContent("#unread-count")).toBe("2");
     await hank.click(".inbox-bar button[type=submit]");
     await until(hank, `document.querySelector("#unread-count")?.textContent === "0"`);

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
-import { eventually, startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, streamOpen, until } from "./browser.ts";
+import { startTestHerald } from "../helpers.ts";
+import { chromiumAvailable, launchBrowser, live, signedInPage, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
@@ -11,30 +11,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
   let browser: Browser;
   const problems: string[] = [];
 
-  /** A signed-in page. Console errors are collected unless the test provokes them on purpose. */
-  async function signedInPage(name: string, { expectErrors = false } = {}): Promise<Page> {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    page.on("console", (message) => {
-      if (message.type() === "error" && !expectErrors) problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
-    });
-    page.on("pageerror", (error) => problems.push(`${name}: page error: ${error.message}`));
-    page.on("dialog", (dialog) => {
-      problems.push(`${name}: a dialog opened: ${dialog.message()}`);
-      void dialog.dismiss();
-    });
-    await page.goto(herald.url);
-    await page.fill('input[name="name"]', name);
-    await page.click('#sign-in button[type="submit"]');
-    await page.waitForSelector(`text=Signed in as ${name}`);
-    return page;
-  }
-
-  async function streamOpen(page: Page, user: string): Promise<void> {
-    await eventually(() => herald.hub.isConnected(user), `${user}'s stream`, 5000);
-    // htmx-ext-sse marks the connection once the EventSource is open.
-    await until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
-  }
+  const signedIn = (name: string, options?: { expectErrors?: boolean }) => signedInPage(browser, herald.url, name, problems, options);
 
   beforeAll(async () => {
     herald = startTestHerald();
@@ -47,9 +24,9 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
   });
 
   test("alice's message appears at the top of bob's list, rendered by the server and swapped by htmx", async () => {
-    const alice = await signedInPage("alice");
-    const bob = await signedInPage("bob");
-    await streamOpen(bob, "bob");
+    const alice = await signedIn("alice");
+    const bob = await signedIn("bob");
+    await live(herald, bob, "bob");
 
     await alice.fill('#send-form input[name="target"]', "user:bob");
     await alice.fill('#send-form input[name="title"]', "Hello");
@@ -72,9 +49,9 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
   });
 
   test("hostile text shows as text and runs nothing", async () => {
-    const alice = await signedInPage("alice");
-    const bob = await signedInPage("bob");
-    await streamOpen(bob, "bob");
+    const alice = await signedIn("alice");
+    const bob = await signedIn("bob");
+    await live(herald, bob, "bob");
     const hostile = "<img src=x onerror=alert(1)><script>alert(2)</script>";
     await alice.fill('#send-form input[name="target"]', "user:bob");
     await alice.fill('#send-form textarea[name="message"]', hostile);
@@ -86,7 +63,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
 
   test("a bad target shows the server's message next to the form", async () => {
     // Chromium logs every 4xx answer to the console; this one is the point of the test.
-    const alice = await signedInPage("alice", { expectErrors: true });
+    const alice = await signedIn("alice", { expectErrors: true });
     await alice.fill('#send-form input[name="target"]', "room:1");
     await alice.fill('#send-form textarea[name="message"]', "x");
     await alice.click('#send-form button[type="submit"]');
