@@ -12,6 +12,9 @@
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
  * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off).
  *
+ * Then publish throughput through the API (acknowledged once durable) with the memory and the
+ * sqlite event log, one publisher at a time and 32 at once: BENCH_PUBLISHES (default 5000).
+ *
  * Environment: BENCH_SUBSCRIBERS (default "1000,10000"), BENCH_DELIVERIES per scenario
  * (default 1000000), BENCH_ROUNDS (default 5; rounds alternate between the servers so that drift
  * in the machine's load hits both alike, and each server's median round is reported).
@@ -84,30 +87,34 @@ async function spawnServer(args: string[], env: Record<string, string>): Promise
 
 const TOKEN = "bench-publish-token-0123456789";
 
+/** herald in its own process with the bench's settings, plus `env`. */
+async function startHeraldProcess(env: Record<string, string> = {}): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
+  const running = await spawnServer(["src/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    HERALD_DATA_DIR: dataDir,
+    HERALD_HEARTBEAT_MS: "3600000",
+    HERALD_PUBLISH_TOKENS: TOKEN,
+    // The load client opens every stream from one address, far faster than a browser would.
+    HERALD_MAX_CLIENTS: "100000",
+    HERALD_STREAMS_PER_IP_PER_S: "1000000",
+    HERALD_PUBLISH_RATE_TOKEN: "1000000",
+    ...env,
+  });
+  return {
+    ...running,
+    async stop() {
+      await running.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 const herald: Target = {
   name: "herald",
   path: "/sse?topic=bench",
-  async start() {
-    const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
-    const running = await spawnServer(["src/main.ts"], {
-      PORT: "0",
-      HOST: "127.0.0.1",
-      HERALD_DATA_DIR: dataDir,
-      HERALD_HEARTBEAT_MS: "3600000",
-      HERALD_PUBLISH_TOKENS: TOKEN,
-      // The load client opens every stream from one address, far faster than a browser would.
-      HERALD_MAX_CLIENTS: "100000",
-      HERALD_STREAMS_PER_IP_PER_S: "1000000",
-      HERALD_PUBLISH_RATE_TOKEN: "1000000",
-    });
-    return {
-      ...running,
-      async stop() {
-        await running.stop();
-        rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  },
+  start: () => startHeraldProcess(),
   async publisher(port) {
     const url = `http://127.0.0.1:${port}/api/publish`;
     const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
@@ -244,6 +251,68 @@ for (const subscribers of subscriberCounts) {
   for (const done of runs.values()) results.push(median(done));
 }
 
+interface RateResult {
+  eventLog: string;
+  publishes: number;
+  concurrency: number;
+  publishesPerS: number;
+  ackP50Ms: number;
+  ackP99Ms: number;
+  behind: number;
+}
+
+/**
+ * Publish throughput through the API, acknowledged only once durable: `concurrency` publishers
+ * at once, 10 subscribers reading every event. Shows what batching the log's commits buys.
+ */
+async function publishRate(eventLog: "memory" | "sqlite", publishes: number, concurrency: number): Promise<RateResult> {
+  const server = await startHeraldProcess({ HERALD_EVENT_LOG: eventLog });
+  const client = new LoadClient({ port: server.port, path: "/sse?topic=rate" });
+  try {
+    await client.connect(10);
+    await Bun.sleep(300);
+    client.expect(publishes);
+    const url = `http://127.0.0.1:${server.port}/api/publish`;
+    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+    const acks: number[] = [];
+    let next = 0;
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < publishes) {
+          const i = next++;
+          const sent = performance.now();
+          const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:rate", message: `rate ${i}` }) });
+          if (res.status !== 200) throw new Error(`publish failed: ${res.status}`);
+          await res.arrayBuffer();
+          acks.push(performance.now() - sent);
+        }
+      }),
+    );
+    const elapsed = (performance.now() - started) / 1000;
+    const deadline = Date.now() + 30_000;
+    while (client.behind(publishes) > 0 && Date.now() < deadline) await Bun.sleep(5);
+    acks.sort((a, b) => a - b);
+    return {
+      eventLog,
+      publishes,
+      concurrency,
+      publishesPerS: Math.round(publishes / elapsed),
+      ackP50Ms: acks[Math.floor(acks.length * 0.5)]!,
+      ackP99Ms: acks[Math.floor(acks.length * 0.99)]!,
+      behind: client.behind(publishes),
+    };
+  } finally {
+    client.close();
+    await server.stop();
+  }
+}
+
+const rates: RateResult[] = [];
+for (const eventLog of ["memory", "sqlite"] as const) {
+  for (const concurrency of [1, 32]) rates.push(await publishRate(eventLog, Number(process.env.BENCH_PUBLISHES ?? 5000), concurrency));
+}
+
 const ratios = subscriberCounts.map((subscribers) => {
   const of = (name: string) => results.find((r) => r.target === name && r.subscribers === subscribers)!;
   return { subscribers, heraldVsFloor: of("herald").deliveriesPerS / of("bun floor").deliveriesPerS };
@@ -254,6 +323,12 @@ console.log(table(results));
 for (const { subscribers, heraldVsFloor } of ratios) {
   console.log(`herald at ${subscribers} subscribers: ${(heraldVsFloor * 100).toFixed(1)}% of the floor's deliveries/s`);
 }
+console.log("\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic):\n");
+console.log("| event log | publishers at once | publishes/s | ack p50 ms | ack p99 ms | subscribers behind |");
+console.log("|-----------|--------------------|-------------|------------|------------|--------------------|");
+for (const r of rates) {
+  console.log(`| ${r.eventLog.padEnd(9)} | ${String(r.concurrency).padEnd(18)} | ${r.publishesPerS.toLocaleString("en-US").padEnd(11)} | ${r.ackP50Ms.toFixed(2).padEnd(10)} | ${r.ackP99Ms.toFixed(2).padEnd(10)} | ${String(r.behind).padEnd(18)} |`);
+}
 mkdirSync(join(root, "bench", "results"), { recursive: true });
-writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ date: new Date().toISOString(), machine, results, ratios }, null, 2) + "\n");
+writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ date: new Date().toISOString(), machine, results, ratios, rates }, null, 2) + "\n");
 process.exit(0);

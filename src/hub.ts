@@ -214,11 +214,6 @@ export class Hub {
     return this.subscriberCount(userChannel(userId)) > 0;
   }
 
-  /** The open streams, for the monitor. */
-  subscribers(): IterableIterator<Subscriber> {
-    return this.#subscribers.values();
-  }
-
   /** Closes every stream of a user (after sending `farewell`, if given). Returns how many were closed. */
   disconnectUser(userId: string, farewell?: SseMessage): number {
     const members = this.#channels.get(userChannel(userId));
