@@ -131,7 +131,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     },
     async shutdown() {
       const stopped = server.stop();
-      await ctx.hub.log.durable();
+      await ctx.hub.log.flush();
       const clients = ctx.hub.clientCount;
       ctx.hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
       ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });

@@ -110,8 +110,8 @@ export class Hub {
   /**
    * Writes a subscribed stream every logged event on its channels after `afterId`, in order,
    * waiting for the socket when it fills, then the live events that arrived meanwhile. Call
-   * `subscribe` first (so nothing published during the replay is missed) and check
-   * `log.covers(afterId)` (so nothing before it is). Resolves with the number replayed.
+   * `beginCatchUp` and `subscribe` first (so nothing published during the replay is missed) and
+   * check `log.covers(afterId)` (so nothing before it is). Resolves with the number replayed.
    */
   async replay(subscriber: Subscriber, afterId: number): Promise<number> {
     subscriber.beginCatchUp();
@@ -119,7 +119,8 @@ export class Hub {
     let cursor = afterId;
     let count = 0;
     for (;;) {
-      const events = this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
+      const events = await this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
+      if (subscriber.closed) return count;
       for (const event of events) {
         if (!subscriber.replay(encodeMessage({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at)) return count;
         cursor = event.id;
@@ -144,8 +145,7 @@ export class Hub {
     // Refuse a bad event name before anything is logged.
     encodeMessage({ event: publication.event, data: "" });
     const { data } = publication;
-    const stored = this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
-    await this.log.durable();
+    const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
     const delivered = this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
     return { id: String(stored.id), delivered };
   }

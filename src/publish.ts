@@ -58,7 +58,7 @@ export async function publishAll(ctx: AppContext, by: Principal, events: readonl
  * event, not logged: it is per user, and a snapshot carries it after any reconnect). Counts of
  * broadcasts to everyone or a group catch up on the next snapshot or mark-read.
  */
-export function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): void {
+export async function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): Promise<void> {
   const users = new Set<string>();
   for (const { event, targets } of events) {
     if (event !== NOTIFICATION) continue;
@@ -67,7 +67,7 @@ export function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): void
   for (const id of users) {
     const channel = userChannel(id);
     if (ctx.hub.subscriberCount(channel) === 0) continue;
-    const count = ctx.hub.log.unreadCount(id, [EVERYONE, channel, ...groupsOf(ctx.config.groups, id).map(groupChannel)], NOTIFICATION);
+    const count = await ctx.hub.log.unreadCount(id, [EVERYONE, channel, ...groupsOf(ctx.config.groups, id).map(groupChannel)], NOTIFICATION);
     ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
   }
 }

@@ -18,19 +18,21 @@ export function personalChannels(user: User): Channel[] {
 }
 
 /** The user's unread notifications. */
-export function unreadCount(ctx: AppContext, user: User): number {
+export function unreadCount(ctx: AppContext, user: User): Promise<number> {
   return ctx.hub.log.unreadCount(user.id, personalChannels(user), NOTIFICATION);
 }
 
-/** The list items for `channels`, newest first, as `user` has them. */
-export function inboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[]): Html {
-  const events = ctx.hub.log.latest(channels, NOTIFICATION, ctx.config.inboxSize);
-  const read = user ? ctx.hub.log.readIds(user.id, events.map((e) => e.id)) : new Set<number>();
+/** The list items for `channels` (up to event id `upTo`), newest first, as `user` has them. */
+export async function inboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
+  const events = await ctx.hub.log.latest(channels, NOTIFICATION, ctx.config.inboxSize, upTo);
+  const read = user ? await ctx.hub.log.readIds(user.id, events.map((e) => e.id)) : new Set<number>();
   // Stored fragments are markup herald rendered, or that an API token holder vouched for.
   return raw(events.map((event) => (read.has(event.id) ? asRead(event.data).value : event.data)).join("\n"));
 }
 
-/** The `snapshot` event's data: the list replaced out of band, and the unread count. */
-export function snapshotData(ctx: AppContext, user: User | null, channels: readonly Channel[]): string {
-  return html`<ul id="notifications" hx-swap-oob="innerHTML">${inboxItems(ctx, user, channels)}</ul>${user ? unreadBadge(unreadCount(ctx, user), true) : ""}`.value;
+/** The `snapshot` event's data as of event `upTo`: the list replaced out of band, and the unread count. */
+export async function snapshotData(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo: number): Promise<string> {
+  const items = await inboxItems(ctx, user, channels, upTo);
+  const badge = user ? unreadBadge(await unreadCount(ctx, user), true) : "";
+  return html`<ul id="notifications" hx-swap-oob="innerHTML">${items}</ul>${badge}`.value;
 }

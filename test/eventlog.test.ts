@@ -39,33 +39,30 @@ for (const [name, open] of backends) {
 
     test("gives increasing ids from 1 and commits a batch together", async () => {
       const log = make();
-      const a = log.append(event(["topic:a"], "one"));
-      const b = log.append(event(["topic:b"], "two"));
+      const [a, b] = await Promise.all([log.append(event(["topic:a"], "one")), log.append(event(["topic:b"], "two"))]);
       expect([a.id, b.id]).toEqual([1, 2]);
-      await log.durable();
-      expect(log.lastId()).toBe(2);
-      expect(log.get(2)?.data).toBe("two");
+      expect(await log.lastId()).toBe(2);
+      expect((await log.get(2))?.data).toBe("two");
     });
 
     test("renders data from the id when asked", async () => {
       const log = make();
-      const stored = log.append(event(["everyone"], ""), (id) => `<li id="n-${id}">`);
-      await log.durable();
+      const stored = await log.append(event(["everyone"], ""), (id) => `<li id="n-${id}">`);
       expect(stored.data).toBe('<li id="n-1">');
-      expect(log.get(1)?.data).toBe('<li id="n-1">');
+      expect((await log.get(1))?.data).toBe('<li id="n-1">');
     });
 
     test("reads after an id, on the given channels only, in order, up to a limit", async () => {
       const log = make();
       for (let i = 1; i <= 10; i++) log.append(event([i % 2 ? "topic:odd" : "topic:even", ...(i === 4 ? (["everyone"] as Channel[]) : [])], `e${i}`));
-      await log.durable();
-      expect(log.readAfter(0, ["topic:odd"], 100).map((e) => e.data)).toEqual(["e1", "e3", "e5", "e7", "e9"]);
-      expect(log.readAfter(3, ["topic:odd", "everyone"], 100).map((e) => e.id)).toEqual([4, 5, 7, 9]);
-      expect(log.readAfter(0, ["topic:even", "everyone"], 100).map((e) => e.id)).toEqual([2, 4, 6, 8, 10]);
-      expect(log.readAfter(0, ["topic:odd"], 2).map((e) => e.id)).toEqual([1, 3]);
-      expect(log.readAfter(10, ["topic:odd"], 100)).toEqual([]);
-      expect(log.readAfter(0, ["topic:none"], 100)).toEqual([]);
-      expect(log.readAfter(1, ["topic:even"], 1)[0]).toMatchObject({ id: 2, channels: ["topic:even"], event: "notification", data: "e2" });
+      await log.flush();
+      expect((await log.readAfter(0, ["topic:odd"], 100)).map((e) => e.data)).toEqual(["e1", "e3", "e5", "e7", "e9"]);
+      expect((await log.readAfter(3, ["topic:odd", "everyone"], 100)).map((e) => e.id)).toEqual([4, 5, 7, 9]);
+      expect((await log.readAfter(0, ["topic:even", "everyone"], 100)).map((e) => e.id)).toEqual([2, 4, 6, 8, 10]);
+      expect((await log.readAfter(0, ["topic:odd"], 2)).map((e) => e.id)).toEqual([1, 3]);
+      expect((await log.readAfter(10, ["topic:odd"], 100))).toEqual([]);
+      expect((await log.readAfter(0, ["topic:none"], 100))).toEqual([]);
+      expect((await log.readAfter(1, ["topic:even"], 1))[0]).toMatchObject({ id: 2, channels: ["topic:even"], event: "notification", data: "e2" });
     });
 
     test("finds the newest events of a name on any of the channels", async () => {
@@ -75,23 +72,23 @@ for (const [name, open] of backends) {
       log.append(event(["topic:x"], "n3"));
       log.append(event(["everyone"], "n4"));
       log.append(event(["user:bob", "everyone"], "n5"));
-      await log.durable();
-      expect(log.latest(["user:bob", "everyone"], "notification", 10).map((e) => e.data)).toEqual(["n5", "n4", "n1"]);
-      expect(log.latest(["user:bob", "everyone"], "notification", 2).map((e) => e.data)).toEqual(["n5", "n4"]);
-      expect(log.latest(["user:bob"], "price", 10).map((e) => e.data)).toEqual(["tick"]);
+      await log.flush();
+      expect((await log.latest(["user:bob", "everyone"], "notification", 10)).map((e) => e.data)).toEqual(["n5", "n4", "n1"]);
+      expect((await log.latest(["user:bob", "everyone"], "notification", 2)).map((e) => e.data)).toEqual(["n5", "n4"]);
+      expect((await log.latest(["user:bob"], "price", 10)).map((e) => e.data)).toEqual(["tick"]);
     });
 
     test("covers ids it gave and still holds, not older or unknown ones", async () => {
       const log = make({ maxEvents: 5, maxAgeMs: 3_600_000 });
       for (let i = 0; i < 8; i++) log.append(event(["everyone"], `e${i}`));
-      await log.durable();
-      log.prune();
-      expect(log.readAfter(0, ["everyone"], 100).map((e) => e.id)).toEqual([4, 5, 6, 7, 8]);
-      expect(log.covers(2)).toBe(false);
-      expect(log.covers(3)).toBe(true);
-      expect(log.covers(8)).toBe(true);
-      expect(log.covers(9)).toBe(false);
-      expect(log.covers(Number.NaN)).toBe(false);
+      await log.flush();
+      await log.prune();
+      expect((await log.readAfter(0, ["everyone"], 100)).map((e) => e.id)).toEqual([4, 5, 6, 7, 8]);
+      expect((await log.covers(2))).toBe(false);
+      expect((await log.covers(3))).toBe(true);
+      expect((await log.covers(8))).toBe(true);
+      expect((await log.covers(9))).toBe(false);
+      expect((await log.covers(Number.NaN))).toBe(false);
     });
 
     test("drops events older than the age limit", async () => {
@@ -100,29 +97,29 @@ for (const [name, open] of backends) {
       log.append(event(["everyone"], "old", now - 5000));
       log.append(event(["everyone"], "older too", now - 2000));
       log.append(event(["everyone"], "fresh", now));
-      await log.durable();
-      log.prune(now);
-      expect(log.readAfter(0, ["everyone"], 10).map((e) => e.data)).toEqual(["fresh"]);
-      expect(log.covers(1)).toBe(false);
-      expect(log.covers(2)).toBe(true);
+      await log.flush();
+      await log.prune(now);
+      expect((await log.readAfter(0, ["everyone"], 10)).map((e) => e.data)).toEqual(["fresh"]);
+      expect((await log.covers(1))).toBe(false);
+      expect((await log.covers(2))).toBe(true);
     });
 
     test("keeps read marks per user, one at a time or all up to an id", async () => {
       const log = make();
       for (let i = 1; i <= 5; i++) log.append(event(i === 5 ? ["user:carol"] : ["user:bob"], `n${i}`));
       log.append(event(["user:bob"], "tick", Date.now(), "price"));
-      await log.durable();
+      await log.flush();
       const mine: Channel[] = ["user:bob", "everyone"];
-      expect(log.unreadCount("bob", mine, "notification")).toBe(4);
-      log.markRead("bob", 2);
-      expect(log.unreadCount("bob", mine, "notification")).toBe(3);
-      expect([...log.readIds("bob", [1, 2, 3])]).toEqual([2]);
-      expect(log.unreadCount("carol", ["user:carol"], "notification")).toBe(1);
-      log.markAllRead("bob", 3);
-      expect([...log.readIds("bob", [1, 2, 3, 4])].sort()).toEqual([1, 2, 3]);
-      expect(log.unreadCount("bob", mine, "notification")).toBe(1);
-      log.markAllRead("bob", 1);
-      expect(log.unreadCount("bob", mine, "notification")).toBe(1);
+      expect((await log.unreadCount("bob", mine, "notification"))).toBe(4);
+      await log.markRead("bob", 2);
+      expect((await log.unreadCount("bob", mine, "notification"))).toBe(3);
+      expect([...(await log.readIds("bob", [1, 2, 3]))]).toEqual([2]);
+      expect((await log.unreadCount("carol", ["user:carol"], "notification"))).toBe(1);
+      await log.markAllRead("bob", 3);
+      expect([...(await log.readIds("bob", [1, 2, 3, 4]))].sort()).toEqual([1, 2, 3]);
+      expect((await log.unreadCount("bob", mine, "notification"))).toBe(1);
+      await log.markAllRead("bob", 1);
+      expect((await log.unreadCount("bob", mine, "notification"))).toBe(1);
     });
   });
 }
@@ -133,20 +130,20 @@ describe("sqlite event log on disk", () => {
     const path = join(dir, "herald.db");
     const first = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
     for (let i = 1; i <= 5; i++) first.append(event(["user:bob"], `n${i}`));
-    await first.durable();
-    first.prune();
-    first.markRead("bob", 4);
+    await first.flush();
+    await first.prune();
+    await first.markRead("bob", 4);
     await first.close();
 
     const second = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
     logs.push(second);
-    expect(second.lastId()).toBe(5);
-    expect(second.covers(1)).toBe(false);
-    expect(second.covers(2)).toBe(true);
-    expect(second.readAfter(2, ["user:bob"], 10).map((e) => e.data)).toEqual(["n3", "n4", "n5"]);
-    expect(second.append(event(["user:bob"], "n6")).id).toBe(6);
-    await second.durable();
-    expect(second.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
+    expect((await second.lastId())).toBe(5);
+    expect((await second.covers(1))).toBe(false);
+    expect((await second.covers(2))).toBe(true);
+    expect((await second.readAfter(2, ["user:bob"], 10)).map((e) => e.data)).toEqual(["n3", "n4", "n5"]);
+    expect((await second.append(event(["user:bob"], "n6"))).id).toBe(6);
+    await second.flush();
+    expect((await second.unreadCount("bob", ["user:bob"], "notification"))).toBe(3);
   });
 
   test("an emptied log still remembers its ids, so old ids are not mistaken for new ones", async () => {
@@ -154,14 +151,14 @@ describe("sqlite event log on disk", () => {
     const path = join(dir, "herald.db");
     const first = new SqliteEventLog(path, { retention: { maxEvents: 1, maxAgeMs: 1 } });
     for (let i = 0; i < 3; i++) first.append(event(["everyone"], "x", Date.now() - 10_000));
-    await first.durable();
-    first.prune();
+    await first.flush();
+    await first.prune();
     await first.close();
     const second = new SqliteEventLog(path, { retention: { maxEvents: 1, maxAgeMs: 1 } });
     logs.push(second);
-    expect(second.lastId()).toBe(3);
-    expect(second.covers(3)).toBe(true);
-    expect(second.covers(1)).toBe(false);
-    expect(second.append(event(["everyone"], "y")).id).toBe(4);
+    expect((await second.lastId())).toBe(3);
+    expect((await second.covers(3))).toBe(true);
+    expect((await second.covers(1))).toBe(false);
+    expect((await second.append(event(["everyone"], "y"))).id).toBe(4);
   });
 });

@@ -69,7 +69,7 @@ describe("resume by id", () => {
   test("an id the log no longer holds gets a snapshot and a history-cut notice instead", async () => {
     const h = await start({ logMaxEvents: 5 });
     await publishMany(h, "t", 1, 20);
-    h.hub.log.prune();
+    await h.hub.log.prune();
     const back = await stream(h, "?topic=t", undefined, { "last-event-id": "3" });
     await back.until(() => back.pageEvents.length >= 2, "snapshot and notice");
     const [snapshot, cut] = back.pageEvents;
@@ -152,8 +152,8 @@ describe("acknowledged only when durable", () => {
       body: JSON.stringify([{ target: "topic:a", message: "x" }, { target: "topic:b", message: "y" }]),
     });
     const answer = (await res.json()) as Array<{ id: string }>;
-    for (const { id } of answer) expect(h.hub.log.get(Number(id))).toBeDefined();
-    expect(h.hub.log.lastId()).toBe(2);
+    for (const { id } of answer) expect(await h.hub.log.get(Number(id))).toBeDefined();
+    expect(await h.hub.log.lastId()).toBe(2);
   });
 
   test("counts return to zero after streams leave, replayed or not", async () => {

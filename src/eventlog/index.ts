@@ -4,8 +4,9 @@
  * (the default, durable) and memory (a bounded ring, for tests and throwaway runs).
  *
  * Ids are whole numbers from 1, increasing, assigned when an event is appended. Appends are
- * batched: `durable()` resolves once everything appended so far is committed, so a publisher is
- * acknowledged only then.
+ * batched, and `append` resolves once its event is committed, so a publisher is acknowledged only
+ * then. Every method answers with a Promise, so that a backend across the network fits the same
+ * interface; the local backends answer at once.
  */
 import type { Channel } from "../channel.ts";
 
@@ -36,36 +37,39 @@ export interface Retention {
 export interface EventLog {
   /**
    * Appends an event, giving it the next id; `render`, when given, makes the data from that id.
-   * Committed with its batch; see `durable()`.
+   * Resolves once the event is committed (with its batch); rejects if the commit failed.
    */
-  append(event: NewEvent, render?: Render): StoredEvent;
-  /** Resolves once every event appended so far is committed. Rejects if the commit failed. */
-  durable(): Promise<void>;
+  append(event: NewEvent, render?: Render): Promise<StoredEvent>;
+  /** Resolves once every event appended so far is committed. */
+  flush(): Promise<void>;
   /** The highest id committed, or 0. */
-  lastId(): number;
+  lastId(): Promise<number>;
   /**
    * Whether the log holds every event after `afterId`, so that a replay from it is complete:
    * false when retention dropped some, or when the id is not one this log gave.
    */
-  covers(afterId: number): boolean;
+  covers(afterId: number): Promise<boolean>;
   /** Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. */
-  readAfter(afterId: number, channels: readonly Channel[], limit: number): StoredEvent[];
-  /** The newest committed events named `event` on any of `channels`, newest first, at most `limit`. */
-  latest(channels: readonly Channel[], event: string, limit: number): StoredEvent[];
+  readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]>;
+  /**
+   * The newest committed events named `event` on any of `channels`, up to id `upTo` (all when
+   * omitted), newest first, at most `limit`.
+   */
+  latest(channels: readonly Channel[], event: string, limit: number, upTo?: number): Promise<StoredEvent[]>;
   /** One committed event by id, if it is still kept. */
-  get(id: number): StoredEvent | undefined;
+  get(id: number): Promise<StoredEvent | undefined>;
 
   /** Marks one event read for a user. */
-  markRead(user: string, id: number): void;
+  markRead(user: string, id: number): Promise<void>;
   /** Marks every event up to `upTo` read for a user. */
-  markAllRead(user: string, upTo: number): void;
+  markAllRead(user: string, upTo: number): Promise<void>;
   /** Which of `ids` the user has read. */
-  readIds(user: string, ids: readonly number[]): Set<number>;
+  readIds(user: string, ids: readonly number[]): Promise<Set<number>>;
   /** Events named `event` on `channels` that the user has not read. */
-  unreadCount(user: string, channels: readonly Channel[], event: string): number;
+  unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number>;
 
   /** Drops events past retention. Runs on its own timer too. */
-  prune(now?: number): void;
+  prune(now?: number): Promise<void>;
   /** Commits what is pending and releases the backend. */
   close(): Promise<void>;
 }

@@ -18,24 +18,22 @@ export class MemoryEventLog implements EventLog {
     this.#retention = retention;
   }
 
-  append(event: NewEvent, render?: Render): StoredEvent {
+  async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     const id = this.#nextId++;
     const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
     this.#events.push(stored);
-    if (this.#events.length > this.#retention.maxEvents * 1.1) this.prune(event.at);
+    if (this.#events.length > this.#retention.maxEvents * 1.1) this.#prune(event.at);
     return stored;
   }
 
-  durable(): Promise<void> {
-    return Promise.resolve();
-  }
+  async flush(): Promise<void> {}
 
-  lastId(): number {
+  async lastId(): Promise<number> {
     return this.#nextId - 1;
   }
 
-  covers(afterId: number): boolean {
-    return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.lastId();
+  async covers(afterId: number): Promise<boolean> {
+    return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#nextId - 1;
   }
 
   #on(event: StoredEvent, channels: readonly Channel[]): boolean {
@@ -48,7 +46,7 @@ export class MemoryEventLog implements EventLog {
     return Math.max(0, afterId + 1 - first);
   }
 
-  readAfter(afterId: number, channels: readonly Channel[], limit: number): StoredEvent[] {
+  async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
     for (let i = this.#indexAfter(afterId); i < this.#events.length && out.length < limit; i++) {
       const event = this.#events[i]!;
@@ -57,27 +55,27 @@ export class MemoryEventLog implements EventLog {
     return out;
   }
 
-  latest(channels: readonly Channel[], name: string, limit: number): StoredEvent[] {
+  async latest(channels: readonly Channel[], name: string, limit: number, upTo = Infinity): Promise<StoredEvent[]> {
     const out: StoredEvent[] = [];
     for (let i = this.#events.length - 1; i >= 0 && out.length < limit; i--) {
       const event = this.#events[i]!;
-      if (event.event === name && this.#on(event, channels)) out.push(event);
+      if (event.id <= upTo && event.event === name && this.#on(event, channels)) out.push(event);
     }
     return out;
   }
 
-  get(id: number): StoredEvent | undefined {
+  async get(id: number): Promise<StoredEvent | undefined> {
     const event = this.#events[this.#indexAfter(id - 1)];
     return event?.id === id ? event : undefined;
   }
 
-  markRead(user: string, id: number): void {
+  async markRead(user: string, id: number): Promise<void> {
     let read = this.#read.get(user);
     if (!read) this.#read.set(user, (read = new Set()));
     read.add(id);
   }
 
-  markAllRead(user: string, upTo: number): void {
+  async markAllRead(user: string, upTo: number): Promise<void> {
     this.#readUpTo.set(user, Math.max(upTo, this.#readUpTo.get(user) ?? 0));
     this.#read.delete(user);
   }
@@ -86,17 +84,21 @@ export class MemoryEventLog implements EventLog {
     return id <= (this.#readUpTo.get(user) ?? 0) || (this.#read.get(user)?.has(id) ?? false);
   }
 
-  readIds(user: string, ids: readonly number[]): Set<number> {
+  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
     return new Set(ids.filter((id) => this.#isRead(user, id)));
   }
 
-  unreadCount(user: string, channels: readonly Channel[], name: string): number {
+  async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     let count = 0;
     for (const event of this.#events) if (event.event === name && this.#on(event, channels) && !this.#isRead(user, event.id)) count++;
     return count;
   }
 
-  prune(now = Date.now()): void {
+  async prune(now = Date.now()): Promise<void> {
+    this.#prune(now);
+  }
+
+  #prune(now: number): void {
     const oldest = now - this.#retention.maxAgeMs;
     let drop = Math.max(0, this.#events.length - this.#retention.maxEvents);
     while (drop < this.#events.length && this.#events[drop]!.at < oldest) drop++;

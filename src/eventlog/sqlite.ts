@@ -100,7 +100,7 @@ export class SqliteEventLog implements EventLog {
         `SELECT * FROM events WHERE id IN (SELECT event_id FROM event_channels WHERE channel IN (${channelsOf}) AND event_id > $after) ORDER BY id LIMIT $limit`,
       ),
       latestIds: this.#db.prepare<{ event_id: number }, Record<string, string | number>>(
-        "SELECT event_id FROM event_channels WHERE channel = $channel AND event = $event ORDER BY event_id DESC LIMIT $limit",
+        "SELECT event_id FROM event_channels WHERE channel = $channel AND event = $event AND event_id <= $upTo ORDER BY event_id DESC LIMIT $limit",
       ),
       get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
       markRead: this.#db.prepare("INSERT OR IGNORE INTO reads (user, event_id) VALUES ($user, $id)"),
@@ -117,12 +117,12 @@ export class SqliteEventLog implements EventLog {
          AND event_id NOT IN (SELECT event_id FROM reads WHERE user = $user)`,
       ),
     };
-    this.prune();
-    this.#pruneTimer = setInterval(() => this.prune(), PRUNE_EVERY_MS);
+    this.#prune(Date.now());
+    this.#pruneTimer = setInterval(() => this.#prune(Date.now()), PRUNE_EVERY_MS);
     this.#pruneTimer.unref();
   }
 
-  append(event: NewEvent, render?: Render): StoredEvent {
+  async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     const id = this.#nextId++;
     const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
     this.#pending.push(stored);
@@ -133,6 +133,7 @@ export class SqliteEventLog implements EventLog {
       this.#batch = { promise, resolve, reject };
       setImmediate(() => this.#commit());
     }
+    await this.#batch.promise;
     return stored;
   }
 
@@ -156,41 +157,45 @@ export class SqliteEventLog implements EventLog {
     }
   }
 
-  durable(): Promise<void> {
-    return this.#batch?.promise ?? Promise.resolve();
+  async flush(): Promise<void> {
+    await this.#batch?.promise;
   }
 
-  lastId(): number {
+  async lastId(): Promise<number> {
     return this.#committedId;
   }
 
-  covers(afterId: number): boolean {
+  async covers(afterId: number): Promise<boolean> {
     return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#committedId;
   }
 
-  readAfter(afterId: number, channels: readonly Channel[], limit: number): StoredEvent[] {
+  async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
     return this.#q.readAfter.all({ channels: JSON.stringify(channels), after: afterId, limit }).map(fromRow);
   }
 
-  latest(channels: readonly Channel[], event: string, limit: number): StoredEvent[] {
+  async latest(channels: readonly Channel[], event: string, limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
     // Newest ids per channel through the (channel, event, event_id) index, each scan stopping at
     // `limit`; then the newest of those overall. One query over all channels would sort them all.
     const ids = new Set<number>();
-    for (const channel of new Set(channels)) for (const row of this.#q.latestIds.all({ channel, event, limit })) ids.add(row.event_id);
+    for (const channel of new Set(channels)) for (const row of this.#q.latestIds.all({ channel, event, upTo, limit })) ids.add(row.event_id);
     const newest = [...ids].sort((a, b) => b - a).slice(0, limit);
-    return newest.map((id) => this.get(id)).filter((e): e is StoredEvent => e !== undefined);
+    return newest.map((id) => this.#get(id)).filter((e): e is StoredEvent => e !== undefined);
   }
 
-  get(id: number): StoredEvent | undefined {
+  #get(id: number): StoredEvent | undefined {
     const row = this.#q.get.get({ id });
     return row ? fromRow(row) : undefined;
   }
 
-  markRead(user: string, id: number): void {
+  async get(id: number): Promise<StoredEvent | undefined> {
+    return this.#get(id);
+  }
+
+  async markRead(user: string, id: number): Promise<void> {
     this.#q.markRead.run({ user, id });
   }
 
-  markAllRead(user: string, upTo: number): void {
+  async markAllRead(user: string, upTo: number): Promise<void> {
     this.#db.transaction(() => {
       this.#q.markAll.run({ user, upTo });
       this.#q.clearReads.run({ user, upTo });
@@ -201,18 +206,22 @@ export class SqliteEventLog implements EventLog {
     return this.#q.readUpTo.get({ user })?.up_to ?? 0;
   }
 
-  readIds(user: string, ids: readonly number[]): Set<number> {
+  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
     const upTo = this.#readUpTo(user);
     const read = new Set(ids.filter((id) => id <= upTo));
     for (const row of this.#q.readsIn.all({ user, ids: JSON.stringify(ids) })) read.add(row.event_id);
     return read;
   }
 
-  unreadCount(user: string, channels: readonly Channel[], event: string): number {
+  async unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number> {
     return this.#q.unread.get({ user, channels: JSON.stringify(channels), upTo: this.#readUpTo(user), event })?.n ?? 0;
   }
 
-  prune(now = Date.now()): void {
+  async prune(now = Date.now()): Promise<void> {
+    this.#prune(now);
+  }
+
+  #prune(now: number): void {
     const byCount = this.#committedId - this.#retention.maxEvents;
     const byAge = this.#db.query<{ id: number | null }, [number]>("SELECT MAX(id) AS id FROM events WHERE at < ?").get(now - this.#retention.maxAgeMs)?.id ?? 0;
     const upTo = Math.min(Math.max(byCount, byAge), this.#committedId);

@@ -147,6 +147,6 @@ export async function apiPublish(ctx: AppContext, req: Request): Promise<Respons
   authorizeAll(ctx, principal, events);
   checkPublishRate(ctx.rates.publishesPerToken, principal.label, events.length);
   const results = await publishAll(ctx, principal, events);
-  notifyUnread(ctx, events);
+  await notifyUnread(ctx, events);
   return jsonResponse(single ? results[0] : results);
 }

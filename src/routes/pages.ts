@@ -22,7 +22,7 @@ function topicsOf(ctx: AppContext, url: string): string[] {
 }
 
 /** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications. */
-export function home(ctx: AppContext, req: Request): Response {
+export async function home(ctx: AppContext, req: Request): Promise<Response> {
   const topics = topicsOf(ctx, req.url);
   const viewer = viewerOf(ctx, req);
   const live = viewer.user !== null || ctx.config.anonymous;
@@ -32,8 +32,8 @@ export function home(ctx: AppContext, req: Request): Response {
     homePage({
       viewer,
       topics,
-      items: inboxItems(ctx, viewer.user, channels),
-      unread: viewer.user ? unreadCount(ctx, viewer.user) : null,
+      items: await inboxItems(ctx, viewer.user, channels),
+      unread: viewer.user ? await unreadCount(ctx, viewer.user) : null,
       live,
     }),
     { headers },
@@ -59,7 +59,7 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   authorizeAll(ctx, principal, outgoing);
   checkPublishRate(ctx.rates.publishesPerUser, user.id);
   const { delivered } = (await publishAll(ctx, principal, outgoing))[0]!;
-  notifyUnread(ctx, outgoing);
+  await notifyUnread(ctx, outgoing);
   if (isHtmx(req)) {
     const csrf = viewerOf(ctx, req).csrf;
     return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`);
@@ -75,23 +75,23 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
   const log = ctx.hub.log;
   let updated = html``;
   if (fields.all !== undefined) {
-    log.markAllRead(user.id, log.lastId());
+    await log.markAllRead(user.id, await log.lastId());
     // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
     const page = req.headers.get("hx-current-url");
-    if (isHtmx(req) && page) updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
+    if (isHtmx(req) && page) updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
   } else {
     const text = fields.id ?? "";
     if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
-    const event = log.get(Number(text));
+    const event = await log.get(Number(text));
     if (!event || event.event !== NOTIFICATION) {
       throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
     }
-    log.markRead(user.id, event.id);
+    await log.markRead(user.id, event.id);
     updated = asRead(event.data, true);
   }
   ctx.log.info("marked read", { user: user.id, id: fields.all !== undefined ? "all" : fields.id });
   if (!isHtmx(req)) return seeOther("/");
-  return htmlResponse(html`${unreadBadge(unreadCount(ctx, user))}${updated}`);
+  return htmlResponse(html`${unreadBadge(await unreadCount(ctx, user))}${updated}`);
 }
 
 function pageChannels(ctx: AppContext, user: User, page: string) {

@@ -88,15 +88,13 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   };
   const body = subscriberStream(init, req.signal, (subscriber) => {
     subscriber.write(retry);
-    const afterId = from === null ? NaN : Number(from);
-    if (from !== null && /^\d+$/.test(from) && ctx.hub.log.covers(afterId)) {
-      ctx.hub.subscribe(subscriber);
-      void ctx.hub.replay(subscriber, afterId).then((count) => {
-        if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
-      });
-    } else {
-      startFresh(ctx, subscriber, user, from !== null);
-    }
+    // Live events wait from the moment the stream joins; the replay or snapshot goes first.
+    subscriber.beginCatchUp();
+    ctx.hub.subscribe(subscriber);
+    start(ctx, subscriber, user, from).catch((error: unknown) => {
+      ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) });
+      subscriber.close(retry);
+    });
     ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
     subscriber.onClose(logClosed(ctx));
   });
@@ -104,15 +102,23 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
 }
 
 /**
- * A stream without a usable id: the snapshot first (its id is the log's newest, so a reconnect
- * resumes from there), the history notice when an id was given but is not covered, then live.
+ * What a new stream gets before live events: the replay after its id when the log covers it;
+ * otherwise the snapshot (its id is the log's newest, so a reconnect resumes from there) and,
+ * when an id was given but is not covered, the history notice.
  */
-function startFresh(ctx: AppContext, subscriber: Subscriber, user: User | null, cut: boolean): void {
-  const lastId = ctx.hub.log.lastId();
-  subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data: snapshotData(ctx, user, subscriber.channels) }));
-  subscriber.lastId = lastId;
-  if (cut) subscriber.write(encodeMessage({ event: "history-cut", data: historyCutNotice().value }));
-  ctx.hub.subscribe(subscriber);
+async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null): Promise<void> {
+  const afterId = from !== null && /^\d+$/.test(from) ? Number(from) : NaN;
+  if (await ctx.hub.log.covers(afterId)) {
+    const count = await ctx.hub.replay(subscriber, afterId);
+    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
+    return;
+  }
+  const lastId = await ctx.hub.log.lastId();
+  const data = await snapshotData(ctx, user, subscriber.channels, lastId);
+  subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data }));
+  subscriber.lastId = Math.max(subscriber.lastId, lastId);
+  if (from !== null) subscriber.write(encodeMessage({ event: "history-cut", data: historyCutNotice().value }));
+  subscriber.endCatchUp();
 }
 
 function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
