@@ -1,9 +1,10 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Channel } from "../src/channel.ts";
-import { MemoryEventLog, SqliteEventLog, type EventLog, type NewEvent } from "../src/eventlog/index.ts";
+import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog, type NewEvent } from "../src/eventlog/index.ts";
+import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const dirs: string[] = [];
 const logs: EventLog[] = [];
@@ -19,10 +20,24 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
+const withRedis = redisAvailable();
+let redis: RedisServer | undefined;
+let prefixes = 0;
+
+beforeAll(async () => {
+  if (withRedis) redis = await startRedis();
+});
+
+afterAll(async () => {
+  await redis?.destroy();
+});
+
 const retention = { maxEvents: 1000, maxAgeMs: 3_600_000 };
 const backends: Array<[string, (r?: typeof retention) => EventLog]> = [
   ["memory", (r = retention) => new MemoryEventLog(r)],
   ["sqlite", (r = retention) => new SqliteEventLog(join(tempDir(), "herald.db"), { retention: r })],
+  // Each test gets keys of its own on the one server.
+  ...(withRedis ? [["redis", (r = retention) => new RedisEventLog({ url: redis!.url, retention: r, prefix: `t${++prefixes}:` })] as [string, (r?: typeof retention) => EventLog]] : []),
 ];
 
 function event(channels: Channel[], data: string, at = Date.now(), name = "notification"): NewEvent {

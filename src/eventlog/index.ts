@@ -1,7 +1,8 @@
 /**
  * The event log: every published event, in id order, for replay after a reconnect, snapshots of
- * a page's state, and the inbox's read marks. Two backends behind one interface: `bun:sqlite`
- * (the default, durable) and memory (a bounded ring, for tests and throwaway runs).
+ * a page's state, and the inbox's read marks. Backends behind one interface: `bun:sqlite` (the
+ * default, durable), memory (a bounded ring, for tests and throwaway runs), and Redis Streams
+ * (shared by several processes).
  *
  * Ids are whole numbers from 1, increasing, assigned when an event is appended. Appends are
  * batched, and `append` resolves once its event is committed, so a publisher is acknowledged only
@@ -76,3 +77,4 @@ export interface EventLog {
 
 export { MemoryEventLog } from "./memory.ts";
 export { SqliteEventLog } from "./sqlite.ts";
+export { RedisEventLog } from "./redis.ts";

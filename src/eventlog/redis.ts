@@ -1,0 +1,256 @@
+/**
+ * The event log on Redis Streams, through Bun's built-in `Bun.RedisClient`: one stream of every
+ * event, `MAXLEN ~` for retention by count, and the inbox's read marks in sorted sets. Several
+ * herald processes can share it.
+ *
+ * Ids: a counter (`INCR`) gives the next number n, and the entry is added as `n-0`, so the
+ * stream entry id and the SSE id name the same event. Redis refuses an entry id at or below the
+ * stream's top, so when two processes race, the loser takes a new number and tries again: ids
+ * only ever increase along the stream, with a gap where a number was given up.
+ */
+import { RedisClient } from "bun";
+import type { Channel } from "../channel.ts";
+import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
+
+export interface RedisLogOptions {
+  /** `redis://host:port`. */
+  url: string;
+  retention: Retention;
+  /** Prefix of every key. Defaults to `herald:`. */
+  prefix?: string;
+}
+
+/** Entries read from the stream per request while scanning. */
+const SCAN = 500;
+/** Races lost in a row before an append gives up. */
+const MAX_TRIES = 50;
+/** How long a command waits for a connection before it fails. */
+const CONNECT_WAIT_MS = 250;
+
+/** Redis cannot be reached: nothing was stored. */
+export class RedisUnavailableError extends Error {
+  constructor() {
+    super("herald: Redis is unreachable");
+    this.name = "RedisUnavailableError";
+  }
+}
+
+type Entry = [string, string[]];
+
+function numberOf(entryId: string): number {
+  return Number(entryId.slice(0, entryId.indexOf("-")));
+}
+
+function fromEntry([entryId, fields]: Entry): StoredEvent {
+  const value = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
+  return {
+    id: numberOf(entryId),
+    at: Number(value("at")),
+    event: value("event"),
+    channels: JSON.parse(value("channels")) as Channel[],
+    data: value("data"),
+  };
+}
+
+export class RedisEventLog implements EventLog {
+  readonly #redis: RedisClient;
+  readonly #retention: Retention;
+  readonly #stream: string;
+  readonly #counter: string;
+  readonly #readUpTo: string;
+  readonly #readPrefix: string;
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(options: RedisLogOptions) {
+    const prefix = options.prefix ?? "herald:";
+    // Fail at once while Redis is unreachable (a publish must be refused, not held and maybe
+    // lost), and keep trying to reconnect for as long as herald runs.
+    this.#redis = new RedisClient(options.url, { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
+    this.#retention = options.retention;
+    this.#stream = `${prefix}events`;
+    this.#counter = `${prefix}event-id`;
+    this.#readUpTo = `${prefix}read-up-to`;
+    this.#readPrefix = `${prefix}read:`;
+  }
+
+  /**
+   * The client, connected. Commands are not queued while it is not: it connects first, and when
+   * Redis does not answer within a moment (an outage), fails with `RedisUnavailableError`
+   * rather than holding the caller while the client keeps reconnecting on its own.
+   */
+  async #client(): Promise<RedisClient> {
+    if (this.#redis.connected) return this.#redis;
+    const connecting = this.#redis.connect();
+    connecting.catch(() => {});
+    const gaveUp = Bun.sleep(CONNECT_WAIT_MS).then(() => {
+      throw new RedisUnavailableError();
+    });
+    gaveUp.catch(() => {});
+    await Promise.race([connecting, gaveUp]);
+    return this.#redis;
+  }
+
+  append(event: NewEvent, render?: Render): Promise<StoredEvent> {
+    const appended = this.#append(event, render);
+    this.#inFlight.add(appended);
+    const forget = () => this.#inFlight.delete(appended);
+    appended.then(forget, forget);
+    return appended;
+  }
+
+  async #append(event: NewEvent, render?: Render): Promise<StoredEvent> {
+    const redis = await this.#client();
+    for (let tries = 1; ; tries++) {
+      const id = await redis.incr(this.#counter);
+      const data = typeof render === "function" ? render(id) : (render ?? event.data);
+      try {
+        await redis.xadd(
+          this.#stream,
+          "MAXLEN",
+          "~",
+          String(this.#retention.maxEvents),
+          `${id}-0`,
+          "at",
+          String(event.at),
+          "event",
+          event.event,
+          "channels",
+          JSON.stringify(event.channels),
+          "data",
+          data,
+        );
+        return { ...event, id, data };
+      } catch (error) {
+        if (!/equal or smaller/i.test(String(error)) || tries >= MAX_TRIES) throw error;
+      }
+    }
+  }
+
+  async flush(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  /** The stream's summary, or `null` before the first event. */
+  async #info(): Promise<{ length: number; last: number; first: number } | null> {
+    try {
+      const info = (await (await this.#client()).send("XINFO", ["STREAM", this.#stream])) as Record<string, unknown>;
+      const first = info["first-entry"] as Entry | null;
+      return { length: Number(info.length), last: numberOf(String(info["last-generated-id"])), first: first ? numberOf(first[0]) : 0 };
+    } catch (error) {
+      if (/no such key/i.test(String(error))) return null;
+      throw error;
+    }
+  }
+
+  async lastId(): Promise<number> {
+    return (await this.#info())?.last ?? 0;
+  }
+
+  async covers(afterId: number): Promise<boolean> {
+    if (!Number.isSafeInteger(afterId) || afterId < 0) return false;
+    const info = await this.#info();
+    if (!info) return afterId === 0;
+    if (afterId > info.last) return false;
+    // Everything after afterId is still there when the oldest kept entry follows it directly, or
+    // comes later with nothing trimmed in between: only the first case can be known, so an id
+    // further back counts as too old.
+    return info.length === 0 ? afterId === info.last : afterId >= info.first - 1;
+  }
+
+  async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    let from = `(${afterId}-0`;
+    for (;;) {
+      const entries = (await (await this.#client()).xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
+      for (const entry of entries) {
+        const event = fromEntry(entry);
+        if (event.channels.some((channel) => channels.includes(channel))) out.push(event);
+        if (out.length >= limit) return out;
+      }
+      if (entries.length < SCAN) return out;
+      from = `(${entries.at(-1)![0]}`;
+    }
+  }
+
+  async latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
+    const out: StoredEvent[] = [];
+    let to = upTo === undefined ? "+" : `${upTo}-0`;
+    for (;;) {
+      const entries = (await (await this.#client()).xrevrange(this.#stream, to, "-", "COUNT", String(SCAN))) as Entry[];
+      for (const entry of entries) {
+        const event = fromEntry(entry);
+        if (event.event === name && event.channels.some((channel) => channels.includes(channel))) out.push(event);
+        if (out.length >= limit) return out;
+      }
+      if (entries.length < SCAN) return out;
+      to = `(${entries.at(-1)![0]}`;
+    }
+  }
+
+  async get(id: number): Promise<StoredEvent | undefined> {
+    const [entry] = (await (await this.#client()).xrange(this.#stream, `${id}-0`, `${id}-0`)) as Entry[];
+    return entry ? fromEntry(entry) : undefined;
+  }
+
+  async markRead(user: string, id: number): Promise<void> {
+    await (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]);
+  }
+
+  async markAllRead(user: string, upTo: number): Promise<void> {
+    await (await this.#client()).eval(
+      "local c = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') if tonumber(ARGV[2]) > c then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2]) return 1",
+      2,
+      this.#readUpTo,
+      this.#readPrefix + user,
+      user,
+      String(upTo),
+    );
+  }
+
+  async #upTo(user: string): Promise<number> {
+    return Number((await (await this.#client()).send("HGET", [this.#readUpTo, user])) ?? 0);
+  }
+
+  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
+    if (ids.length === 0) return new Set();
+    const upTo = await this.#upTo(user);
+    const scores = (await (await this.#client()).send("ZMSCORE", [this.#readPrefix + user, ...ids.map(String)])) as Array<string | number | null>;
+    return new Set(ids.filter((id, i) => id <= upTo || scores[i] !== null));
+  }
+
+  async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
+    const upTo = await this.#upTo(user);
+    const candidates = (await this.readAfter(upTo, channels, Number.MAX_SAFE_INTEGER)).filter((event) => event.event === name);
+    if (candidates.length === 0) return 0;
+    const read = await this.readIds(user, candidates.map((event) => event.id));
+    return candidates.length - read.size;
+  }
+
+  async prune(now = Date.now()): Promise<void> {
+    const redis = await this.#client();
+    // Exact here (appends trim approximately, which is cheaper but may keep a few more).
+    await redis.send("XTRIM", [this.#stream, "MAXLEN", String(this.#retention.maxEvents)]);
+    // Find the first entry young enough to keep, and trim everything before it.
+    const oldest = now - this.#retention.maxAgeMs;
+    let from = "-";
+    for (;;) {
+      const entries = (await redis.xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
+      const young = entries.find((entry) => fromEntry(entry).at >= oldest);
+      if (young) {
+        await redis.send("XTRIM", [this.#stream, "MINID", young[0]]);
+        return;
+      }
+      if (entries.length < SCAN) {
+        // Every entry is too old: keep none (the stream and its last id remain).
+        if (entries.length > 0) await redis.send("XTRIM", [this.#stream, "MAXLEN", "0"]);
+        return;
+      }
+      from = `(${entries.at(-1)![0]}`;
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.flush();
+    this.#redis.close();
+  }
+}

@@ -1,0 +1,87 @@
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisEventLog, type NewEvent } from "../src/eventlog/index.ts";
+import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
+
+const run = redisAvailable();
+const retention = { maxEvents: 10_000, maxAgeMs: 3_600_000 };
+const event = (data: string): NewEvent => ({ channels: ["topic:shared"], event: "notification", data, at: Date.now() });
+
+describe.if(run)("Redis event log", () => {
+  let redis: RedisServer;
+  let prefixes = 0;
+  const open = () => new RedisEventLog({ url: redis.url, retention, prefix: `r${++prefixes}:` });
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  afterAll(async () => {
+    await redis?.destroy();
+  });
+
+  test("two processes appending at once get distinct ids that increase along the stream", async () => {
+    const prefix = `shared${++prefixes}:`;
+    const a = new RedisEventLog({ url: redis.url, retention, prefix });
+    const b = new RedisEventLog({ url: redis.url, retention, prefix });
+    const appended = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).append(event(`e${i}`), (id) => `<li id="n-${id}">e${i}</li>`)));
+    const ids = appended.map((e) => e.id);
+    expect(new Set(ids).size).toBe(200);
+    const stream = await a.readAfter(0, ["topic:shared"], 1000);
+    expect(stream).toHaveLength(200);
+    const streamIds = stream.map((e) => e.id);
+    expect(streamIds).toEqual([...streamIds].sort((x, y) => x - y));
+    // Each event's data was rendered with the id it was stored under.
+    for (const e of stream) expect(e.data).toStartWith(`<li id="n-${e.id}">`);
+    expect(await b.lastId()).toBe(streamIds.at(-1)!);
+    await a.close();
+    await b.close();
+  });
+
+  test("the entry id in Redis is the event's id", async () => {
+    const log = open();
+    const stored = await log.append(event("x"));
+    expect(await log.get(stored.id)).toMatchObject({ id: stored.id, data: "x" });
+    expect(await log.covers(stored.id - 1)).toBe(true);
+    await log.close();
+  });
+
+  test("events and read marks survive a Redis restart", async () => {
+    const prefix = `restart${++prefixes}:`;
+    const log = new RedisEventLog({ url: redis.url, retention, prefix });
+    for (let i = 1; i <= 3; i++) await log.append(event(`kept ${i}`));
+    await log.markRead("bob", 2);
+    await log.close();
+    await redis.stop();
+    await redis.start();
+    const again = new RedisEventLog({ url: redis.url, retention, prefix });
+    expect((await again.readAfter(0, ["topic:shared"], 10)).map((e) => e.data)).toEqual(["kept 1", "kept 2", "kept 3"]);
+    expect([...(await again.readIds("bob", [1, 2, 3]))]).toEqual([2]);
+    expect((await again.append(event("next"))).id).toBe(4);
+    await again.close();
+  });
+
+  test("while Redis is down an append fails at once instead of waiting, and works again once it is back", async () => {
+    const log = open();
+    await log.append(event("before"));
+    await redis.stop();
+    const failed = await log.append(event("during")).then(
+      () => "stored",
+      (error: unknown) => String(error),
+    );
+    expect(failed).not.toBe("stored");
+    await redis.start();
+    let after: string | undefined;
+    for (let i = 0; i < 100 && after === undefined; i++) {
+      after = await log.append(event("after")).then(
+        (e) => e.data,
+        async () => {
+          await Bun.sleep(100);
+          return undefined;
+        },
+      );
+    }
+    expect(after).toBe("after");
+    expect((await log.readAfter(0, ["topic:shared"], 10)).map((e) => e.data)).toEqual(["before", "after"]);
+    await log.close();
+  }, 20_000);
+});
