@@ -9,7 +9,8 @@ import type { Config } from "./config.ts";
 import { viewerOf, type AppContext } from "./context.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
-import { MemoryEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
+import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
+import { RedisUnavailableError } from "./eventlog/redis.ts";
 import { Hub } from "./hub.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -56,6 +57,7 @@ export interface Herald {
 function openEventLog(config: Config): EventLog {
   const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
   if (config.eventLog === "memory") return new MemoryEventLog(retention);
+  if (config.eventLog === "redis") return new RedisEventLog({ url: config.redisUrl!, retention, prefix: config.redisPrefix });
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
 }
@@ -89,6 +91,11 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
         return secure(await handler(ctx, req, server));
       } catch (error) {
         if (error instanceof HttpError) return secure(errorResponse(req, error, viewer, config.retryMs));
+        if (error instanceof RedisUnavailableError) {
+          ctx.log.warn("redis unreachable", { method: req.method, path: new URL(req.url).pathname });
+          const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
+          return secure(errorResponse(req, refused, viewer, config.retryMs));
+        }
         return secure(internalError(req, error, ctx.log, viewer));
       }
     };

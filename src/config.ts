@@ -37,8 +37,16 @@ export interface Config {
   /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
   logLevel: LogLevel;
   limits: Limits;
-  /** Where events are kept: `sqlite` (a file in the data directory) or `memory`. `HERALD_EVENT_LOG`, defaults to `sqlite`. */
-  eventLog: "sqlite" | "memory";
+  /**
+   * Where events are kept: `sqlite` (a file in the data directory), `memory`, or `redis` (Redis
+   * Streams at `REDIS_URL`, shared by several processes). `HERALD_EVENT_LOG`, defaults to `redis`
+   * when `REDIS_URL` is set, else `sqlite`.
+   */
+  eventLog: "sqlite" | "memory" | "redis";
+  /** Redis, for the `redis` event log. `REDIS_URL`, e.g. `redis://127.0.0.1:6379`; defaults to none. */
+  redisUrl: string | undefined;
+  /** Prefix of herald's Redis keys. `HERALD_REDIS_PREFIX`, defaults to `herald:`. */
+  redisPrefix: string;
   /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
   logMaxEvents: number;
   /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
@@ -133,6 +141,13 @@ function privateTopics(env: Env): string[] {
   return patterns;
 }
 
+function redisUrl(env: Env): string | undefined {
+  const value = env.REDIS_URL?.trim();
+  if (!value) return undefined;
+  if (!/^(redis|rediss|valkey|valkeys):\/\/./.test(value)) throw new HeraldError(`REDIS_URL must be a redis:// URL, got ${JSON.stringify(value)}`);
+  return value;
+}
+
 function publicUrl(env: Env): URL | undefined {
   const value = env.HERALD_PUBLIC_URL?.trim();
   if (!value) return undefined;
@@ -163,6 +178,9 @@ function tokens(env: Env): string[] {
 
 /** Reads the configuration from `env` (defaults to `process.env`). Throws `HeraldError` on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
+  if (env.HERALD_EVENT_LOG?.trim().toLowerCase() === "redis" && !redisUrl(env)) {
+    throw new HeraldError("HERALD_EVENT_LOG=redis needs REDIS_URL");
+  }
   const secret = env.HERALD_SECRET?.trim() || undefined;
   if (secret !== undefined && secret.length < 16) {
     throw new HeraldError("HERALD_SECRET must be at least 16 characters; unset it to have one generated");
@@ -193,7 +211,9 @@ export function loadConfig(env: Env = process.env): Config {
       maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES", 16 * 1024, 64),
       maxBatch: integer(env, "HERALD_MAX_BATCH", 100, 1),
     },
-    eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory"] as const, "sqlite"),
+    eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
+    redisUrl: redisUrl(env),
+    redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
     logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
     logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
     sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),

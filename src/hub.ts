@@ -56,6 +56,8 @@ export interface HubOptions {
 }
 
 const HEARTBEAT = encodeComment("ping");
+/** Longest a publisher waits for its event to come round the shared log. */
+const FOLLOW_WAIT_MS = 5_000;
 /** Events read from the log per step of a replay. */
 const REPLAY_BATCH = 500;
 
@@ -71,6 +73,12 @@ export class Hub {
   #dropped: Record<"slow" | "stale", number> = { slow: 0, stale: 0 };
   #lastEventAt: number | null = null;
   readonly #leave = (subscriber: Subscriber) => this.#unsubscribe(subscriber);
+  /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
+  readonly #following: Promise<{ stop(): void }> | null;
+  #followed = 0;
+  readonly #waiting = new Map<number, (delivered: number) => void>();
+  /** Delivered counts of the latest followed events, for a publisher whose event came round first. */
+  readonly #recent = new Map<number, number>();
 
   constructor(options: HubOptions) {
     this.log = options.log;
@@ -81,6 +89,36 @@ export class Hub {
     if (this.#clientTimeoutMs > 0) {
       this.#timers.push(setInterval(() => this.#sweep(), Math.max(50, Math.min(this.#clientTimeoutMs / 4, 5_000))));
     }
+    this.#following = this.log.follow ? this.#follow(this.log.follow.bind(this.log)) : null;
+  }
+
+  /**
+   * A shared log: every process fans out what it follows, its own publishes included, so that all
+   * send the same events in the same order (fanning out its own at once could overtake another
+   * process's earlier event, which the stream would then skip as already seen).
+   */
+  async #follow(follow: NonNullable<EventLog["follow"]>): Promise<{ stop(): void }> {
+    this.#followed = await this.log.lastId();
+    return follow(this.#followed, (events) => {
+      for (const event of events) {
+        const delivered = this.#fanOut(event.channels, encodeMessage({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at);
+        this.#followed = event.id;
+        this.#waiting.get(event.id)?.(delivered);
+        this.#waiting.delete(event.id);
+        this.#recent.set(event.id, delivered);
+        if (this.#recent.size > 1024) this.#recent.delete(this.#recent.keys().next().value!);
+      }
+    });
+  }
+
+  /**
+   * The id up to which this hub has sent everything: a stream that starts from a snapshot of the
+   * log up to here gets every later event live.
+   */
+  async position(): Promise<number> {
+    if (!this.#following) return this.log.lastId();
+    await this.#following;
+    return this.#followed;
   }
 
   /** Adds an open stream to each of its channels, live from now; it leaves them all when it closes. */
@@ -146,8 +184,21 @@ export class Hub {
     encodeMessage({ event: publication.event, data: "" });
     const { data } = publication;
     const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
+    if (this.#following) return { id: String(stored.id), delivered: await this.#followedOut(stored.id) };
     const delivered = this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
     return { id: String(stored.id), delivered };
+  }
+
+  /** Resolves with how many of this process's streams got event `id` once the follower has sent it. */
+  #followedOut(id: number): Promise<number> {
+    if (id <= this.#followed) return Promise.resolve(this.#recent.get(id) ?? 0);
+    return new Promise((resolve) => {
+      this.#waiting.set(id, resolve);
+      // The event is stored; if the follower is held up (Redis away), do not hold the publisher.
+      setTimeout(() => {
+        if (this.#waiting.delete(id)) resolve(0);
+      }, FOLLOW_WAIT_MS).unref();
+    });
   }
 
   #fanOut(channels: readonly Channel[], frame: Uint8Array, id: number, at: number): number {
@@ -262,6 +313,7 @@ export class Hub {
    */
   close(farewell?: (subscriber: Subscriber) => Uint8Array | undefined, reason: CloseReason = "server"): void {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    void this.#following?.then((follower) => follower.stop());
     for (const subscriber of [...this.#subscribers]) subscriber.close(farewell?.(subscriber), reason);
   }
 }

@@ -31,6 +31,8 @@ describe("configuration", () => {
         maxBatch: 100,
       },
       eventLog: "sqlite",
+      redisUrl: undefined,
+      redisPrefix: "herald:",
       logMaxEvents: 100_000,
       logMaxAgeS: 604_800,
       sqliteSync: "normal",
@@ -101,6 +103,13 @@ describe("configuration", () => {
     expect(() => loadConfig({ HERALD_PUBLIC_URL: "ftp://x" })).toThrow("HERALD_PUBLIC_URL must be an http(s) URL");
     expect(() => loadConfig({ HERALD_LOG: "loud" })).toThrow("HERALD_LOG must be one of debug, info, warn, error, off");
     expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow("HERALD_MAX_BODY_BYTES must be a whole number from 1024");
+  });
+
+  test("REDIS_URL makes Redis the event log unless another is asked for", () => {
+    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" })).toMatchObject({ eventLog: "redis", redisUrl: "redis://127.0.0.1:6379" });
+    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379", HERALD_EVENT_LOG: "sqlite" })).toMatchObject({ eventLog: "sqlite" });
+    expect(() => loadConfig({ HERALD_EVENT_LOG: "redis" })).toThrow("HERALD_EVENT_LOG=redis needs REDIS_URL");
+    expect(() => loadConfig({ REDIS_URL: "localhost:6379" })).toThrow("REDIS_URL must be a redis:// URL");
   });
 
   test("an empty variable means its default", () => {

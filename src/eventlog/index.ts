@@ -73,6 +73,13 @@ export interface EventLog {
   prune(now?: number): Promise<void>;
   /** Commits what is pending and releases the backend. */
   close(): Promise<void>;
+
+  /**
+   * Present on a log that several processes share: calls `deliver` with every event appended
+   * after `afterId`, by any process, in id order, as they come, until `stop()`. Each process
+   * sends its streams what it follows, so all of them send the same events in the same order.
+   */
+  follow?(afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void };
 }
 
 export { MemoryEventLog } from "./memory.ts";

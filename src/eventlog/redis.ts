@@ -26,6 +26,8 @@ const SCAN = 500;
 const MAX_TRIES = 50;
 /** How long a command waits for a connection before it fails. */
 const CONNECT_WAIT_MS = 250;
+/** How long one blocking read of the stream waits for new entries. */
+const FOLLOW_BLOCK_MS = 5_000;
 
 /** Redis cannot be reached: nothing was stored. */
 export class RedisUnavailableError extends Error {
@@ -247,6 +249,41 @@ export class RedisEventLog implements EventLog {
       }
       from = `(${entries.at(-1)![0]}`;
     }
+  }
+
+  follow(afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void } {
+    let stopped = false;
+    let reader: RedisClient | null = null;
+    const loop = async () => {
+      let last = `${afterId}-0`;
+      let backoff = 50;
+      while (!stopped) {
+        try {
+          // A blocking read holds its connection: it gets one of its own.
+          if (!reader?.connected) {
+            reader?.close();
+            reader = await (await this.#client()).duplicate();
+          }
+          const reply = (await reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, last)) as Record<string, Entry[]> | null;
+          backoff = 50;
+          const entries = reply?.[this.#stream] ?? [];
+          if (entries.length === 0 || stopped) continue;
+          last = entries.at(-1)![0];
+          deliver(entries.map(fromEntry));
+        } catch {
+          // Redis is away: try again from the last entry delivered, so nothing is skipped or repeated.
+          await Bun.sleep(backoff);
+          backoff = Math.min(backoff * 2, 2_000);
+        }
+      }
+    };
+    void loop();
+    return {
+      stop() {
+        stopped = true;
+        reader?.close();
+      },
+    };
   }
 
   async close(): Promise<void> {

@@ -113,7 +113,7 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
     if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
     return;
   }
-  const lastId = await ctx.hub.log.lastId();
+  const lastId = await ctx.hub.position();
   const data = await snapshotData(ctx, user, subscriber.channels, lastId);
   subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data }));
   subscriber.lastId = Math.max(subscriber.lastId, lastId);

@@ -1,0 +1,141 @@
+/**
+ * Several herald processes sharing one Redis act as one hub: an event published on one reaches
+ * the streams of all, and a client resumes on any of them with an id it saw on another.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import type { Herald } from "../src/app.ts";
+import { eventually, openStream, startTestHerald, type SseReader } from "./helpers.ts";
+import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
+import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
+
+const run = redisAvailable();
+const TOKEN = "redis-hub-token-0123456789";
+
+describe.if(run)("several processes on one Redis", () => {
+  let redis: RedisServer;
+  let prefixes = 0;
+  const heralds: Herald[] = [];
+  const processes: HeraldProcess[] = [];
+  const readers: SseReader[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedis();
+  });
+
+  afterEach(async () => {
+    for (const reader of readers.splice(0)) reader.close();
+    for (const herald of heralds.splice(0)) await herald.stop();
+    for (const proc of processes.splice(0)) if (proc.proc.exitCode === null) await proc.kill("SIGKILL");
+  });
+
+  afterAll(async () => {
+    await redis?.destroy();
+  });
+
+  /** Two in-process heralds on the same Redis keys. */
+  function pair(): [Herald, Herald] {
+    const prefix = `hub${++prefixes}:`;
+    const make = () => startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, publishTokens: [TOKEN] });
+    const both: [Herald, Herald] = [make(), make()];
+    heralds.push(...both);
+    return both;
+  }
+
+  async function stream(herald: Herald | string, query: string, headers: Record<string, string> = {}): Promise<SseReader> {
+    const reader = await openStream(herald, query, undefined, headers);
+    readers.push(reader);
+    return reader;
+  }
+
+  test("an event published on A reaches the streams of A and B, in the same order", async () => {
+    const [a, b] = pair();
+    const onA = await stream(a, "?topic=orders");
+    const onB = await stream(b, "?topic=orders");
+    await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1, "both streams");
+    const results = [];
+    for (let i = 1; i <= 10; i++) results.push(await apiPublish((i % 2 ? a : b).url, TOKEN, { target: "topic:orders", html: `<li>${i}</li>` }));
+    // Each process counts its own streams.
+    expect(results.every((r) => r.delivered === 1)).toBe(true);
+    await onA.event(10);
+    await onB.event(10);
+    expect(onA.events.map((e) => e.data)).toEqual(onB.events.map((e) => e.data));
+    expect(onA.events.map((e) => e.id)).toEqual(results.map((r) => r.id));
+  });
+
+  test("a client resumes on B with the id it saw on A: exactly what it missed", async () => {
+    const [a, b] = pair();
+    const first = await stream(a, "?topic=t");
+    await eventually(() => a.hub.clientCount === 1, "the stream");
+    for (let i = 1; i <= 3; i++) await apiPublish(a.url, TOKEN, { target: "topic:t", html: `<li>${i}</li>` });
+    await first.event(3);
+    first.close();
+    for (let i = 4; i <= 8; i++) await apiPublish(a.url, TOKEN, { target: "topic:t", html: `<li>${i}</li>` });
+    const back = await stream(b, "?topic=t", { "last-event-id": first.events.at(-1)!.id! });
+    await back.event(5);
+    expect(back.events.map((e) => e.data)).toEqual([4, 5, 6, 7, 8].map((i) => `<li>${i}</li>`));
+  });
+
+  test("B's snapshot shows notifications published on A", async () => {
+    const [a, b] = pair();
+    await apiPublish(a.url, TOKEN, { target: "everyone", message: "from A" });
+    const reader = await stream(b, "");
+    await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
+    expect(reader.pageEvents[0]!.data).toContain("from A");
+  });
+
+  test("Redis stopped and restarted mid-stream: streams stay open, publishes are refused with 503 meanwhile, nothing acknowledged is lost", async () => {
+    const [a, b] = pair();
+    const onA = await stream(a, "?topic=live");
+    const onB = await stream(b, "?topic=live");
+    await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1, "both streams");
+    const acknowledged: string[] = [];
+    acknowledged.push((await apiPublish(a.url, TOKEN, { target: "topic:live", html: "<li>before</li>" })).id);
+    await onB.event(1);
+
+    await redis.stop();
+    const refused = await fetch(`${a.url}/api/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ target: "topic:live", html: "<li>during</li>" }),
+    });
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get("retry-after")).toBe("5");
+    expect(((await refused.json()) as { error: string }).error).toContain("cannot reach its event store (Redis)");
+    expect(onA.done).toBe(false);
+    expect(onB.done).toBe(false);
+
+    await redis.start();
+    for (let tries = 0; acknowledged.length < 2 && tries < 100; tries++) {
+      const res = await fetch(`${b.url}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ target: "topic:live", html: "<li>after</li>" }),
+      });
+      if (res.status === 200) acknowledged.push(((await res.json()) as { id: string }).id);
+      else await Bun.sleep(100);
+    }
+    for (let i = 0; i < 3; i++) acknowledged.push((await apiPublish(a.url, TOKEN, { target: "topic:live", html: `<li>then ${i}</li>` })).id);
+    await onA.event(acknowledged.length, 10_000);
+    await onB.event(acknowledged.length, 10_000);
+    expect(onA.events.map((e) => e.id)).toEqual(acknowledged);
+    expect(onB.events.map((e) => e.id)).toEqual(acknowledged);
+    expect(onA.done || onB.done).toBe(false);
+  }, 30_000);
+
+  test("a process killed: its clients resume on another with nothing lost", async () => {
+    const env = { REDIS_URL: redis.url, HERALD_REDIS_PREFIX: `proc${++prefixes}:`, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: "/tmp" };
+    const [p1, p2] = await Promise.all([spawnHerald(env), spawnHerald(env)]);
+    processes.push(p1, p2);
+    const onP1 = await stream(p1.url, "?topic=k");
+    await Bun.sleep(200);
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
+    await onP1.event(5);
+    await p1.kill("SIGKILL");
+    await onP1.ended();
+    for (let i = 5; i < 9; i++) ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
+    const resumed = await stream(p2.url, "?topic=k", { "last-event-id": onP1.events.at(-1)!.id! });
+    await resumed.event(4);
+    expect([...onP1.events, ...resumed.events].map((e) => e.id)).toEqual(ids);
+  }, 30_000);
+});
