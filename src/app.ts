@@ -115,6 +115,8 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
+    // Several worker processes listen on the same port; the kernel spreads connections over them.
+    reusePort: config.workers > 1,
     routes,
     // Bun calls this for paths without a route and for methods a route does not take.
     fetch: route((_ctx, req) => {

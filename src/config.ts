@@ -47,6 +47,12 @@ export interface Config {
   redisUrl: string | undefined;
   /** Prefix of herald's Redis keys. `HERALD_REDIS_PREFIX`, defaults to `herald:`. */
   redisPrefix: string;
+  /**
+   * Processes serving one port (`reusePort`), to hold more streams than one process's open-file
+   * limit allows; they share the hub through Redis, so more than one needs `REDIS_URL`.
+   * `HERALD_WORKERS`, defaults to `1`.
+   */
+  workers: number;
   /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
   logMaxEvents: number;
   /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
@@ -141,6 +147,14 @@ function privateTopics(env: Env): string[] {
   return patterns;
 }
 
+function workers(env: Env): number {
+  const count = integer(env, "HERALD_WORKERS", 1, 1, 64);
+  if (count > 1 && !redisUrl(env)) {
+    throw new HeraldError("HERALD_WORKERS above 1 needs REDIS_URL: the processes share their hub through Redis");
+  }
+  return count;
+}
+
 function redisUrl(env: Env): string | undefined {
   const value = env.REDIS_URL?.trim();
   if (!value) return undefined;
@@ -214,6 +228,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
     redisUrl: redisUrl(env),
     redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
+    workers: workers(env),
     logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
     logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
     sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),

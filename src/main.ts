@@ -2,30 +2,35 @@
  * Entry point: the only module with side effects. `bun src/main.ts`.
  */
 import { startHerald } from "./app.ts";
-import { loadConfig } from "./config.ts";
+import { loadConfig, type Config } from "./config.ts";
 import { HeraldError } from "./errors.ts";
+import { superviseWorkers, supervisorGone, WORKER_ENV } from "./workers.ts";
 
-let herald;
+let config: Config;
 try {
-  herald = startHerald(loadConfig());
+  config = loadConfig();
 } catch (error) {
   if (!(error instanceof HeraldError)) throw error;
   console.error(error.message);
   process.exit(1);
 }
 
-const running = herald;
+if (config.workers > 1 && !process.env[WORKER_ENV]) {
+  process.exit(await superviseWorkers(config, import.meta.path));
+}
+
+const running = startHerald(config);
 console.log(`herald listening on ${running.url}`);
 
 let stopping = false;
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.on(signal, () => {
-    // A second signal while draining means: now.
-    if (stopping) process.exit(1);
-    stopping = true;
-    void running.shutdown().then(() => process.exit(0));
-  });
+function stop(): void {
+  // A second signal while draining means: now.
+  if (stopping) process.exit(1);
+  stopping = true;
+  void running.shutdown().then(() => process.exit(0));
 }
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, stop);
+if (process.env[WORKER_ENV]) void supervisorGone().then(() => stopping || stop());
 
 // A full garbage collection on request, so that memory can be measured without garbage in it
 // (the benchmarks and the churn test use it): kill -USR2 <pid>.

@@ -33,6 +33,7 @@ describe("configuration", () => {
       eventLog: "sqlite",
       redisUrl: undefined,
       redisPrefix: "herald:",
+      workers: 1,
       logMaxEvents: 100_000,
       logMaxAgeS: 604_800,
       sqliteSync: "normal",
@@ -110,6 +111,8 @@ describe("configuration", () => {
     expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379", HERALD_EVENT_LOG: "sqlite" })).toMatchObject({ eventLog: "sqlite" });
     expect(() => loadConfig({ HERALD_EVENT_LOG: "redis" })).toThrow("HERALD_EVENT_LOG=redis needs REDIS_URL");
     expect(() => loadConfig({ REDIS_URL: "localhost:6379" })).toThrow("REDIS_URL must be a redis:// URL");
+    expect(() => loadConfig({ HERALD_WORKERS: "2" })).toThrow("HERALD_WORKERS above 1 needs REDIS_URL");
+    expect(loadConfig({ HERALD_WORKERS: "4", REDIS_URL: "redis://127.0.0.1:6379" }).workers).toBe(4);
   });
 
   test("an empty variable means its default", () => {

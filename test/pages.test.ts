@@ -93,7 +93,7 @@ describe("GET /healthz", () => {
     const res = await fetch(`${herald.url}/healthz`);
     expect(res.status).toBe(200);
     const body = await res.json();
-    expect(body).toEqual({ status: "ok", clients: 1, uptime_s: expect.any(Number), channels: 2 });
+    expect(body).toEqual({ status: "ok", clients: 1, uptime_s: expect.any(Number), channels: 2, pid: process.pid });
     reader.close();
   });
 });

@@ -139,3 +139,34 @@ describe.if(run)("several processes on one Redis", () => {
     expect([...onP1.events, ...resumed.events].map((e) => e.id)).toEqual(ids);
   }, 30_000);
 });
+
+describe.if(run)("HERALD_WORKERS", () => {
+  test("two workers serve one port as one hub, and stop together on SIGTERM", async () => {
+    const redis = await startRedis();
+    const herald = await spawnHerald({ REDIS_URL: redis.url, HERALD_WORKERS: "2", HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: "/tmp", HERALD_STREAMS_PER_IP_PER_S: "1000" });
+    const readers: SseReader[] = [];
+    try {
+      // The kernel spreads new connections over the two listeners.
+      const pids = new Set<number>();
+      for (let i = 0; i < 40 && pids.size < 2; i++) {
+        const res = await fetch(`${herald.url}/healthz`, { headers: { connection: "close" } });
+        pids.add(((await res.json()) as { pid: number }).pid);
+      }
+      expect(pids.size).toBe(2);
+      expect(pids.has(herald.pid)).toBe(false);
+
+      for (let i = 0; i < 12; i++) readers.push(await openStream(herald.url, "?topic=w"));
+      await Bun.sleep(300);
+      const { id } = await apiPublish(herald.url, TOKEN, { target: "topic:w", html: "<li>to all</li>" });
+      for (const reader of readers) expect(await reader.event(1)).toMatchObject({ id, data: "<li>to all</li>" });
+
+      expect(await herald.kill("SIGTERM")).toBe(0);
+      for (const reader of readers) await reader.ended();
+      for (const pid of pids) expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      for (const reader of readers) reader.close();
+      if (herald.proc.exitCode === null) await herald.kill("SIGKILL");
+      await redis.destroy();
+    }
+  }, 30_000);
+});

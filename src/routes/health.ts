@@ -4,7 +4,7 @@
 import type { AppContext } from "../context.ts";
 import { jsonResponse } from "../respond.ts";
 
-/** JSON `{status, clients, uptime_s, channels}`. */
+/** JSON `{status, clients, uptime_s, channels, pid}`, for this process (one of several with `HERALD_WORKERS`). */
 export function health(ctx: AppContext): Response {
   const stats = ctx.hub.stats();
   return jsonResponse({
@@ -12,5 +12,6 @@ export function health(ctx: AppContext): Response {
     clients: stats.clients,
     uptime_s: Math.floor((Date.now() - ctx.startedAt) / 1000),
     channels: stats.channels,
+    pid: process.pid,
   });
 }
