@@ -15,6 +15,7 @@ import { Hub } from "./hub.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Policy, type AuthorizeHook } from "./policy.ts";
+import { RedisPresence } from "./presence.ts";
 import { errorResponse, internalError, secure } from "./respond.ts";
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
@@ -72,6 +73,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     sessions: new SessionSigner(secret, config.sessionTtlS),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
+    presence: null,
     log: options.log ?? createLogger(config.logLevel),
     rates: {
       streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
@@ -80,6 +82,8 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     },
     startedAt: Date.now(),
   };
+
+  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
 
   // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
   // else a logged 500, and every response gets the security headers.
@@ -134,6 +138,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
     ctx,
     async stop() {
+      await ctx.presence?.close();
       ctx.hub.close();
       await server.stop(true);
       await ctx.hub.log.close();
@@ -143,6 +148,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       await ctx.hub.log.flush();
       const clients = ctx.hub.clientCount;
       ctx.hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
+      await ctx.presence?.close();
       ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });
       await stopped;
       await ctx.hub.log.close();

@@ -53,6 +53,11 @@ export interface Config {
    * `HERALD_WORKERS`, defaults to `1`.
    */
   workers: number;
+  /**
+   * With Redis, how often each process writes its stream counts there; a process silent for three
+   * times this long is no longer counted. `HERALD_PRESENCE_MS`, defaults to `2000`.
+   */
+  presenceMs: number;
   /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
   logMaxEvents: number;
   /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
@@ -229,6 +234,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisUrl: redisUrl(env),
     redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
     workers: workers(env),
+    presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
     logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
     logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
     sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),

@@ -9,6 +9,7 @@ import type { Hub } from "./hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { Policy } from "./policy.ts";
+import type { RedisPresence } from "./presence.ts";
 import { SESSION_COOKIE, type SessionSigner, type User } from "./session.ts";
 
 export interface AppContext {
@@ -18,6 +19,8 @@ export interface AppContext {
   csrf: CsrfTokens;
   policy: Policy;
   log: Logger;
+  /** Counts across processes, with `REDIS_URL`; `null` for a single process. */
+  presence: RedisPresence | null;
   rates: {
     streamsPerIp: RateLimiter;
     publishesPerUser: RateLimiter;

@@ -7,7 +7,7 @@
  * Because nothing is sent before it is in the log, a stream that resumes from an id finds every
  * later event there.
  */
-import { channelKind, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
+import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
 import type { EventLog } from "./eventlog/index.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
@@ -24,6 +24,13 @@ export interface PublishResult {
 export interface Publication {
   event: string;
   data: string | ((id: number) => string);
+}
+
+/** This process's streams: in total, per user, per topic. */
+export interface PresenceCounts {
+  clients: number;
+  users: Record<string, number>;
+  topics: Record<string, number>;
 }
 
 /** Figures for `/healthz`, `/metrics` and the monitor. */
@@ -273,6 +280,17 @@ export class Hub {
     const closing = [...members];
     for (const subscriber of closing) subscriber.close(frame);
     return closing.length;
+  }
+
+  /** Open streams in total, per user and per topic. */
+  counts(): PresenceCounts {
+    const counts: PresenceCounts = { clients: this.#subscribers.size, users: {}, topics: {} };
+    for (const [channel, members] of this.#channels) {
+      const kind = channelKind(channel);
+      if (kind === "user") counts.users[channelName(channel)] = members.size;
+      else if (kind === "topic") counts.topics[channelName(channel)] = members.size;
+    }
+    return counts;
   }
 
   /** A snapshot of the hub's figures. */

@@ -34,6 +34,7 @@ describe("configuration", () => {
       redisUrl: undefined,
       redisPrefix: "herald:",
       workers: 1,
+      presenceMs: 2_000,
       logMaxEvents: 100_000,
       logMaxAgeS: 604_800,
       sqliteSync: "normal",

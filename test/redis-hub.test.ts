@@ -122,6 +122,29 @@ describe.if(run)("several processes on one Redis", () => {
     expect(onA.done || onB.done).toBe(false);
   }, 30_000);
 
+  test("every process answers the same counts, and a process that dies stops being counted", async () => {
+    const prefix = `presence${++prefixes}:`;
+    const make = () => startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, presenceMs: 100 });
+    const [a, b] = [make(), make()];
+    heralds.push(a, b);
+    const { signIn } = await import("./helpers.ts");
+    await stream(a, "?topic=x", { cookie: (await signIn(a, "alice")).cookie });
+    await stream(a, "?topic=x");
+    await stream(b, "", { cookie: (await signIn(b, "bob")).cookie });
+    const cluster = async (h: Herald) => ((await (await fetch(`${h.url}/healthz`)).json()) as { cluster: unknown }).cluster;
+    const expected = { processes: 2, clients: 3, users: 2 };
+    for (let i = 0; i < 100 && JSON.stringify(await cluster(a)) !== JSON.stringify(expected); i++) await Bun.sleep(50);
+    expect(await cluster(a)).toEqual(expected);
+    expect(await cluster(b)).toEqual(expected);
+    expect(await a.ctx.presence!.isConnected("bob")).toBe(true);
+    expect((await a.ctx.presence!.totals()).topics).toEqual({ x: 2 });
+
+    // B goes silent as a crashed process would: its key expires and it drops out of the totals.
+    await b.ctx.presence!.close(true);
+    for (let i = 0; i < 100 && (await a.ctx.presence!.isConnected("bob")); i++) await Bun.sleep(50);
+    expect(await cluster(a)).toEqual({ processes: 1, clients: 2, users: 1 });
+  });
+
   test("a process killed: its clients resume on another with nothing lost", async () => {
     const env = { REDIS_URL: redis.url, HERALD_REDIS_PREFIX: `proc${++prefixes}:`, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: "/tmp" };
     const [p1, p2] = await Promise.all([spawnHerald(env), spawnHerald(env)]);

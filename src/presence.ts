@@ -1,0 +1,90 @@
+/**
+ * Presence across processes: with `REDIS_URL`, every herald process writes its own counts (open
+ * streams, per user, per topic) to Redis every `intervalMs`, under a key that expires after
+ * `ttlMs`. Any process sums the live keys, so all of them answer the same, and a process that
+ * dies stops being counted once its key expires.
+ */
+import { RedisClient } from "bun";
+import type { Hub, PresenceCounts } from "./hub.ts";
+
+export interface PresenceOptions {
+  url: string;
+  /** Prefix of herald's Redis keys. */
+  prefix: string;
+  /** Milliseconds between writes of this process's counts. Defaults to `2000`. */
+  intervalMs?: number;
+  /** Milliseconds after which a silent process is no longer counted. Defaults to three intervals. */
+  ttlMs?: number;
+}
+
+/** Counts summed over every live process. */
+export interface ClusterCounts extends PresenceCounts {
+  processes: number;
+}
+
+export class RedisPresence {
+  readonly #redis: RedisClient;
+  readonly #hub: Hub;
+  readonly #key: string;
+  readonly #pattern: string;
+  readonly #ttlMs: number;
+  readonly #timer: ReturnType<typeof setInterval>;
+
+  constructor(hub: Hub, options: PresenceOptions) {
+    this.#redis = new RedisClient(options.url, { enableOfflineQueue: false, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
+    this.#hub = hub;
+    const intervalMs = options.intervalMs ?? 2_000;
+    this.#ttlMs = options.ttlMs ?? intervalMs * 3;
+    this.#pattern = `${options.prefix}presence:*`;
+    this.#key = `${options.prefix}presence:${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
+    this.#timer = setInterval(() => void this.publish(), intervalMs);
+    this.#timer.unref();
+    void this.publish();
+  }
+
+  /** Writes this process's counts now. Failures (Redis away) wait for the next turn. */
+  async publish(): Promise<void> {
+    try {
+      if (!this.#redis.connected) await this.#redis.connect();
+      await this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]);
+    } catch {
+      // Redis is unreachable: this process drops out of the totals until it is back.
+    }
+  }
+
+  /** The counts of every live process, summed. */
+  async totals(): Promise<ClusterCounts> {
+    if (!this.#redis.connected) await this.#redis.connect();
+    const keys: string[] = [];
+    let cursor = "0";
+    do {
+      const [next, found] = (await this.#redis.send("SCAN", [cursor, "MATCH", this.#pattern, "COUNT", "1000"])) as [string, string[]];
+      keys.push(...found);
+      cursor = next;
+    } while (cursor !== "0");
+    const totals: ClusterCounts = { processes: 0, clients: 0, users: {}, topics: {} };
+    if (keys.length === 0) return totals;
+    const values = (await this.#redis.send("MGET", keys)) as Array<string | null>;
+    for (const value of values) {
+      if (!value) continue;
+      const counts = JSON.parse(value) as PresenceCounts;
+      totals.processes++;
+      totals.clients += counts.clients;
+      for (const [user, n] of Object.entries(counts.users)) totals.users[user] = (totals.users[user] ?? 0) + n;
+      for (const [topic, n] of Object.entries(counts.topics)) totals.topics[topic] = (totals.topics[topic] ?? 0) + n;
+    }
+    return totals;
+  }
+
+  /** Whether a user has a stream open on any process. */
+  async isConnected(userId: string): Promise<boolean> {
+    return ((await this.totals()).users[userId] ?? 0) > 0;
+  }
+
+  /** Stops writing and removes this process's key. `vanish` leaves the key to expire, as a crash would. */
+  async close(vanish = false): Promise<void> {
+    clearInterval(this.#timer);
+    if (!vanish) await this.#redis.send("DEL", [this.#key]).catch(() => {});
+    this.#redis.close();
+  }
+}
