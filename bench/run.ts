@@ -12,8 +12,10 @@
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
  * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off).
  *
- * Then publish throughput through the API (acknowledged once durable) with the memory and the
- * sqlite event log, one publisher at a time and 32 at once: BENCH_PUBLISHES (default 5000).
+ * herald runs with each event log of BENCH_ENGINES (default "sqlite,memory,redis"; Redis on a
+ * redis-server the bench starts, skipped when there is none). Then publish throughput through
+ * the API (acknowledged once durable) with each log, one publisher at a time and 32 at once:
+ * BENCH_PUBLISHES (default 5000).
  *
  * Environment: BENCH_SUBSCRIBERS (default "1000,10000"), BENCH_DELIVERIES per scenario
  * (default 1000000), BENCH_ROUNDS (default 5; rounds alternate between the servers so that drift
@@ -24,6 +26,7 @@ import { cpus, tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoadClient } from "./load.ts";
 import { notificationItem } from "../views/notification.ts";
+import { startRedis, type RedisServer } from "../test/redis.ts";
 
 const root = join(import.meta.dir, "..");
 const taskset = Bun.which("taskset");
@@ -111,18 +114,34 @@ async function startHeraldProcess(env: Record<string, string> = {}): Promise<Run
   };
 }
 
-const herald: Target = {
-  name: "herald",
-  path: "/sse?topic=bench",
-  start: () => startHeraldProcess(),
-  async publisher(port) {
-    const url = `http://127.0.0.1:${port}/api/publish`;
-    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-    return async (message) => {
-      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:bench", message }) });
-      if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
-    };
-  },
+/** herald with one event log: `sqlite` (its default), `memory`, or `redis` (on the bench's own redis-server). */
+function heraldTarget(engine: Engine): Target {
+  return {
+    name: engine === "sqlite" ? "herald" : `herald ${engine}`,
+    path: "/sse?topic=bench",
+    start: () => startHeraldProcess(engineEnv(engine)),
+    publisher: publishThroughApi,
+  };
+}
+
+type Engine = "sqlite" | "memory" | "redis";
+let redis: RedisServer | null = null;
+let redisRuns = 0;
+
+function engineEnv(engine: Engine): Record<string, string> {
+  if (engine === "memory") return { HERALD_EVENT_LOG: "memory" };
+  // A fresh key prefix per server, so no run replays or snapshots another's events.
+  if (engine === "redis") return { REDIS_URL: redis!.url, HERALD_REDIS_PREFIX: `bench${++redisRuns}:` };
+  return {};
+}
+
+const publishThroughApi: Target["publisher"] = async (port) => {
+  const url = `http://127.0.0.1:${port}/api/publish`;
+  const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+  return async (message) => {
+    const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:bench", message }) });
+    if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
+  };
 };
 
 const floor: Target = {
@@ -236,11 +255,17 @@ function median(runs: Result[]): Result {
   return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, spread: [sorted[0]!.deliveriesPerS, sorted.at(-1)!.deliveriesPerS] };
 }
 
+const engines = (process.env.BENCH_ENGINES ?? "sqlite,memory,redis").split(",") as Engine[];
+if (engines.includes("redis")) {
+  if (Bun.which("redis-server")) redis = await startRedis();
+  else {
+    console.error("*** Redis figures SKIPPED: no redis-server (apt-get install -y redis-server).");
+    engines.splice(engines.indexOf("redis"), 1);
+  }
+}
+
 for (const subscribers of subscriberCounts) {
-  const runs = new Map<Target, Result[]>([
-    [floor, []],
-    [herald, []],
-  ]);
+  const runs = new Map<Target, Result[]>([[floor, []], ...engines.map((engine) => [heraldTarget(engine), []] as [Target, Result[]])]);
   for (let round = 0; round < rounds; round++) {
     for (const [target, done] of runs) {
       const result = await measure(target, subscribers);
@@ -265,8 +290,8 @@ interface RateResult {
  * Publish throughput through the API, acknowledged only once durable: `concurrency` publishers
  * at once, 10 subscribers reading every event. Shows what batching the log's commits buys.
  */
-async function publishRate(eventLog: "memory" | "sqlite", publishes: number, concurrency: number): Promise<RateResult> {
-  const server = await startHeraldProcess({ HERALD_EVENT_LOG: eventLog });
+async function publishRate(eventLog: Engine, publishes: number, concurrency: number): Promise<RateResult> {
+  const server = await startHeraldProcess(engineEnv(eventLog));
   const client = new LoadClient({ port: server.port, path: "/sse?topic=rate" });
   try {
     await client.connect(10);
@@ -309,19 +334,21 @@ async function publishRate(eventLog: "memory" | "sqlite", publishes: number, con
 }
 
 const rates: RateResult[] = [];
-for (const eventLog of ["memory", "sqlite"] as const) {
-  for (const concurrency of [1, 32]) rates.push(await publishRate(eventLog, Number(process.env.BENCH_PUBLISHES ?? 5000), concurrency));
+for (const engine of engines) {
+  for (const concurrency of [1, 32]) rates.push(await publishRate(engine, Number(process.env.BENCH_PUBLISHES ?? 5000), concurrency));
 }
+await redis?.destroy();
 
 const ratios = subscriberCounts.map((subscribers) => {
-  const of = (name: string) => results.find((r) => r.target === name && r.subscribers === subscribers)!;
-  return { subscribers, heraldVsFloor: of("herald").deliveriesPerS / of("bun floor").deliveriesPerS };
+  const of = (name: string) => results.find((r) => r.target === name && r.subscribers === subscribers)?.deliveriesPerS ?? Number.NaN;
+  return { subscribers, heraldVsFloor: of("herald") / of("bun floor"), redisVsMemory: of("herald redis") / of("herald memory") };
 });
 const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, ${process.platform}${pin ? ", server on core 0, load client on core 1" : ""}`;
 console.log(`\n${machine}\n`);
 console.log(table(results));
-for (const { subscribers, heraldVsFloor } of ratios) {
+for (const { subscribers, heraldVsFloor, redisVsMemory } of ratios) {
   console.log(`herald at ${subscribers} subscribers: ${(heraldVsFloor * 100).toFixed(1)}% of the floor's deliveries/s`);
+  if (!Number.isNaN(redisVsMemory)) console.log(`  with Redis: ${(redisVsMemory * 100).toFixed(1)}% of the memory log's deliveries/s`);
 }
 console.log("\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic):\n");
 console.log("| event log | publishers at once | publishes/s | ack p50 ms | ack p99 ms | subscribers behind |");
