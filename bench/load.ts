@@ -19,6 +19,10 @@ interface StreamState {
 }
 
 export interface LoadOptions {
+  /** Address to connect to. Defaults to `127.0.0.1`; another loopback address (127.0.0.2, …) gives another range of source ports. */
+  host?: string;
+  /** Called for every measured event a stream receives: its number (1-based) and the wall-clock time in ms. */
+  onDelivery?: (n: number, at: number) => void;
   port: number;
   /** Request path with query, e.g. `/sse?topic=bench`. */
   path: string;
@@ -48,7 +52,7 @@ export class LoadClient {
   /** Opens `count` streams, `batch` at a time, and waits until each has its first frame. */
   async connect(count: number, batch = 250): Promise<void> {
     const { port, path, headers = {} } = this.#options;
-    const request = `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n${Object.entries(headers)
+    const request = `GET ${path} HTTP/1.1\r\nHost: ${this.#options.host ?? "127.0.0.1"}:${port}\r\nAccept: text/event-stream\r\n${Object.entries(headers)
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join("")}\r\n`;
     const client = this;
@@ -65,7 +69,7 @@ export class LoadClient {
         };
         for (let i = 0; i < wave; i++) {
           Bun.connect<StreamState>({
-            hostname: "127.0.0.1",
+            hostname: this.#options.host ?? "127.0.0.1",
             port,
             data: { frames: 0, base: 0, lastWasNewline: false, headersDone: false, status: 0 },
             socket: {
@@ -125,6 +129,7 @@ export class LoadClient {
   #record(n: number, now: number): void {
     if (n < 1) return;
     this.delivered++;
+    this.#options.onDelivery?.(n, performance.timeOrigin + now);
     const sentAt = this.#publishedAt[n - 1];
     if (sentAt !== undefined && this.#latencyCount < this.#latencies.length) {
       this.#latencies[this.#latencyCount++] = now - sentAt;

@@ -32,13 +32,13 @@ describe.if(run)("several processes on one Redis", () => {
     await redis?.destroy();
   });
 
-  /** Two in-process heralds on the same Redis keys. */
-  function pair(): [Herald, Herald] {
+  /** Three in-process heralds on the same Redis keys. */
+  function trio(): [Herald, Herald, Herald] {
     const prefix = `hub${++prefixes}:`;
     const make = () => startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, publishTokens: [TOKEN] });
-    const both: [Herald, Herald] = [make(), make()];
-    heralds.push(...both);
-    return both;
+    const all: [Herald, Herald, Herald] = [make(), make(), make()];
+    heralds.push(...all);
+    return all;
   }
 
   async function stream(herald: Herald | string, query: string, headers: Record<string, string> = {}): Promise<SseReader> {
@@ -47,36 +47,36 @@ describe.if(run)("several processes on one Redis", () => {
     return reader;
   }
 
-  test("an event published on A reaches the streams of A and B, in the same order", async () => {
-    const [a, b] = pair();
-    const onA = await stream(a, "?topic=orders");
-    const onB = await stream(b, "?topic=orders");
-    await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1, "both streams");
+  test("events published on A and B reach the streams of A, B and C, all in the same order", async () => {
+    const [a, b, c] = trio();
+    const readers = [await stream(a, "?topic=orders"), await stream(b, "?topic=orders"), await stream(c, "?topic=orders")];
+    await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1 && c.hub.clientCount === 1, "three streams");
     const results = [];
     for (let i = 1; i <= 10; i++) results.push(await apiPublish((i % 2 ? a : b).url, TOKEN, { target: "topic:orders", html: `<li>${i}</li>` }));
     // Each process counts its own streams.
     expect(results.every((r) => r.delivered === 1)).toBe(true);
-    await onA.event(10);
-    await onB.event(10);
-    expect(onA.events.map((e) => e.data)).toEqual(onB.events.map((e) => e.data));
-    expect(onA.events.map((e) => e.id)).toEqual(results.map((r) => r.id));
+    for (const reader of readers) {
+      await reader.event(10);
+      expect(reader.events.map((e) => e.id)).toEqual(results.map((r) => r.id));
+      expect(reader.events.map((e) => e.data)).toEqual(results.map((_, i) => `<li>${i + 1}</li>`));
+    }
   });
 
-  test("a client resumes on B with the id it saw on A: exactly what it missed", async () => {
-    const [a, b] = pair();
+  test("a client resumes on C with the id it saw on A: exactly what it missed", async () => {
+    const [a, , c] = trio();
     const first = await stream(a, "?topic=t");
     await eventually(() => a.hub.clientCount === 1, "the stream");
     for (let i = 1; i <= 3; i++) await apiPublish(a.url, TOKEN, { target: "topic:t", html: `<li>${i}</li>` });
     await first.event(3);
     first.close();
     for (let i = 4; i <= 8; i++) await apiPublish(a.url, TOKEN, { target: "topic:t", html: `<li>${i}</li>` });
-    const back = await stream(b, "?topic=t", { "last-event-id": first.events.at(-1)!.id! });
+    const back = await stream(c, "?topic=t", { "last-event-id": first.events.at(-1)!.id! });
     await back.event(5);
     expect(back.events.map((e) => e.data)).toEqual([4, 5, 6, 7, 8].map((i) => `<li>${i}</li>`));
   });
 
   test("B's snapshot shows notifications published on A", async () => {
-    const [a, b] = pair();
+    const [a, b] = trio();
     await apiPublish(a.url, TOKEN, { target: "everyone", message: "from A" });
     const reader = await stream(b, "");
     await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
@@ -84,7 +84,7 @@ describe.if(run)("several processes on one Redis", () => {
   });
 
   test("Redis stopped and restarted mid-stream: streams stay open, publishes are refused with 503 meanwhile, nothing acknowledged is lost", async () => {
-    const [a, b] = pair();
+    const [a, b] = trio();
     const onA = await stream(a, "?topic=live");
     const onB = await stream(b, "?topic=live");
     await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1, "both streams");
