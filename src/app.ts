@@ -21,6 +21,7 @@ import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
 import { health } from "./routes/health.ts";
+import { metrics } from "./routes/metrics.ts";
 import { home, markRead, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
@@ -113,6 +114,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/sse": { GET: route(openStream) },
     "/api/publish": { POST: route(apiPublish) },
     "/healthz": { GET: route(health) },
+    "/metrics": { GET: route(metrics) },
   };
   for (const [path, asset] of loadAssets()) routes[path] = { GET: route((_ctx, req) => serveAsset(asset, req)) };
 

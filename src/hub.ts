@@ -51,7 +51,14 @@ export interface HubStats {
   droppedStale: number;
   /** `Date.now()` of the last publish, or `null`. */
   lastEventAt: number | null;
+  /** Bytes written to streams, heartbeats included, closed streams too. */
+  bytesWritten: number;
+  /** Publish durations (append to fan-out): counts per upper bound in seconds, their sum, their count. */
+  publishSeconds: { buckets: ReadonlyArray<readonly [number, number]>; sum: number; count: number };
 }
+
+/** Upper bounds, in seconds, of the publish duration histogram. */
+export const PUBLISH_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5] as const;
 
 export interface HubOptions {
   /** Where events are kept for replay. */
@@ -79,6 +86,11 @@ export class Hub {
   #replayed = 0;
   #dropped: Record<"slow" | "stale", number> = { slow: 0, stale: 0 };
   #lastEventAt: number | null = null;
+  /** Bytes written to streams that have closed; open ones count their own. */
+  #bytesOfClosed = 0;
+  readonly #publishBuckets = PUBLISH_BUCKETS.map(() => 0);
+  #publishSum = 0;
+  #publishCount = 0;
   readonly #leave = (subscriber: Subscriber) => this.#unsubscribe(subscriber);
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
@@ -142,6 +154,7 @@ export class Hub {
 
   #unsubscribe(subscriber: Subscriber): void {
     if (!this.#subscribers.delete(subscriber)) return;
+    this.#bytesOfClosed += subscriber.bytesSent;
     const reason = subscriber.closeReason;
     if (reason === "slow" || reason === "stale") this.#dropped[reason]++;
     for (const channel of subscriber.channels) {
@@ -189,11 +202,21 @@ export class Hub {
     const channels = typeof target === "string" ? [target] : [...new Set(target)];
     // Refuse a bad event name before anything is logged.
     encodeMessage({ event: publication.event, data: "" });
+    const started = performance.now();
     const { data } = publication;
     const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
-    if (this.#following) return { id: String(stored.id), delivered: await this.#followedOut(stored.id) };
-    const delivered = this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
+    const delivered = this.#following
+      ? await this.#followedOut(stored.id)
+      : this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
+    this.#observePublish((performance.now() - started) / 1000);
     return { id: String(stored.id), delivered };
+  }
+
+  #observePublish(seconds: number): void {
+    this.#publishSum += seconds;
+    this.#publishCount++;
+    const bucket = PUBLISH_BUCKETS.findIndex((bound) => seconds <= bound);
+    if (bucket >= 0) this.#publishBuckets[bucket]!++;
   }
 
   /** Resolves with how many of this process's streams got event `id` once the follower has sent it. */
@@ -313,6 +336,13 @@ export class Hub {
       droppedSlow: this.#dropped.slow,
       droppedStale: this.#dropped.stale,
       lastEventAt: this.#lastEventAt,
+      bytesWritten: this.#bytesOfClosed + [...this.#subscribers].reduce((sum, s) => sum + s.bytesSent, 0),
+      publishSeconds: {
+        // Cumulative, as Prometheus histograms are.
+        buckets: PUBLISH_BUCKETS.map((bound, i) => [bound, this.#publishBuckets.slice(0, i + 1).reduce((a, b) => a + b, 0)] as const),
+        sum: this.#publishSum,
+        count: this.#publishCount,
+      },
     };
   }
 
