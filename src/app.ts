@@ -20,6 +20,8 @@ import { errorResponse, internalError, secure } from "./respond.ts";
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
+import { withCors, preflight } from "./cors.ts";
+import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
 import { metrics } from "./routes/metrics.ts";
 import { home, markRead, notify } from "./routes/pages.ts";
@@ -105,13 +107,16 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       }
     };
 
-  const routes: Record<string, Partial<Record<"GET" | "POST", Handler>>> = {
+  // Streams and embed fragments may be used from the origins in HERALD_CORS_ORIGINS.
+  const shared = (handler: Route): Route => async (c, req, server) => withCors(c, req, await handler(c, req, server));
+  const routes: Record<string, Partial<Record<"GET" | "POST" | "OPTIONS", Handler>>> = {
     "/": { GET: route(home) },
     "/login": { POST: route(login) },
     "/logout": { POST: route(logout) },
     "/notify": { POST: route(notify) },
     "/notifications/read": { POST: route(markRead) },
-    "/sse": { GET: route(openStream) },
+    "/sse": { GET: route(shared(openStream)), OPTIONS: route(preflight) },
+    "/embed/:topic": { GET: route(shared(embed)), OPTIONS: route(preflight) },
     "/api/publish": { POST: route(apiPublish) },
     "/healthz": { GET: route(health) },
     "/metrics": { GET: route(metrics) },

@@ -32,6 +32,11 @@ export interface Config {
   privateTopics: string[];
   /** The URL people reach herald at. `HERALD_PUBLIC_URL`; an `https:` URL makes cookies `Secure`. Defaults to none. */
   publicUrl: URL | undefined;
+  /**
+   * Origins allowed to embed herald's streams and fragments from their own pages (CORS with
+   * credentials). `HERALD_CORS_ORIGINS`, comma-separated, e.g. `https://shop.example`; defaults to none.
+   */
+  corsOrigins: string[];
   /** Take the client address from `X-Forwarded-For` (behind a proxy you run). `HERALD_TRUST_PROXY` (`on`/`off`), defaults to `off`. */
   trustProxy: boolean;
   /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
@@ -167,6 +172,21 @@ function redisUrl(env: Env): string | undefined {
   return value;
 }
 
+function corsOrigins(env: Env): string[] {
+  return list(env, "HERALD_CORS_ORIGINS").map((origin) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      // Reported below with the variable's name.
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== origin.replace(/\/$/, "")) {
+      throw new HeraldError(`HERALD_CORS_ORIGINS: "${origin}" is not an origin such as https://shop.example`);
+    }
+    return url.origin;
+  });
+}
+
 function publicUrl(env: Env): URL | undefined {
   const value = env.HERALD_PUBLIC_URL?.trim();
   if (!value) return undefined;
@@ -219,6 +239,7 @@ export function loadConfig(env: Env = process.env): Config {
     privateTopics: privateTopics(env),
     publicUrl: publicUrl(env),
     trustProxy: flag(env, "HERALD_TRUST_PROXY", false),
+    corsOrigins: corsOrigins(env),
     logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, "info"),
     limits: {
       maxClients: integer(env, "HERALD_MAX_CLIENTS", 10_000, 1),

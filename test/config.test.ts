@@ -19,6 +19,7 @@ describe("configuration", () => {
       privateTopics: [],
       publicUrl: undefined,
       trustProxy: false,
+      corsOrigins: [],
       logLevel: "info",
       limits: {
         maxClients: 10_000,
@@ -103,6 +104,8 @@ describe("configuration", () => {
     expect(() => loadConfig({ HERALD_ANONYMOUS: "maybe" })).toThrow("HERALD_ANONYMOUS must be on or off");
     expect(() => loadConfig({ HERALD_PRIVATE_TOPICS: "a/b" })).toThrow('HERALD_PRIVATE_TOPICS: "a/b" is not a topic pattern');
     expect(() => loadConfig({ HERALD_PUBLIC_URL: "ftp://x" })).toThrow("HERALD_PUBLIC_URL must be an http(s) URL");
+    expect(() => loadConfig({ HERALD_CORS_ORIGINS: "shop.example" })).toThrow('HERALD_CORS_ORIGINS: "shop.example" is not an origin');
+    expect(loadConfig({ HERALD_CORS_ORIGINS: "https://a.example, http://localhost:4000/" }).corsOrigins).toEqual(["https://a.example", "http://localhost:4000"]);
     expect(() => loadConfig({ HERALD_LOG: "loud" })).toThrow("HERALD_LOG must be one of debug, info, warn, error, off");
     expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow("HERALD_MAX_BODY_BYTES must be a whole number from 1024");
   });
