@@ -21,6 +21,7 @@ import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
 import { withCors, preflight } from "./cors.ts";
+import { clients } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
 import { metrics } from "./routes/metrics.ts";
@@ -118,6 +119,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/sse": { GET: route(shared(openStream)), OPTIONS: route(preflight) },
     "/embed/:topic": { GET: route(shared(embed)), OPTIONS: route(preflight) },
     "/api/publish": { POST: route(apiPublish) },
+    "/api/clients": { GET: route(clients) },
     "/healthz": { GET: route(health) },
     "/metrics": { GET: route(metrics) },
   };

@@ -290,6 +290,11 @@ export class Hub {
     return this.#channels.get(channel)?.size ?? 0;
   }
 
+  /** This process's open streams, for the monitor. */
+  subscribers(): IterableIterator<Subscriber> {
+    return this.#subscribers.values();
+  }
+
   /** Whether the user has at least one open stream. */
   isConnected(userId: string): boolean {
     return this.subscriberCount(userChannel(userId)) > 0;

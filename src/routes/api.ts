@@ -22,7 +22,7 @@ import { notificationItem } from "../../views/notification.ts";
 export const EVENT_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
 /** The token principal for the request's bearer token; 401 for none or a wrong one. */
-function authenticate(ctx: AppContext, req: Request): Principal {
+export function authenticate(ctx: AppContext, req: Request): Principal {
   const tokens = ctx.config.publishTokens;
   if (tokens.length === 0) {
     throw new HttpError(401, "The publish API is off: the server has no HERALD_PUBLISH_TOKENS.", { "www-authenticate": 'Bearer realm="herald"' });
