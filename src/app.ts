@@ -21,7 +21,7 @@ import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
 import { withCors, preflight } from "./cors.ts";
-import { clients } from "./routes/clients.ts";
+import { clients, monitor, startMonitorFeed } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
 import { metrics } from "./routes/metrics.ts";
@@ -87,6 +87,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     startedAt: Date.now(),
   };
 
+  const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
 
   // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
@@ -120,6 +121,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/embed/:topic": { GET: route(shared(embed)), OPTIONS: route(preflight) },
     "/api/publish": { POST: route(apiPublish) },
     "/api/clients": { GET: route(clients) },
+    "/monitor": { GET: route(monitor) },
     "/healthz": { GET: route(health) },
     "/metrics": { GET: route(metrics) },
   };
@@ -147,12 +149,14 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
     ctx,
     async stop() {
+      stopMonitorFeed();
       await ctx.presence?.close();
       ctx.hub.close();
       await server.stop(true);
       await ctx.hub.log.close();
     },
     async shutdown() {
+      stopMonitorFeed();
       const stopped = server.stop();
       await ctx.hub.log.flush();
       const clients = ctx.hub.clientCount;

@@ -63,6 +63,8 @@ export interface Config {
    * times this long is no longer counted. `HERALD_PRESENCE_MS`, defaults to `2000`.
    */
   presenceMs: number;
+  /** How often admins' streams get the monitor's figures. `HERALD_MONITOR_MS`, defaults to `2000`. */
+  monitorMs: number;
   /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
   logMaxEvents: number;
   /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
@@ -256,6 +258,7 @@ export function loadConfig(env: Env = process.env): Config {
     redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
     workers: workers(env),
     presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
+    monitorMs: integer(env, "HERALD_MONITOR_MS", 2_000, 50),
     logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
     logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
     sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),

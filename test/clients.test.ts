@@ -67,3 +67,32 @@ describe("GET /api/clients", () => {
     expect(badFilter.status).toBe(400);
   });
 });
+
+describe("GET /monitor", () => {
+  test("admins see the figures, and their stream brings them up to date", async () => {
+    herald = startTestHerald({ groups: { admins: ["root"] }, monitorMs: 50 });
+    const root = await signIn(herald, "root");
+    const page = await (await fetch(`${herald.url}/monitor`, { headers: { cookie: root.cookie } })).text();
+    expect(page).toContain('<dd id="monitor-clients">0</dd>');
+    expect(page).toContain('sse-swap="monitor"');
+    expect(page).toContain('<a href="/monitor">Monitor</a>');
+
+    const adminStream = await openStream(herald, "", root.cookie);
+    readers.push(adminStream, await openStream(herald, "?topic=orders"));
+    await adminStream.until(() => adminStream.pageEvents.some((e) => e.event === "monitor" && e.data.includes('<dd id="monitor-clients">2</dd>')), "a monitor update");
+    const update = adminStream.pageEvents.findLast((e) => e.event === "monitor")!;
+    expect(update.data).toContain("<code>topic:orders</code> <strong>1</strong>");
+    expect(update.data).toContain("<code>user:root</code> <strong>1</strong>");
+  });
+
+  test("anonymous: 401; signed in but not an admin: 403; no Monitor link for them", async () => {
+    herald = startTestHerald({ groups: { admins: ["root"] } });
+    expect((await fetch(`${herald.url}/monitor`)).status).toBe(401);
+    const alice = await signIn(herald, "alice");
+    const res = await fetch(`${herald.url}/monitor`, { headers: { cookie: alice.cookie } });
+    expect(res.status).toBe(403);
+    expect(await res.text()).toContain("Only members of admins may see the monitor.");
+    const home = await (await fetch(`${herald.url}/`, { headers: { cookie: alice.cookie } })).text();
+    expect(home).not.toContain('href="/monitor"');
+  });
+});

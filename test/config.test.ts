@@ -36,6 +36,7 @@ describe("configuration", () => {
       redisPrefix: "herald:",
       workers: 1,
       presenceMs: 2_000,
+      monitorMs: 2_000,
       logMaxEvents: 100_000,
       logMaxAgeS: 604_800,
       sqliteSync: "normal",

@@ -84,14 +84,14 @@ export interface ReceivedEvent {
 }
 
 /** Events about the page rather than news: kept apart from `events` so tests can count news. */
-export const PAGE_EVENTS = new Set(["snapshot", "unread", "history-cut"]);
+export const PAGE_EVENTS = new Set(["snapshot", "unread", "history-cut", "monitor"]);
 
 /** An open stream with a browser-like parser in front of it. */
 export class SseReader {
   readonly response: Response;
   /** Dispatched events, except the page events (`PAGE_EVENTS`). */
   readonly events: ReceivedEvent[] = [];
-  /** `snapshot`, `unread` and `history-cut` events, in order. */
+  /** `snapshot`, `unread`, `history-cut` and `monitor` events, in order. */
   readonly pageEvents: ReceivedEvent[] = [];
   readonly comments: string[] = [];
   retry: number | undefined;

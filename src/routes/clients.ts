@@ -4,27 +4,40 @@
  * dropped streams, and one row per open stream. `?user=` and `?topic=` filter the rows and totals.
  * Figures are this process's; with Redis, `cluster` sums every live process.
  */
-import { parseTopic, topicChannel, userChannel, USER_ID } from "../channel.ts";
-import { currentUser, type AppContext } from "../context.ts";
+import { groupChannel, parseTopic, topicChannel, userChannel, USER_ID, type Channel } from "../channel.ts";
+import { currentUser, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { ADMINS } from "../policy.ts";
-import { jsonResponse } from "../respond.ts";
+import type { ClusterCounts } from "../presence.ts";
+import { htmlResponse, jsonResponse } from "../respond.ts";
+import { monitorFigures, monitorPage } from "../../views/monitor.ts";
 import { authenticate } from "./api.ts";
 
-export async function clients(ctx: AppContext, req: Request): Promise<Response> {
-  const user = currentUser(ctx, req);
-  if (!user?.groups.includes(ADMINS)) {
-    if (!req.headers.get("authorization")) {
-      throw new HttpError(user ? 403 : 401, user ? "Only members of admins may see who is connected." : "Sign in as an admin, or send a publish token.");
-    }
-    authenticate(ctx, req);
-  }
-  const url = new URL(req.url);
-  const userFilter = url.searchParams.get("user")?.toLowerCase() ?? null;
-  if (userFilter !== null && !USER_ID.test(userFilter)) throw new HttpError(400, `"${userFilter}" is not a valid user.`);
-  const topicText = url.searchParams.get("topic");
-  const topicFilter = topicText === null ? null : topicChannel(parseTopic(topicText));
+/** What `/api/clients` and the monitor show. */
+export interface ClientFigures {
+  clients: number;
+  users: Record<string, number>;
+  topics: Record<string, number>;
+  average_age_s: number;
+  events_sent: number;
+  last_event_at: string | null;
+  dropped: { slow: number; stale: number };
+  streams: Array<{
+    stream: number;
+    user: string | null;
+    channels: readonly string[];
+    connected_s: number;
+    events_sent: number;
+    last_event_at: string | null;
+    pending_bytes: number;
+  }>;
+  cluster?: ClusterCounts | null;
+}
 
+/** This process's streams (those on user `user` and topic `topic`, when given), summed up. */
+export async function clientFigures(ctx: AppContext, filters: { user?: string | null; topic?: Channel | null } = {}): Promise<ClientFigures> {
+  const userFilter = filters.user ?? null;
+  const topicFilter = filters.topic ?? null;
   const now = Date.now();
   const rows = [];
   const users: Record<string, number> = {};
@@ -52,7 +65,7 @@ export async function clients(ctx: AppContext, req: Request): Promise<Response> 
   }
   const stats = ctx.hub.stats();
   const cluster = ctx.presence ? await ctx.presence.totals().catch(() => null) : undefined;
-  return jsonResponse({
+  return {
     clients: rows.length,
     users,
     topics,
@@ -62,5 +75,45 @@ export async function clients(ctx: AppContext, req: Request): Promise<Response> 
     dropped: { slow: stats.droppedSlow, stale: stats.droppedStale },
     streams: rows,
     ...(cluster !== undefined ? { cluster } : {}),
-  });
+  };
+}
+
+/** Throws 401/403 unless the request comes from an admin's session or carries a publish token. */
+export function checkAdmin(ctx: AppContext, req: Request): void {
+  const user = currentUser(ctx, req);
+  if (user?.groups.includes(ADMINS)) return;
+  if (!req.headers.get("authorization")) {
+    throw new HttpError(user ? 403 : 401, user ? "Only members of admins may see who is connected." : "Sign in as an admin, or send a publish token.");
+  }
+  authenticate(ctx, req);
+}
+
+/** `GET /monitor`: the page, for admins signed in. */
+export async function monitor(ctx: AppContext, req: Request): Promise<Response> {
+  const viewer = viewerOf(ctx, req);
+  if (!viewer.user) throw new HttpError(401, "Sign in as an admin to see the monitor.");
+  if (!viewer.user.groups.includes(ADMINS)) throw new HttpError(403, "Only members of admins may see the monitor.");
+  return htmlResponse(monitorPage(viewer, await clientFigures(ctx)), { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });
+}
+
+/** Every `intervalMs`, while an admin has a stream open, sends the admins the monitor's figures (not logged). */
+export function startMonitorFeed(ctx: AppContext, intervalMs = 2_000): () => void {
+  const admins = groupChannel(ADMINS);
+  const timer = setInterval(async () => {
+    if (ctx.hub.subscriberCount(admins) === 0) return;
+    const figures = await clientFigures(ctx);
+    ctx.hub.signal(admins, { event: "monitor", data: monitorFigures(figures).value });
+  }, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+export async function clients(ctx: AppContext, req: Request): Promise<Response> {
+  checkAdmin(ctx, req);
+  const url = new URL(req.url);
+  const user = url.searchParams.get("user")?.toLowerCase() ?? null;
+  if (user !== null && !USER_ID.test(user)) throw new HttpError(400, `"${user}" is not a valid user.`);
+  const topicText = url.searchParams.get("topic");
+  const topic = topicText === null ? null : topicChannel(parseTopic(topicText));
+  return jsonResponse(await clientFigures(ctx, { user, topic }));
 }
