@@ -3,6 +3,7 @@
  * No side effects until `startHerald` is called, so tests start as many as they like on port 0.
  */
 import type { Server } from "bun";
+import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.ts";
@@ -12,6 +13,9 @@ import { HttpError } from "./errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
 import { RedisUnavailableError } from "./eventlog/redis.ts";
 import { Hub } from "./hub.ts";
+import { Inventory } from "./inventory.ts";
+import { startLiveFeeds } from "./live.ts";
+import { Orders, sendOrderStep } from "./orders.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Policy, type AuthorizeHook } from "./policy.ts";
@@ -25,6 +29,9 @@ import { clients, monitor, startMonitorFeed } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
 import { metrics } from "./routes/metrics.ts";
+import { apiInventory, changeFromForm, inventory, watch } from "./routes/inventory.ts";
+import { live } from "./routes/live.ts";
+import { order, orders } from "./routes/orders.ts";
 import { home, markRead, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
@@ -48,7 +55,7 @@ export interface Herald {
   /** `http://host:port`, with the port actually bound. */
   url: string;
   ctx: AppContext;
-  /** Closes every stream at once, stops the server and closes the event log. */
+  /** Closes every stream at once, stops the server and closes the event log. Calling it again does nothing. */
   stop(): Promise<void>;
   /**
    * The graceful way out (SIGTERM, SIGINT): stops taking connections, commits the log, tells each
@@ -67,13 +74,26 @@ function openEventLog(config: Config): EventLog {
   return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
 }
 
+/** The demo shop's database (`/inventory`, `/orders`), beside the event log. */
+function openShop(config: Config): Database {
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = new Database(join(config.dataDir, "shop.db"));
+  // Several worker processes may open the file at once: wait for a lock rather than fail.
+  db.run("PRAGMA busy_timeout = 5000");
+  db.run("PRAGMA journal_mode = WAL");
+  return db;
+}
+
 /** Starts herald with `config` (`port: 0` picks a free port). */
 export function startHerald(config: Config, options: HeraldOptions = {}): Herald {
   const secret = loadSecret(config.secret, config.dataDir);
   const { limits } = config;
+  const shop = openShop(config);
+  const hub = new Hub({ log: openEventLog(config), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
+  const startedAt = Date.now();
   const ctx: AppContext = {
     config,
-    hub: new Hub({ log: openEventLog(config), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs }),
+    hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
@@ -84,8 +104,12 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       publishesPerUser: new RateLimiter(limits.publishesPerUserPerS),
       publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
     },
-    startedAt: Date.now(),
+    startedAt,
+    inventory: new Inventory(shop),
+    orders: new Orders(shop, config.orderStepMs),
+    live: startLiveFeeds(hub, startedAt, { marketMs: config.marketMs, metricsMs: config.metricsMs }),
   };
+  ctx.orders.start(sendOrderStep(ctx));
 
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
@@ -122,6 +146,12 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/api/publish": { POST: route(apiPublish) },
     "/api/clients": { GET: route(clients) },
     "/monitor": { GET: route(monitor) },
+    "/inventory": { GET: route(inventory) },
+    "/inventory/:sku": { POST: route(changeFromForm) },
+    "/inventory/:sku/watch": { POST: route(watch) },
+    "/api/inventory/:sku": { POST: route(apiInventory) },
+    "/live": { GET: route(live) },
+    "/orders": { GET: route(orders), POST: route(order) },
     "/healthz": { GET: route(health) },
     "/metrics": { GET: route(metrics) },
   };
@@ -143,20 +173,30 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     }),
   });
 
+  let closed = false;
   return {
     server,
     hub: ctx.hub,
     url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
     ctx,
     async stop() {
+      if (closed) return;
+      closed = true;
       stopMonitorFeed();
+      ctx.live.stop();
+      ctx.orders.close();
       await ctx.presence?.close();
       ctx.hub.close();
       await server.stop(true);
       await ctx.hub.log.close();
+      shop.close();
     },
     async shutdown() {
+      if (closed) return;
+      closed = true;
       stopMonitorFeed();
+      ctx.live.stop();
+      ctx.orders.close();
       const stopped = server.stop();
       await ctx.hub.log.flush();
       const clients = ctx.hub.clientCount;
@@ -165,6 +205,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });
       await stopped;
       await ctx.hub.log.close();
+      shop.close();
     },
   };
 }

@@ -79,6 +79,12 @@ export interface Config {
   drainMs: number;
   /** Notifications a page and a snapshot show. `HERALD_INBOX_SIZE`, defaults to `50`. */
   inboxSize: number;
+  /** How often the `market` topic gets new prices, while someone follows it. `HERALD_MARKET_MS`, defaults to `2000`. */
+  marketMs: number;
+  /** How often the `metrics` topic gets this process's figures, while someone follows it. `HERALD_METRICS_MS`, defaults to `3000`. */
+  metricsMs: number;
+  /** Time between the status steps of a demo order. `HERALD_ORDER_STEP_MS`, defaults to `3000`. */
+  orderStepMs: number;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const;
@@ -266,5 +272,8 @@ export function loadConfig(env: Env = process.env): Config {
     clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS", 45_000, 0),
     drainMs: integer(env, "HERALD_DRAIN_MS", 5_000, 0),
     inboxSize: integer(env, "HERALD_INBOX_SIZE", 50, 1, 1000),
+    marketMs: integer(env, "HERALD_MARKET_MS", 2_000, 50),
+    metricsMs: integer(env, "HERALD_METRICS_MS", 3_000, 50),
+    orderStepMs: integer(env, "HERALD_ORDER_STEP_MS", 3_000, 10),
   };
 }

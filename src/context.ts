@@ -6,8 +6,11 @@ import type { Server } from "bun";
 import type { Config } from "./config.ts";
 import { CSRF_COOKIE, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
 import type { Hub } from "./hub.ts";
+import type { Inventory } from "./inventory.ts";
+import type { LiveFeeds } from "./live.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
+import type { Orders } from "./orders.ts";
 import type { Policy } from "./policy.ts";
 import type { RedisPresence } from "./presence.ts";
 import { SESSION_COOKIE, type SessionSigner, type User } from "./session.ts";
@@ -28,6 +31,11 @@ export interface AppContext {
   };
   /** `Date.now()` when the app started. */
   startedAt: number;
+  /** The demo shop's products (`/inventory`) and orders (`/orders`), in `shop.db` in the data directory. */
+  inventory: Inventory;
+  orders: Orders;
+  /** The market and metrics feeds of `/live`. */
+  live: LiveFeeds;
 }
 
 function cookies(req: Request): Bun.CookieMap {

@@ -60,6 +60,16 @@ export async function readFormData(req: Request, maxBytes: number): Promise<Map<
   return fields;
 }
 
+/** Parses a JSON body (UTF-8, at most `maxBytes`). 413 for too large a body, 400 for one that is not JSON. */
+export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
+  const bytes = await readBody(req, maxBytes);
+  try {
+    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+  } catch {
+    throw new HttpError(400, "The body is not valid JSON (in UTF-8).");
+  }
+}
+
 /** Parses a form body. 415 for another content type, 413 for too large a body, 400 for a malformed one. */
 export async function readForm(req: Request, maxBytes: number): Promise<FormFields> {
   const type = mediaType(req);

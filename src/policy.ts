@@ -20,7 +20,9 @@ export type Principal =
   | { kind: "anonymous" }
   | { kind: "user"; user: User }
   /** A publish API token; `label` is safe to log (`token#1`), the token itself never is. */
-  | { kind: "token"; label: string };
+  | { kind: "token"; label: string }
+  /** herald itself, publishing for one of its features (`orders`, `inventory`). */
+  | { kind: "system"; label: string };
 
 export type Action = "subscribe" | "publish";
 
@@ -69,7 +71,7 @@ export class Policy {
   }
 
   #byDefault(principal: Principal, action: Action, channel: Channel): boolean {
-    if (principal.kind === "token") return action === "publish";
+    if (principal.kind === "token" || principal.kind === "system") return action === "publish";
     const user = principal.kind === "user" ? principal.user : null;
     const admin = user?.groups.includes(ADMINS) ?? false;
     const kind = channelKind(channel);

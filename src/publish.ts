@@ -23,6 +23,7 @@ export interface Outgoing {
 export function describe(principal: Principal): string {
   if (principal.kind === "user") return `user:${principal.user.id}`;
   if (principal.kind === "token") return principal.label;
+  if (principal.kind === "system") return `herald:${principal.label}`;
   return "anonymous";
 }
 

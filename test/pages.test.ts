@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { eventually, openStream, signIn, startTestHerald } from "./helpers.ts";
+import { eventually, openStream, postForm, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
 
@@ -111,5 +111,55 @@ describe("unknown routes", () => {
     expect(res.status).toBe(405);
     expect(res.headers.get("allow")).toBe("POST");
     expect(await res.text()).toContain("/notify takes POST, not GET.");
+  });
+});
+
+describe("every live page", () => {
+  /** The ids of the elements a fragment replaces out of band. */
+  function oobTargets(fragment: string): string[] {
+    return [...fragment.matchAll(/<[a-z]+\b[^>]*\bhx-swap-oob="[^"]*"[^>]*>/g)].map((tag) => /\bid="([^"]+)"/.exec(tag[0])?.[1] ?? "(no id)");
+  }
+
+  test("its snapshot and the events it swaps replace only elements that page has", async () => {
+    await herald.stop();
+    herald = startTestHerald({ orderStepMs: 20, marketMs: 20, metricsMs: 20 });
+    const alice = await signIn(herald, "alice");
+    const pages: Array<{ path: string; html: string; swaps: Set<string>; reader: SseReader }> = [];
+    for (const path of ["/", "/inventory", "/live", "/orders"]) {
+      const html = await (await fetch(`${herald.url}${path}`, { headers: { cookie: alice.cookie } })).text();
+      const connect = /sse-connect="\/sse([^"]*)"/.exec(html)![1]!.replaceAll("&amp;", "&");
+      const swaps = new Set([...html.matchAll(/sse-swap="([^"]+)"/g)].flatMap((m) => m[1]!.split(",")));
+      pages.push({ path, html, swaps, reader: await openStream(herald, connect, alice.cookie) });
+    }
+    try {
+      // Something for each page: a notification, a stock change that raises an alert, an order.
+      await postForm(herald, "/notify", { target: "topic:notifications", message: "hello" }, { session: alice });
+      await postForm(herald, "/notify", { target: "user:alice", message: "to me" }, { session: alice });
+      await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "10" }, { session: alice });
+      await postForm(herald, "/orders", { sku: "MS-202", quantity: "1" }, { session: alice });
+      const orders = pages[3]!.reader;
+      await orders.until(() => orders.events.filter((e) => e.event === "order-status").length === 3, "the order's steps", 3000);
+      await eventually(() => pages[2]!.reader.events.some((e) => e.event === "market") && pages[2]!.reader.events.some((e) => e.event === "metrics"), "market and metrics");
+
+      for (const { path, html, swaps, reader } of pages) {
+        const received = [...reader.pageEvents, ...reader.events];
+        expect(received[0]!.event).toBe("snapshot");
+        // Events the page does not swap (a user's order steps on the home page, say) are dropped by htmx-ext-sse.
+        for (const event of received.filter((e) => swaps.has(e.event))) {
+          for (const id of oobTargets(event.data)) {
+            // htmx logs an error for an out-of-band target it cannot find.
+            // (An order's card arrives with the order-placed list before its steps replace it.)
+            expect({ path, event: event.event, id, onPage: html.includes(`id="${id}"`) || id.startsWith("order-") }).toEqual({ path, event: event.event, id, onPage: true });
+          }
+        }
+      }
+      const swapped = (i: number) => new Set(pages[i]!.reader.events.filter((e) => pages[i]!.swaps.has(e.event)).map((e) => e.event));
+      expect([...swapped(0)].sort()).toEqual(["notification"]);
+      expect([...swapped(1)].sort()).toEqual(["low-stock", "product"]);
+      expect([...swapped(2)].sort()).toEqual(["market", "metrics", "notification"]);
+      expect([...swapped(3)].sort()).toEqual(["order-placed", "order-status"]);
+    } finally {
+      for (const { reader } of pages) reader.close();
+    }
   });
 });

@@ -46,7 +46,7 @@ export function layout({ title, viewer, body }: LayoutProps): Html {
 <body hx-headers="${JSON.stringify({ "X-CSRF-Token": csrf })}">
 <header class="bar">
   <a class="brand" href="/">herald</a>
-  <nav><a href="/">Notifications</a>${user?.groups.includes("admins") ? html` <a href="/monitor">Monitor</a>` : ""}</nav>
+  <nav><a href="/">Notifications</a> <a href="/live">Live</a> <a href="/inventory">Inventory</a> <a href="/orders">Orders</a>${user?.groups.includes("admins") ? html` <a href="/monitor">Monitor</a>` : ""}</nav>
   ${user
     ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
   <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`

@@ -11,7 +11,7 @@ import { timingSafeEqual } from "node:crypto";
 import { parseTarget, type Channel } from "../channel.ts";
 import type { AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
-import { FORM_TYPES, mediaType, readBody, readFormData } from "../form.ts";
+import { FORM_TYPES, mediaType, readFormData, readJson } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
 import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
@@ -118,13 +118,7 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
       ),
     };
   }
-  let body: unknown;
-  try {
-    body = JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(await readBody(req, maxBytes)));
-  } catch (error) {
-    if (error instanceof HttpError) throw error;
-    throw new HttpError(400, "The body is not valid JSON (in UTF-8).");
-  }
+  const body = await readJson(req, maxBytes);
   if (Array.isArray(body)) return { events: body, single: false };
   if (typeof body === "object" && body !== null && Object.hasOwn(body, "events")) {
     const events = (body as { events: unknown }).events;

@@ -13,7 +13,7 @@ import { EVERYONE, groupChannel, parseTopicList, topicChannel, userChannel, type
 import { clientAddress, currentUser, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { principalOf } from "../policy.ts";
-import { snapshotData } from "../snapshot.ts";
+import { PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../page.ts";
 import { encodeMessage, encodeRetry } from "../sse.ts";
 import type { User } from "../session.ts";
 import { subscriberStream, type Subscriber } from "../subscriber.ts";
@@ -60,14 +60,16 @@ export function streamChannels(ctx: AppContext, user: User | null, topics: reado
 }
 
 /**
- * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b`; the user and group
- * channels only from the verified session.
+ * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b` and from the page it backs
+ * (`?page=`, see `src/page.ts`); the user and group channels only from the verified session.
  */
 export function openStream(ctx: AppContext, req: Request, server: Server<unknown>): Response {
   const user = currentUser(ctx, req);
   if (!user && !ctx.config.anonymous) throw new HttpError(401, "Sign in to open a stream.");
   const url = new URL(req.url);
-  const topics = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+  const page = parsePage(url.searchParams.get("page"));
+  const asked = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+  const topics = [...new Set([...PAGE_TOPICS[page], ...asked])];
   const channels = streamChannels(ctx, user, topics);
 
   const address = clientAddress(ctx, req, server);
@@ -91,11 +93,11 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     // Live events wait from the moment the stream joins; the replay or snapshot goes first.
     subscriber.beginCatchUp();
     ctx.hub.subscribe(subscriber);
-    start(ctx, subscriber, user, from).catch((error: unknown) => {
+    start(ctx, subscriber, user, from, page).catch((error: unknown) => {
       ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) });
       subscriber.close(retry);
     });
-    ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+    ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
     subscriber.onClose(logClosed(ctx));
   });
   return new Response(body, { headers: SSE_HEADERS });
@@ -106,7 +108,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
  * otherwise the snapshot (its id is the log's newest, so a reconnect resumes from there) and,
  * when an id was given but is not covered, the history notice.
  */
-async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null): Promise<void> {
+async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null, page: Page): Promise<void> {
   const afterId = from !== null && /^\d+$/.test(from) ? Number(from) : NaN;
   if (await ctx.hub.log.covers(afterId)) {
     const count = await ctx.hub.replay(subscriber, afterId);
@@ -114,7 +116,7 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
     return;
   }
   const lastId = await ctx.hub.position();
-  const data = await snapshotData(ctx, user, subscriber.channels, lastId);
+  const data = await pageSnapshot(ctx, page, user, subscriber.channels, lastId);
   subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data }));
   subscriber.lastId = Math.max(subscriber.lastId, lastId);
   if (from !== null) subscriber.write(encodeMessage({ event: "history-cut", data: historyCutNotice().value }));
