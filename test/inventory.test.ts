@@ -142,6 +142,11 @@ describe("inventory", () => {
     expect(row).toContain(`name="_csrf" value="${alice.csrf}"`);
     expect(page).toContain('<li id="alert-CB-404"');
     expect(page).toContain('sse-connect="/sse?page=inventory"');
+
+    const watch = await postForm(herald, "/inventory/CB-404/watch", { watch: "on" }, { session: alice, htmx: false });
+    expect(watch.status).toBe(303);
+    const watching = await (await fetch(`${herald.url}/inventory`, { headers: { cookie: alice.cookie } })).text();
+    expect(watching).toMatch(/<span>USB-C cable<\/span> <button class="on">Watching ✓<\/button>/);
   });
 
   test("refuses bad stock changes with a message, and changes nothing", async () => {

@@ -4,7 +4,9 @@
  * Without a Chromium the suites are skipped with a loud message, except under `CI=true`, where a
  * missing browser fails the run (`.ci/run` installs it).
  */
-import { existsSync } from "node:fs";
+import { test } from "bun:test";
+import { existsSync, mkdirSync } from "node:fs";
+import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { eventually } from "../helpers.ts";
@@ -80,4 +82,46 @@ export async function signedInPage(browser: Browser, url: string, name: string, 
   await page.click('#sign-in button[type="submit"]');
   await page.waitForSelector(`text=Signed in as ${name}`);
   return page;
+}
+
+/** Where failed tests leave their screenshots (ignored by git; CI's log names each file). */
+export const SCREENSHOTS = join(import.meta.dir, "..", "..", "test-results", "e2e");
+
+/** Saves a screenshot of every page open in `browser`; returns the files written. */
+export async function screenshotAll(browser: Browser, name: string): Promise<string[]> {
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 80);
+  const files: string[] = [];
+  const pages = browser.contexts().flatMap((context) => context.pages());
+  for (const [i, page] of pages.entries()) {
+    const file = join(SCREENSHOTS, `${slug}-${i + 1}.png`);
+    try {
+      await page.screenshot({ path: file, fullPage: true });
+      files.push(file);
+    } catch {
+      // A page that closed while the test failed has nothing to show.
+    }
+  }
+  return files;
+}
+
+/**
+ * `test` for browser scenarios: when one fails, a screenshot of every open page is saved under
+ * `test-results/e2e/` and the files are printed next to the failure.
+ */
+export function e2eTest(browser: () => Browser): (name: string, fn: () => void | Promise<void>, timeoutMs?: number) => void {
+  return (name, fn, timeoutMs) =>
+    test(
+      name,
+      async () => {
+        try {
+          await fn();
+        } catch (error) {
+          const files = await screenshotAll(browser(), name).catch(() => []);
+          console.error(`e2e failure "${name}": ${files.length ? `screenshots in ${files.join(", ")}` : "no page was open to screenshot"}`);
+          throw error;
+        }
+      },
+      timeoutMs,
+    );
 }

@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { embedPage } from "../../examples/embed-page.ts";
 import { eventually, startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, until } from "./browser.ts";
+import { chromiumAvailable, e2eTest, launchBrowser, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
 describe.if(run)("in Chromium: a page on another origin embeds a live feed", () => {
   let browser: Browser;
+  const e2e = e2eTest(() => browser);
   let herald: Herald;
   let shop: ReturnType<typeof Bun.serve>;
 
@@ -28,7 +29,7 @@ describe.if(run)("in Chromium: a page on another origin embeds a live feed", () 
     shop?.stop(true);
   });
 
-  test("the fragment loads cross-origin and notifications arrive live", async () => {
+  e2e("the fragment loads cross-origin and notifications arrive live", async () => {
     await herald.hub.publishToTopic("orders", { event: "notification", data: '<li class="n">order 1</li>' });
     const page = await (await browser.newContext()).newPage();
     const errors: string[] = [];

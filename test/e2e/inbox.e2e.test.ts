@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, live, signedInPage, until } from "./browser.ts";
+import { chromiumAvailable, e2eTest, launchBrowser, live, signedInPage, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
 describe.if(run)("in Chromium: the inbox", () => {
   let herald: Herald;
   let browser: Browser;
+  const e2e = e2eTest(() => browser);
   const problems: string[] = [];
 
   const signedIn = (name: string) => signedInPage(browser, herald.url, name, problems);
@@ -31,7 +32,7 @@ describe.if(run)("in Chromium: the inbox", () => {
     await herald?.stop();
   });
 
-  test("what was sent while carol was away is there when she signs in, counted as unread", async () => {
+  e2e("what was sent while carol was away is there when she signs in, counted as unread", async () => {
     const dave = await signedIn("dave");
     await send(dave, "user:carol", "sent while you were away");
     await send(dave, "user:carol", "and another");
@@ -42,7 +43,7 @@ describe.if(run)("in Chromium: the inbox", () => {
     expect(messages).toEqual(["and another", "sent while you were away"]);
   });
 
-  test("a live notification raises the count; Mark read lowers it and greys the item", async () => {
+  e2e("a live notification raises the count; Mark read lowers it and greys the item", async () => {
     const erin = await signedIn("erin");
     const frank = await signedIn("frank");
     await live(herald, frank, "frank");
@@ -59,7 +60,7 @@ describe.if(run)("in Chromium: the inbox", () => {
     expect(await frank.textContent("#unread-count")).toBe("0");
   });
 
-  test("Mark all read clears the count and every item", async () => {
+  e2e("Mark all read clears the count and every item", async () => {
     const gina = await signedIn("gina");
     const hank = await signedIn("hank");
     await send(gina, "user:hank", "one");
@@ -72,7 +73,7 @@ describe.if(run)("in Chromium: the inbox", () => {
     await until(hank, `document.querySelectorAll("#notifications li.read").length === 2`);
   });
 
-  test("no page logged an error", () => {
+  e2e("no page logged an error", () => {
     expect(problems).toEqual([]);
   });
 });

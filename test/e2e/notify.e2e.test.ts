@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser, Page } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, live, signedInPage, until } from "./browser.ts";
+import { chromiumAvailable, e2eTest, launchBrowser, live, signedInPage, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
 describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
   let herald: Herald;
   let browser: Browser;
+  const e2e = e2eTest(() => browser);
   const problems: string[] = [];
 
   const signedIn = (name: string, options?: { expectErrors?: boolean }) => signedInPage(browser, herald.url, name, problems, options);
@@ -23,7 +24,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
     await herald?.stop();
   });
 
-  test("alice's message appears at the top of bob's list, rendered by the server and swapped by htmx", async () => {
+  e2e("alice's message appears at the top of bob's list, rendered by the server and swapped by htmx", async () => {
     const alice = await signedIn("alice");
     const bob = await signedIn("bob");
     await live(herald, bob, "bob");
@@ -48,7 +49,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
     expect(await alice.$$("#notifications li")).toHaveLength(0);
   });
 
-  test("hostile text shows as text and runs nothing", async () => {
+  e2e("hostile text shows as text and runs nothing", async () => {
     const alice = await signedIn("alice");
     const bob = await signedIn("bob");
     await live(herald, bob, "bob");
@@ -61,7 +62,25 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
     expect(await bob.$$("#notifications img, #notifications script")).toHaveLength(0);
   });
 
-  test("a bad target shows the server's message next to the form", async () => {
+  e2e("a page following topic orders gets orders notifications and not market ones", async () => {
+    const olive = await signedIn("olive");
+    const pat = await signedIn("pat");
+    await pat.goto(`${herald.url}/?topic=orders`);
+    await live(herald, pat, "pat");
+    for (const [target, message] of [["topic:market", "ACME up 3%"], ["topic:orders", "Order 17 shipped"]]) {
+      await olive.fill('#send-form input[name="target"]', target!);
+      await olive.fill('#send-form textarea[name="message"]', message!);
+      await olive.click('#send-form button[type="submit"]');
+      await olive.waitForSelector(`#send-status >> text=on ${target}.`);
+    }
+    // Events arrive in order: had the market one reached pat, it would be there before this one.
+    await pat.waitForSelector("#notifications li >> text=Order 17 shipped");
+    const messages = await pat.$$eval("#notifications li .message", (items) => items.map((item) => item.textContent));
+    expect(messages).toEqual(["Order 17 shipped"]);
+    expect(await pat.textContent("#notifications li .channel")).toBe("topic:orders");
+  });
+
+  e2e("a bad target shows the server's message next to the form", async () => {
     // Chromium logs every 4xx answer to the console; this one is the point of the test.
     const alice = await signedIn("alice", { expectErrors: true });
     await alice.fill('#send-form input[name="target"]', "room:1");
@@ -70,7 +89,7 @@ describe.if(run)("in Chromium: sign in, send, and see it arrive", () => {
     await alice.waitForSelector('#send-status .error >> text=Unknown target "room:1"');
   });
 
-  test("no page logged an error or opened a dialog", () => {
+  e2e("no page logged an error or opened a dialog", () => {
     expect(problems).toEqual([]);
   });
 });

@@ -1,14 +1,15 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, signedInPage, streamOpen, until } from "./browser.ts";
+import { chromiumAvailable, e2eTest, launchBrowser, signedInPage, streamOpen, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
 describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
   let herald: Herald;
   let browser: Browser;
+  const e2e = e2eTest(() => browser);
   const problems: string[] = [];
 
   const signedIn = (name: string) => signedInPage(browser, herald.url, name, problems);
@@ -23,7 +24,7 @@ describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
     await herald?.stop();
   });
 
-  test("a sale that drops a product below its threshold shows the alert and the new row on another page; a restock clears it", async () => {
+  e2e("a sale that drops a product below its threshold shows the alert and the new row on another page; a restock clears it", async () => {
     const alice = await signedIn("alice");
     const bob = await signedIn("bob");
     await alice.goto(`${herald.url}/inventory`);
@@ -52,7 +53,7 @@ describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
     await bob.context().close();
   });
 
-  test("a watched product running low reaches the watcher's inbox on the home page", async () => {
+  e2e("a watched product running low reaches the watcher's inbox on the home page", async () => {
     const carol = await signedIn("carol");
     const dave = await signedIn("dave");
     await carol.goto(`${herald.url}/inventory`);
@@ -69,7 +70,7 @@ describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
     await dave.context().close();
   });
 
-  test("an order's steps arrive as a live timeline, only on the buyer's page", async () => {
+  e2e("an order's steps arrive as a live timeline, only on the buyer's page", async () => {
     const erin = await signedIn("erin");
     const frank = await signedIn("frank");
     await erin.goto(`${herald.url}/orders`);
@@ -89,7 +90,7 @@ describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
     await frank.context().close();
   });
 
-  test("the live page swaps prices and figures in place", async () => {
+  e2e("the live page swaps prices and figures in place", async () => {
     const page = await signedIn("gina");
     await page.goto(`${herald.url}/live`);
     await streamOpen(page);
@@ -100,7 +101,7 @@ describe.if(run)("in Chromium: the inventory, orders and live pages", () => {
     await page.context().close();
   });
 
-  test("no page logged an error or opened a dialog", () => {
+  e2e("no page logged an error or opened a dialog", () => {
     expect(problems).toEqual([]);
   });
 });

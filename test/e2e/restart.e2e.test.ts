@@ -1,16 +1,17 @@
-import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { afterAll, beforeAll, describe, expect } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { eventually, postForm, signIn, startTestHerald } from "../helpers.ts";
-import { chromiumAvailable, launchBrowser, streamOpen, until } from "./browser.ts";
+import { chromiumAvailable, e2eTest, launchBrowser, streamOpen, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
 describe.if(run)("in Chromium: a server restart while the page is open", () => {
   let browser: Browser;
+  const e2e = e2eTest(() => browser);
   let herald: Herald | undefined;
   const dataDir = mkdtempSync(join(tmpdir(), "herald-restart-e2e-"));
 
@@ -24,7 +25,7 @@ describe.if(run)("in Chromium: a server restart while the page is open", () => {
     rmSync(dataDir, { recursive: true, force: true });
   });
 
-  test("notifications sent around the restart all appear, none twice", async () => {
+  e2e("notifications sent around the restart all appear, none twice", async () => {
     const config = { eventLog: "sqlite" as const, dataDir, retryMs: 300 };
     herald = startTestHerald(config);
     const port = Number(new URL(herald.url).port);
