@@ -1,11 +1,13 @@
 /**
  * The floor: a bare Bun fan-out, about as little as an SSE server can do. One pre-encoded frame
- * written to every open stream per publish. herald's figures are measured against this.
+ * written to every open stream of a topic per publish, the topic's streams found in a map.
+ * herald's figures are measured against this.
  *
- * GET /sse opens a stream; POST /publish sends its body as one `notification` event to all.
+ * GET /sse?topic=<name> opens a stream (no topic: the topic ""); POST /publish?topic=<name> sends
+ * its body as one `notification` event to that topic's streams and answers how many there are.
  */
 const encoder = new TextEncoder();
-const streams = new Set<ReadableStreamDirectController>();
+const topics = new Map<string, Set<ReadableStreamDirectController>>();
 
 const server = Bun.serve({
   port: Number(process.env.PORT ?? 0),
@@ -13,11 +15,14 @@ const server = Bun.serve({
   routes: {
     "/sse": (req, server) => {
       server.timeout(req, 0);
+      const topic = new URL(req.url).searchParams.get("topic") ?? "";
       const body = new ReadableStream({
         type: "direct",
         pull(controller) {
           controller.write("retry: 3000\n\n");
           controller.flush();
+          let streams = topics.get(topic);
+          if (!streams) topics.set(topic, (streams = new Set()));
           streams.add(controller);
           return new Promise<void>((resolve) =>
             req.signal.addEventListener("abort", () => (streams.delete(controller), resolve())),
@@ -28,6 +33,7 @@ const server = Bun.serve({
     },
     "/publish": {
       POST: async (req) => {
+        const streams = topics.get(new URL(req.url).searchParams.get("topic") ?? "") ?? new Set();
         const frame = encoder.encode(`event: notification\ndata: ${await req.text()}\n\n`);
         for (const controller of streams) {
           controller.write(frame);

@@ -155,9 +155,12 @@ export class LoadClient {
 
   /** p50, p99 and max latency in milliseconds. */
   latency(): { p50: number; p99: number; max: number } {
-    const sorted = this.#latencies.slice(0, this.#latencyCount).sort();
-    const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
-    return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
+    return percentiles(this.latencySamples());
+  }
+
+  /** Every latency recorded since `expect`, in milliseconds, unsorted: to merge several clients' figures. */
+  latencySamples(): Float64Array {
+    return this.#latencies.slice(0, this.#latencyCount);
   }
 
   /** Streams that have fewer than `events` of the measured events. */
@@ -171,4 +174,39 @@ export class LoadClient {
     for (const socket of this.#sockets) socket.end();
     this.#sockets.length = 0;
   }
+}
+
+/** p50, p99 and max of latency samples in milliseconds (sorts `samples` in place); NaN when there are none. */
+export function percentiles(samples: Float64Array): { p50: number; p99: number; max: number } {
+  const sorted = samples.sort();
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? Number.NaN;
+  return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
+}
+
+/**
+ * Opens `perTopic` streams on each of `topics`, one `LoadClient` per topic (so that each counts
+ * and times its own topic's events), several topics at once.
+ */
+export async function connectTopics(
+  port: number,
+  pathOf: (topic: string) => string,
+  topics: readonly string[],
+  perTopic: number,
+  onDelivery?: LoadOptions["onDelivery"],
+): Promise<LoadClient[]> {
+  const clients = topics.map((topic) => new LoadClient({ port, path: pathOf(topic), onDelivery }));
+  // About as many streams under way at once as one `connect` opens.
+  const wave = Math.max(1, Math.floor(250 / perTopic));
+  for (let i = 0; i < clients.length; i += wave) await Promise.all(clients.slice(i, i + wave).map((client) => client.connect(perTopic)));
+  return clients;
+}
+
+/** Runs `task(0)` … `task(count - 1)` with at most `workers` under way at once, in order of start. */
+export async function concurrently(count: number, workers: number, task: (index: number) => Promise<void>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(workers, count) }, async () => {
+      while (next < count) await task(next++);
+    }),
+  );
 }

@@ -1,36 +1,46 @@
 /**
- * `bun run bench`: herald against the bare Bun floor, in the same run on the same machine.
+ * `bun run bench`: herald against two peers, in the same run on the same machine: the bare Bun
+ * floor (`bench/floor.ts`, as little as an SSE server can do) and a naive `node:http` server
+ * (`bench/naive.ts`, written the way most examples are: every client in one array, each frame
+ * built per client). Each server runs in its own process, herald once per event log of
+ * BENCH_ENGINES (default "sqlite,memory,redis"; Redis on a redis-server the bench starts, skipped
+ * when there is none).
  *
- * For each subscriber count, each server runs in its own process. A warm-up opens and closes a
- * batch of streams and publishes to them, so that code is compiled and pools are grown before the
- * baseline is read. Then the load client opens N idle streams on one topic (memory per idle
- * stream: the growth of VmRSS in /proc/<pid>/status, each read after a full GC, divided by N),
- * and publishes events one
- * after another (herald through `POST /api/publish`) and waits for every stream to receive every
- * event.
+ * Scenarios (BENCH_SCENARIOS, comma-separated, default all, in this order):
+ * - `fanout`: N idle streams on one topic (memory per idle stream), then events published one
+ *   after another until every stream has every one (`scenarios/fanout.ts`).
+ * - `isolation`: publishes to a topic with a few streams, each waiting for all of them to
+ *   receive it, alone and with many idle streams on other topics (`scenarios/isolation.ts`).
+ * - `topics`: as many streams as the largest fan-out, spread over many topics, events published
+ *   round-robin over them (`scenarios/topics.ts`).
+ * - `replay`: herald only, one stream resuming with `Last-Event-ID` after many missed events
+ *   (`scenarios/replay.ts`).
+ * - `publish`: herald only, publishes/s through the API with each log, 1 and 32 publishers at
+ *   once (`scenarios/publish-rate.ts`).
  *
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
- * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off).
+ * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off). Rounds
+ * alternate between the servers so that drift in the machine's load hits all alike, and each
+ * server's median round is reported with the range of its rounds.
  *
- * herald runs with each event log of BENCH_ENGINES (default "sqlite,memory,redis"; Redis on a
- * redis-server the bench starts, skipped when there is none). Then publish throughput through
- * the API (acknowledged once durable) with each log, one publisher at a time and 32 at once:
- * BENCH_PUBLISHES (default 5000).
- *
- * Environment: BENCH_SUBSCRIBERS (default "1000,10000"), BENCH_DELIVERIES per scenario
- * (default 1000000), BENCH_ROUNDS (default 5; rounds alternate between the servers so that drift
- * in the machine's load hits both alike, and each server's median round is reported).
+ * Environment (defaults in brackets):
+ * - BENCH_SUBSCRIBERS [1000,10000], BENCH_DELIVERIES per fan-out [1000000], BENCH_ROUNDS [5];
+ * - BENCH_EXTRA_ROUNDS, rounds of isolation, topics and replay [BENCH_ROUNDS, at most 3];
+ * - BENCH_ISOLATION_SUBSCRIBERS [10], BENCH_IDLE [10000], BENCH_ISOLATION_PUBLISHES per phase [5000];
+ * - BENCH_TOPICS [1000], BENCH_TOPIC_SUBSCRIBERS [10], BENCH_TOPICS_DELIVERIES
+ *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32];
+ * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate run [5000];
+ * - BENCH_OUT, the JSON file [bench/results/latest.json].
  */
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { cpus, tmpdir } from "node:os";
-import { join } from "node:path";
-import { LoadClient } from "./load.ts";
-import { notificationItem } from "../views/notification.ts";
-import { startRedis, type RedisServer } from "../test/redis.ts";
-
-const root = join(import.meta.dir, "..");
-const taskset = Bun.which("taskset");
-const pin = taskset !== null && cpus().length >= 2 && process.env.BENCH_PIN !== "off";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { count, machine, median, ms, percent, range, table, times } from "./report.ts";
+import { fanout, type FanoutResult } from "./scenarios/fanout.ts";
+import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
+import { publishRate, type RateResult } from "./scenarios/publish-rate.ts";
+import { replay, type ReplayResult } from "./scenarios/replay.ts";
+import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
+import { availableEngines, floor, heraldTarget, naive, pin, stopRedis, taskset, type Engine, type Target } from "./targets.ts";
 
 if (pin && process.env.BENCH_PINNED !== "1") {
   // Run the load client itself on core 1; servers get core 0.
@@ -40,322 +50,269 @@ if (pin && process.env.BENCH_PINNED !== "1") {
   });
   process.exit(await self.exited);
 }
-const subscriberCounts = (process.env.BENCH_SUBSCRIBERS ?? "1000,10000").split(",").map(Number);
-const deliveriesPerScenario = Number(process.env.BENCH_DELIVERIES ?? 1_000_000);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 5);
 
-interface Running {
-  port: number;
-  pid: number;
-  stop(): Promise<void>;
+function whole(name: string, fallback: number): number {
+  const text = process.env[name]?.trim();
+  if (!text) return fallback;
+  const value = Number(text);
+  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0, got ${JSON.stringify(text)}`);
+  return value;
 }
 
-interface Target {
-  name: string;
-  path: string;
-  start(): Promise<Running>;
-  /** Returns a function that publishes one event and resolves when the server has answered. */
-  publisher(port: number): Promise<(message: string) => Promise<void>>;
+function names<T extends string>(name: string, all: readonly T[], fallback: readonly T[]): T[] {
+  const asked = (process.env[name]?.trim() || fallback.join(",")).split(",").map((item) => item.trim());
+  for (const item of asked) if (!(all as readonly string[]).includes(item)) throw new Error(`${name}: "${item}" is not one of ${all.join(", ")}`);
+  return asked as T[];
 }
 
-async function spawnServer(args: string[], env: Record<string, string>): Promise<Running & { proc: Bun.Subprocess }> {
-  // taskset execs the server, so the pid is the server's own.
-  const command = pin ? [taskset!, "-c", "0", process.execPath, ...args] : [process.execPath, ...args];
-  const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
-  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
-  let text = "";
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-    const match = /listening on http:\/\/[^:]+:(\d+)/.exec(text);
-    if (match) {
-      // Keep reading the server's log lines so that a full pipe never blocks it.
-      void (async () => {
-        while (!(await reader.read()).done);
-      })();
-      return {
-        proc,
-        port: Number(match[1]),
-        pid: proc.pid,
-        async stop() {
-          proc.kill("SIGKILL");
-          await proc.exited;
-        },
-      };
-    }
-  }
-  throw new Error(`${args.join(" ")} exited before listening: ${text}`);
-}
-
-const TOKEN = "bench-publish-token-0123456789";
-
-/** herald in its own process with the bench's settings, plus `env`. */
-async function startHeraldProcess(env: Record<string, string> = {}): Promise<Running> {
-  const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
-  const running = await spawnServer(["src/main.ts"], {
-    PORT: "0",
-    HOST: "127.0.0.1",
-    HERALD_DATA_DIR: dataDir,
-    HERALD_HEARTBEAT_MS: "3600000",
-    HERALD_PUBLISH_TOKENS: TOKEN,
-    // The load client opens every stream from one address, far faster than a browser would.
-    HERALD_MAX_CLIENTS: "100000",
-    HERALD_STREAMS_PER_IP_PER_S: "1000000",
-    HERALD_PUBLISH_RATE_TOKEN: "1000000",
-    ...env,
-  });
-  return {
-    ...running,
-    async stop() {
-      await running.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
-
-/** herald with one event log: `sqlite` (its default), `memory`, or `redis` (on the bench's own redis-server). */
-function heraldTarget(engine: Engine): Target {
-  return {
-    name: engine === "sqlite" ? "herald" : `herald ${engine}`,
-    path: "/sse?topic=bench",
-    start: () => startHeraldProcess(engineEnv(engine)),
-    publisher: publishThroughApi,
-  };
-}
-
-type Engine = "sqlite" | "memory" | "redis";
-let redis: RedisServer | null = null;
-let redisRuns = 0;
-
-function engineEnv(engine: Engine): Record<string, string> {
-  if (engine === "memory") return { HERALD_EVENT_LOG: "memory" };
-  // A fresh key prefix per server, so no run replays or snapshots another's events.
-  if (engine === "redis") return { REDIS_URL: redis!.url, HERALD_REDIS_PREFIX: `bench${++redisRuns}:` };
-  return {};
-}
-
-const publishThroughApi: Target["publisher"] = async (port) => {
-  const url = `http://127.0.0.1:${port}/api/publish`;
-  const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-  return async (message) => {
-    const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:bench", message }) });
-    if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
-  };
+const SCENARIOS = ["fanout", "isolation", "topics", "replay", "publish"] as const;
+const scenarios = new Set(names("BENCH_SCENARIOS", SCENARIOS, SCENARIOS));
+const rounds = whole("BENCH_ROUNDS", 5);
+const deliveries = whole("BENCH_DELIVERIES", 1_000_000);
+const settings = {
+  scenarios: [...scenarios],
+  engines: names<Engine>("BENCH_ENGINES", ["sqlite", "memory", "redis"], ["sqlite", "memory", "redis"]),
+  subscribers: (process.env.BENCH_SUBSCRIBERS ?? "1000,10000").split(",").map(Number),
+  deliveries,
+  rounds,
+  extraRounds: whole("BENCH_EXTRA_ROUNDS", Math.min(3, rounds)),
+  isolationSubscribers: whole("BENCH_ISOLATION_SUBSCRIBERS", 10),
+  idle: whole("BENCH_IDLE", 10_000),
+  isolationPublishes: whole("BENCH_ISOLATION_PUBLISHES", 5000),
+  topics: whole("BENCH_TOPICS", 1000),
+  topicSubscribers: whole("BENCH_TOPIC_SUBSCRIBERS", 10),
+  topicsDeliveries: whole("BENCH_TOPICS_DELIVERIES", Math.min(deliveries, 500_000)),
+  topicsPublishers: whole("BENCH_TOPICS_PUBLISHERS", 32),
+  replay: whole("BENCH_REPLAY", 10_000),
+  publishes: whole("BENCH_PUBLISHES", 5000),
 };
+const outFile = resolve(process.env.BENCH_OUT ?? join(import.meta.dir, "results", "latest.json"));
 
-const floor: Target = {
-  name: "bun floor",
-  path: "/sse",
-  start: () => spawnServer(["bench/floor.ts"], { PORT: "0" }),
-  async publisher(port) {
-    let id = 0;
-    return async (message) => {
-      // The same fragment herald would render, so both write frames of the same size.
-      const fragment = notificationItem({ id: ++id, message, title: "", level: "info", channel: "topic:bench", from: null, sentAt: Date.now() });
-      const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", body: fragment.value });
-      if (!res.ok) throw new Error(`floor publish failed: ${res.status}`);
-    };
-  },
-};
-
-/** Resident memory after a full garbage collection (both servers run one on SIGUSR2). */
-async function settledRssKb(pid: number): Promise<number> {
-  process.kill(pid, "SIGUSR2");
-  await Bun.sleep(500);
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
-}
-
-interface Result {
-  target: string;
-  subscribers: number;
-  events: number;
-  deliveriesPerS: number;
-  /** Slowest and fastest round, for the reported (median) round's row. */
-  spread?: [number, number];
-  p50Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  failed: number;
-  behind: number;
-  bytesPerIdleStream: number;
-}
-
-async function measure(target: Target, subscribers: number): Promise<Result> {
-  const events = Math.max(10, Math.round(deliveriesPerScenario / subscribers));
-  const server = await target.start();
-  const client = new LoadClient({ port: server.port, path: target.path });
-  try {
-    const publish = await target.publisher(server.port);
-    const warmUp = new LoadClient({ port: server.port, path: target.path });
-    await warmUp.connect(Math.min(2000, subscribers));
-    for (let i = 0; i < 20; i++) await publish(`warm-up ${i}`);
-    warmUp.close();
-    await Bun.sleep(500);
-    const before = await settledRssKb(server.pid);
-    await client.connect(subscribers);
-    await Bun.sleep(500);
-    const after = await settledRssKb(server.pid);
-
-    client.expect(events);
-    const total = events * client.open;
-    const started = performance.now();
-    for (let i = 0; i < events; i++) {
-      client.published(i);
-      await publish(`event ${i} of ${events}: stock of sku-${i % 97} changed`);
-    }
-    const deadline = Date.now() + 60_000;
-    while (client.delivered < total && Date.now() < deadline) await Bun.sleep(2);
-    const elapsed = (performance.now() - started) / 1000;
-    const latency = client.latency();
-    return {
-      target: target.name,
-      subscribers,
-      events,
-      deliveriesPerS: Math.round(client.delivered / elapsed),
-      p50Ms: latency.p50,
-      p99Ms: latency.p99,
-      maxMs: latency.max,
-      failed: client.failed,
-      behind: client.behind(events),
-      bytesPerIdleStream: Math.round(((after - before) * 1024) / subscribers),
-    };
-  } finally {
-    client.close();
-    await server.stop();
-  }
-}
-
-function table(results: Result[]): string {
-  const rows = [
-    ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream"],
-    ...results.map((r) => [
-      r.target,
-      String(r.subscribers),
-      String(r.events),
-      r.deliveriesPerS.toLocaleString("en-US"),
-      r.spread ? r.spread.map((n) => `${Math.round(n / 1000)}k`).join("–") : "",
-      r.p50Ms.toFixed(1),
-      r.p99Ms.toFixed(1),
-      r.maxMs.toFixed(1),
-      String(r.failed),
-      String(r.behind),
-      r.bytesPerIdleStream.toLocaleString("en-US"),
-    ]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
-  const line = (row: string[]) => `| ${row.map((cell, i) => cell.padEnd(widths[i]!)).join(" | ")} |`;
-  return [line(rows[0]!), `|${widths.map((w) => "-".repeat(w + 2)).join("|")}|`, ...rows.slice(1).map(line)].join("\n");
-}
-
-const results: Result[] = [];
-/** The median round by deliveries/s: one lucky or unlucky round on a shared machine does not decide. */
-function median(runs: Result[]): Result {
-  const sorted = [...runs].sort((a, b) => a.deliveriesPerS - b.deliveriesPerS);
-  return { ...sorted[Math.floor((sorted.length - 1) / 2)]!, spread: [sorted[0]!.deliveriesPerS, sorted.at(-1)!.deliveriesPerS] };
-}
-
-const engines = (process.env.BENCH_ENGINES ?? "sqlite,memory,redis").split(",") as Engine[];
-if (engines.includes("redis")) {
-  if (Bun.which("redis-server")) redis = await startRedis();
-  else {
-    console.error("*** Redis figures SKIPPED: no redis-server (apt-get install -y redis-server).");
-    engines.splice(engines.indexOf("redis"), 1);
-  }
-}
-
-for (const subscribers of subscriberCounts) {
-  const runs = new Map<Target, Result[]>([[floor, []], ...engines.map((engine) => [heraldTarget(engine), []] as [Target, Result[]])]);
-  for (let round = 0; round < rounds; round++) {
+/**
+ * Measures each target `count` times, a round of every target after another, and keeps each
+ * target's median round by `score`.
+ */
+async function inRounds<R>(
+  targets: readonly Target[],
+  count: number,
+  what: string,
+  measure: (target: Target) => Promise<R>,
+  score: (result: R) => number,
+  describe: (result: R) => string,
+): Promise<Array<R & { spread: [number, number] }>> {
+  const runs = new Map<Target, R[]>(targets.map((target) => [target, []]));
+  for (let round = 0; round < count; round++) {
     for (const [target, done] of runs) {
-      const result = await measure(target, subscribers);
-      console.error(`round ${round + 1}: ${target.name} ${subscribers}: ${result.deliveriesPerS.toLocaleString("en-US")} deliveries/s, ${result.bytesPerIdleStream} bytes/idle stream`);
+      const result = await measure(target);
+      console.error(`round ${round + 1}: ${what}: ${target.name}: ${describe(result)}`);
       done.push(result);
     }
   }
-  for (const done of runs.values()) results.push(median(done));
+  return [...runs.values()].map((done) => median(done, score));
 }
 
-interface RateResult {
-  eventLog: string;
-  publishes: number;
-  concurrency: number;
-  publishesPerS: number;
-  ackP50Ms: number;
-  ackP99Ms: number;
-  behind: number;
-}
-
-/**
- * Publish throughput through the API, acknowledged only once durable: `concurrency` publishers
- * at once, 10 subscribers reading every event. Shows what batching the log's commits buys.
- */
-async function publishRate(eventLog: Engine, publishes: number, concurrency: number): Promise<RateResult> {
-  const server = await startHeraldProcess(engineEnv(eventLog));
-  const client = new LoadClient({ port: server.port, path: "/sse?topic=rate" });
-  try {
-    await client.connect(10);
-    await Bun.sleep(300);
-    client.expect(publishes);
-    const url = `http://127.0.0.1:${server.port}/api/publish`;
-    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
-    const acks: number[] = [];
-    let next = 0;
-    const started = performance.now();
-    await Promise.all(
-      Array.from({ length: concurrency }, async () => {
-        while (next < publishes) {
-          const i = next++;
-          const sent = performance.now();
-          const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:rate", message: `rate ${i}` }) });
-          if (res.status !== 200) throw new Error(`publish failed: ${res.status}`);
-          await res.arrayBuffer();
-          acks.push(performance.now() - sent);
-        }
-      }),
+const engines = await availableEngines(settings.engines);
+const heralds = engines.map(heraldTarget);
+const servers = [floor, naive, ...heralds];
+const results = {
+  fanout: [] as FanoutResult[],
+  isolation: [] as IsolationResult[],
+  topics: [] as TopicsResult[],
+  replay: [] as ReplayResult[],
+  rates: [] as RateResult[],
+};
+const started = Date.now();
+try {
+  if (scenarios.has("fanout")) {
+    for (const subscribers of settings.subscribers) {
+      results.fanout.push(
+        ...(await inRounds(
+          servers,
+          rounds,
+          `fan-out to ${subscribers}`,
+          (target) => fanout(target, subscribers, deliveries),
+          (r) => r.deliveriesPerS,
+          (r) => `${count(r.deliveriesPerS)} deliveries/s, ${r.bytesPerIdleStream} bytes/idle stream`,
+        )),
+      );
+    }
+  }
+  if (scenarios.has("isolation")) {
+    results.isolation = await inRounds(
+      servers,
+      settings.extraRounds,
+      `isolation from ${settings.idle} idle`,
+      (target) => isolation(target, settings.isolationSubscribers, settings.idle, settings.isolationPublishes),
+      (r) => r.withIdlePerS,
+      (r) => `${count(r.alonePerS)} publishes/s alone, ${count(r.withIdlePerS)} with the idle streams (${percent(r.ratio)})`,
     );
-    const elapsed = (performance.now() - started) / 1000;
-    const deadline = Date.now() + 30_000;
-    while (client.behind(publishes) > 0 && Date.now() < deadline) await Bun.sleep(5);
-    acks.sort((a, b) => a - b);
-    return {
-      eventLog,
-      publishes,
-      concurrency,
-      publishesPerS: Math.round(publishes / elapsed),
-      ackP50Ms: acks[Math.floor(acks.length * 0.5)]!,
-      ackP99Ms: acks[Math.floor(acks.length * 0.99)]!,
-      behind: client.behind(publishes),
-    };
-  } finally {
-    client.close();
-    await server.stop();
+  }
+  if (scenarios.has("topics")) {
+    results.topics = await inRounds(
+      servers,
+      settings.extraRounds,
+      `${settings.topics} topics`,
+      (target) => manyTopics(target, settings.topics, settings.topicSubscribers, settings.topicsDeliveries, settings.topicsPublishers),
+      (r) => r.deliveriesPerS,
+      (r) => `${count(r.deliveriesPerS)} deliveries/s, ${count(r.publishesPerS)} publishes/s`,
+    );
+  }
+  if (scenarios.has("replay")) {
+    results.replay = await inRounds(
+      heralds,
+      settings.extraRounds,
+      `replay of ${settings.replay}`,
+      (target) => replay(target, settings.replay),
+      (r) => r.eventsPerS,
+      (r) => `${r.received} events in ${r.seconds.toFixed(2)} s`,
+    );
+  }
+  if (scenarios.has("publish")) {
+    for (const engine of engines) {
+      for (const concurrency of [1, 32]) results.rates.push(await publishRate(engine, settings.publishes, concurrency));
+    }
+  }
+} finally {
+  await stopRedis();
+}
+
+/** `value` of the row for `name` among `rows`, NaN when there is none. */
+function of<R extends { target: string }>(rows: readonly R[], name: string, value: (row: R) => number): number {
+  const row = rows.find((r) => r.target === name);
+  return row ? value(row) : Number.NaN;
+}
+
+const ratios = {
+  fanout: settings.subscribers.flatMap((subscribers) => {
+    const rows = results.fanout.filter((r) => r.subscribers === subscribers);
+    const rate = (name: string) => of(rows, name, (r) => r.deliveriesPerS);
+    return heralds.map(({ name }) => ({
+      subscribers,
+      target: name,
+      vsFloor: rate(name) / rate(floor.name),
+      vsNaive: rate(name) / rate(naive.name),
+      vsMemory: rate(name) / rate("herald memory"),
+    }));
+  }),
+  isolation: results.isolation.map((r) => ({
+    target: r.target,
+    withIdleVsAlone: r.ratio,
+    vsFloor: r.withIdlePerS / of(results.isolation, floor.name, (f) => f.withIdlePerS),
+    vsNaive: r.withIdlePerS / of(results.isolation, naive.name, (n) => n.withIdlePerS),
+  })),
+  topics: results.topics.map((r) => ({
+    target: r.target,
+    vsOneTopic: r.deliveriesPerS / of(results.fanout.filter((f) => f.subscribers === r.streams), r.target, (f) => f.deliveriesPerS),
+    vsFloor: r.deliveriesPerS / of(results.topics, floor.name, (f) => f.deliveriesPerS),
+    vsNaive: r.deliveriesPerS / of(results.topics, naive.name, (n) => n.deliveriesPerS),
+  })),
+};
+const vs = (rows: ReadonlyArray<{ target: string; vsFloor: number; vsNaive: number }>, target: string) => {
+  const row = rows.find((r) => r.target === target);
+  return row ? [percent(row.vsFloor), times(row.vsNaive)] : ["", ""];
+};
+
+const host = machine(pin);
+console.log(`\n${host.summary}\n`);
+if (results.fanout.length > 0) {
+  console.log("Fan-out: N streams on one topic, events published one after another (vs: deliveries/s against the peer's):\n");
+  console.log(
+    table(
+      ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream", "vs floor", "vs naive"],
+      results.fanout.map((r) => {
+        const rows = results.fanout.filter((f) => f.subscribers === r.subscribers);
+        const rate = (name: string) => of(rows, name, (f) => f.deliveriesPerS);
+        return [
+          r.target,
+          String(r.subscribers),
+          String(r.events),
+          count(r.deliveriesPerS),
+          range(r.spread),
+          ms(r.p50Ms),
+          ms(r.p99Ms),
+          ms(r.maxMs),
+          String(r.failed),
+          String(r.behind),
+          count(r.bytesPerIdleStream),
+          percent(r.deliveriesPerS / rate(floor.name)),
+          times(r.deliveriesPerS / rate(naive.name)),
+        ];
+      }),
+    ),
+  );
+  for (const r of ratios.fanout.filter((r) => r.target === "herald redis" && Number.isFinite(r.vsMemory))) {
+    console.log(`herald redis at ${r.subscribers} subscribers: ${percent(r.vsMemory)} of the memory log's deliveries/s`);
   }
 }
+if (results.isolation.length > 0) {
+  const [first] = results.isolation;
+  console.log(
+    `\nIsolation: publishes/s to ${first!.subscribers} streams on one topic, each publish waiting until all have it, alone and with ${count(first!.idle)} idle streams on other topics (target: within 10%):\n`,
+  );
+  console.log(
+    table(
+      ["server", "publishes", "alone /s", "with idle /s", "with / alone", "rounds' range", "p50 ms", "p99 ms", "failed", "vs floor", "vs naive"],
+      results.isolation.map((r) => [
+        r.target,
+        String(r.publishes),
+        count(r.alonePerS),
+        count(r.withIdlePerS),
+        percent(r.ratio),
+        range(r.spread),
+        ms(r.p50Ms),
+        ms(r.p99Ms),
+        String(r.failed),
+        ...vs(ratios.isolation, r.target),
+      ]),
+    ),
+  );
+}
+if (results.topics.length > 0) {
+  const [first] = results.topics;
+  console.log(
+    `\nMany topics: ${count(first!.streams)} streams over ${count(first!.topics)} topics, events round-robin over the topics by ${first!.publishers} publishers at once (target: within 20% of one topic):\n`,
+  );
+  console.log(
+    table(
+      ["server", "publishes", "publishes/s", "deliveries/s", "rounds' range", "vs one topic", "p50 ms", "p99 ms", "max ms", "failed", "behind", "vs floor", "vs naive"],
+      results.topics.map((r) => [
+        r.target,
+        String(r.publishes),
+        count(r.publishesPerS),
+        count(r.deliveriesPerS),
+        range(r.spread),
+        percent(ratios.topics.find((t) => t.target === r.target)!.vsOneTopic),
+        ms(r.p50Ms),
+        ms(r.p99Ms),
+        ms(r.maxMs),
+        String(r.failed),
+        String(r.behind),
+        ...vs(ratios.topics, r.target),
+      ]),
+    ),
+  );
+}
+if (results.replay.length > 0) {
+  console.log(`\nReplay: one stream resuming with Last-Event-ID after ${count(settings.replay)} missed events:\n`);
+  console.log(
+    table(
+      ["server", "events", "received", "complete", "all received ms", "events/s", "rounds' range", "first event ms"],
+      results.replay.map((r) => [r.target, String(r.events), String(r.received), r.complete ? "yes" : "NO", ms(r.seconds * 1000), count(r.eventsPerS), range(r.spread), ms(r.firstEventMs)]),
+    ),
+  );
+}
+if (results.rates.length > 0) {
+  console.log("\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic):\n");
+  console.log(
+    table(
+      ["event log", "publishers at once", "publishes/s", "ack p50 ms", "ack p99 ms", "subscribers behind"],
+      results.rates.map((r) => [r.eventLog, String(r.concurrency), count(r.publishesPerS), r.ackP50Ms.toFixed(2), r.ackP99Ms.toFixed(2), String(r.behind)]),
+    ),
+  );
+}
 
-const rates: RateResult[] = [];
-for (const engine of engines) {
-  for (const concurrency of [1, 32]) rates.push(await publishRate(engine, Number(process.env.BENCH_PUBLISHES ?? 5000), concurrency));
-}
-await redis?.destroy();
-
-const ratios = subscriberCounts.map((subscribers) => {
-  const of = (name: string) => results.find((r) => r.target === name && r.subscribers === subscribers)?.deliveriesPerS ?? Number.NaN;
-  return { subscribers, heraldVsFloor: of("herald") / of("bun floor"), redisVsMemory: of("herald redis") / of("herald memory") };
-});
-const machine = `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}, ${process.platform}${pin ? ", server on core 0, load client on core 1" : ""}`;
-console.log(`\n${machine}\n`);
-console.log(table(results));
-for (const { subscribers, heraldVsFloor, redisVsMemory } of ratios) {
-  console.log(`herald at ${subscribers} subscribers: ${(heraldVsFloor * 100).toFixed(1)}% of the floor's deliveries/s`);
-  if (!Number.isNaN(redisVsMemory)) console.log(`  with Redis: ${(redisVsMemory * 100).toFixed(1)}% of the memory log's deliveries/s`);
-}
-console.log("\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic):\n");
-console.log("| event log | publishers at once | publishes/s | ack p50 ms | ack p99 ms | subscribers behind |");
-console.log("|-----------|--------------------|-------------|------------|------------|--------------------|");
-for (const r of rates) {
-  console.log(`| ${r.eventLog.padEnd(9)} | ${String(r.concurrency).padEnd(18)} | ${r.publishesPerS.toLocaleString("en-US").padEnd(11)} | ${r.ackP50Ms.toFixed(2).padEnd(10)} | ${r.ackP99Ms.toFixed(2).padEnd(10)} | ${String(r.behind).padEnd(18)} |`);
-}
-mkdirSync(join(root, "bench", "results"), { recursive: true });
-writeFileSync(join(root, "bench", "results", "latest.json"), JSON.stringify({ date: new Date().toISOString(), machine, results, ratios, rates }, null, 2) + "\n");
+mkdirSync(dirname(outFile), { recursive: true });
+const minutes = (Date.now() - started) / 60_000;
+writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), minutes: Number(minutes.toFixed(1)), machine: host, settings, ...results, ratios }, null, 2) + "\n");
+console.log(`\n${minutes.toFixed(1)} minutes; results in ${outFile}`);
 process.exit(0);

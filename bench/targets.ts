@@ -1,0 +1,199 @@
+/**
+ * The servers the bench measures, each in its own process: herald (`src/main.ts`) with one event
+ * log, the bare Bun floor (`bench/floor.ts`) and the naive `node:http` peer (`bench/naive.ts`).
+ * Each announces "listening on http://host:PORT" on stdout; each runs a full GC on SIGUSR2.
+ *
+ * With `taskset` and two or more cores, servers run pinned to core 0 (the load client takes core 1).
+ */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { cpus, tmpdir } from "node:os";
+import { join } from "node:path";
+import { LoadClient } from "./load.ts";
+import { notificationItem } from "../views/notification.ts";
+import { startRedis, type RedisServer } from "../test/redis.ts";
+
+const root = join(import.meta.dir, "..");
+export const taskset = Bun.which("taskset");
+/** Whether servers and the load client run on separate cores. `BENCH_PIN=off` turns it off. */
+export const pin = taskset !== null && cpus().length >= 2 && process.env.BENCH_PIN !== "off";
+
+export interface Running {
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Publishes one event with `message` to `topic`; resolves when the server has answered. */
+export type Publish = (topic: string, message: string) => Promise<void>;
+
+export interface Target {
+  name: string;
+  /** The stream request path for one topic. */
+  streamPath(topic: string): string;
+  /** Starts the server, with `env` added to its environment. */
+  start(env?: Record<string, string>): Promise<Running>;
+  publisher(port: number): Promise<Publish>;
+}
+
+async function spawnServer(args: string[], env: Record<string, string>): Promise<Running> {
+  // taskset execs the server, so the pid is the server's own.
+  const command = pin ? [taskset!, "-c", "0", process.execPath, ...args] : [process.execPath, ...args];
+  const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
+  const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
+  let text = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += new TextDecoder().decode(value);
+    const match = /listening on http:\/\/[^:]+:(\d+)/.exec(text);
+    if (match) {
+      // Keep reading the server's log lines so that a full pipe never blocks it.
+      void (async () => {
+        while (!(await reader.read()).done);
+      })();
+      return {
+        port: Number(match[1]),
+        pid: proc.pid,
+        async stop() {
+          proc.kill("SIGKILL");
+          await proc.exited;
+        },
+      };
+    }
+  }
+  throw new Error(`${args.join(" ")} exited before listening: ${text}`);
+}
+
+export const TOKEN = "bench-publish-token-0123456789";
+
+/** herald in its own process with the bench's settings, plus `env`. */
+export async function startHeraldProcess(env: Record<string, string> = {}): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
+  const running = await spawnServer(["src/main.ts"], {
+    PORT: "0",
+    HOST: "127.0.0.1",
+    HERALD_DATA_DIR: dataDir,
+    HERALD_HEARTBEAT_MS: "3600000",
+    HERALD_PUBLISH_TOKENS: TOKEN,
+    // The load client opens every stream from one address, far faster than a browser would.
+    HERALD_MAX_CLIENTS: "100000",
+    HERALD_STREAMS_PER_IP_PER_S: "1000000",
+    HERALD_PUBLISH_RATE_TOKEN: "1000000",
+    ...env,
+  });
+  return {
+    ...running,
+    async stop() {
+      await running.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Engine = "sqlite" | "memory" | "redis";
+let redis: RedisServer | null = null;
+let redisRuns = 0;
+
+/**
+ * The engines of `wanted` that can run here; starts the bench's own redis-server for `redis`, and
+ * leaves `redis` out, loudly, when there is none.
+ */
+export async function availableEngines(wanted: readonly Engine[]): Promise<Engine[]> {
+  const engines = [...wanted];
+  if (engines.includes("redis")) {
+    if (Bun.which("redis-server")) redis = await startRedis();
+    else {
+      console.error("*** Redis figures SKIPPED: no redis-server (apt-get install -y redis-server).");
+      engines.splice(engines.indexOf("redis"), 1);
+    }
+  }
+  return engines;
+}
+
+/** Stops the bench's redis-server, if it started one. */
+export async function stopRedis(): Promise<void> {
+  await redis?.destroy();
+  redis = null;
+}
+
+/** The environment that selects an event log. */
+export function engineEnv(engine: Engine): Record<string, string> {
+  if (engine === "memory") return { HERALD_EVENT_LOG: "memory" };
+  // A fresh key prefix per server, so no run replays or snapshots another's events.
+  if (engine === "redis") return { REDIS_URL: redis!.url, HERALD_REDIS_PREFIX: `bench${++redisRuns}:` };
+  return {};
+}
+
+/** `POST /api/publish` with the bench's token; resolves with the event's id. */
+export async function publishThroughApi(port: number, topic: string, message: string): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify({ target: `topic:${topic}`, message }),
+  });
+  if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
+  return Number(((await res.json()) as { id: string }).id);
+}
+
+/** herald with one event log: `sqlite` (its default), `memory`, or `redis` (on the bench's own redis-server). */
+export function heraldTarget(engine: Engine): Target {
+  return {
+    name: engine === "sqlite" ? "herald" : `herald ${engine}`,
+    streamPath: (topic) => `/sse?topic=${topic}`,
+    start: (env = {}) => startHeraldProcess({ ...engineEnv(engine), ...env }),
+    publisher: async (port) => async (topic, message) => void (await publishThroughApi(port, topic, message)),
+  };
+}
+
+/** The same fragment herald would render, so that every server writes frames of the same size. */
+function fragment(id: number, topic: string, message: string): string {
+  return notificationItem({ id, message, title: "", level: "info", channel: `topic:${topic}`, from: null, sentAt: Date.now() }).value;
+}
+
+export const floor: Target = {
+  name: "bun floor",
+  streamPath: (topic) => `/sse?topic=${topic}`,
+  start: (env = {}) => spawnServer(["bench/floor.ts"], { PORT: "0", ...env }),
+  async publisher(port) {
+    let id = 0;
+    return async (topic, message) => {
+      const res = await fetch(`http://127.0.0.1:${port}/publish?topic=${topic}`, { method: "POST", body: fragment(++id, topic, message) });
+      if (!res.ok) throw new Error(`floor publish failed: ${res.status}`);
+      await res.arrayBuffer();
+    };
+  },
+};
+
+export const naive: Target = {
+  name: "naive node:http",
+  streamPath: (topic) => `/sse?topic=${topic}`,
+  start: (env = {}) => spawnServer(["bench/naive.ts"], { PORT: "0", ...env }),
+  async publisher(port) {
+    let id = 0;
+    return async (topic, message) => {
+      const body = JSON.stringify({ topic, event: "notification", html: fragment(++id, topic, message) });
+      const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      if (!res.ok) throw new Error(`naive publish failed: ${res.status}`);
+      await res.arrayBuffer();
+    };
+  },
+};
+
+/** Resident memory after a full garbage collection (every server runs one on SIGUSR2). */
+export async function settledRssKb(pid: number): Promise<number> {
+  process.kill(pid, "SIGUSR2");
+  await Bun.sleep(500);
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))![1]);
+}
+
+/**
+ * Compiles the server's stream and publish paths and grows its pools before anything is
+ * measured: opens `streams` streams on a topic of its own, publishes to them, and closes them.
+ */
+export async function warmUp(target: Target, port: number, publish: Publish, streams = 200): Promise<void> {
+  const client = new LoadClient({ port, path: target.streamPath("warm-up") });
+  await client.connect(streams);
+  for (let i = 0; i < 20; i++) await publish("warm-up", `warm-up ${i}`);
+  client.close();
+  await Bun.sleep(300);
+}
