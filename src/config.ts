@@ -4,6 +4,7 @@
  */
 import { GROUP_NAME, USER_ID } from "./channel.ts";
 import { HeraldError } from "./errors.ts";
+import type { HtmxVersion } from "./htmx.ts";
 
 export interface Config {
   /** TCP port. `PORT`, defaults to `3000`; `0` picks a free port. */
@@ -85,6 +86,8 @@ export interface Config {
   metricsMs: number;
   /** Time between the status steps of a demo order. `HERALD_ORDER_STEP_MS`, defaults to `3000`. */
   orderStepMs: number;
+  /** The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page. `HERALD_HTMX`, defaults to `2`. */
+  htmx: HtmxVersion;
 }
 
 export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const;
@@ -275,5 +278,6 @@ export function loadConfig(env: Env = process.env): Config {
     marketMs: integer(env, "HERALD_MARKET_MS", 2_000, 50),
     metricsMs: integer(env, "HERALD_METRICS_MS", 3_000, 50),
     orderStepMs: integer(env, "HERALD_ORDER_STEP_MS", 3_000, 10),
+    htmx: Number(oneOf(env, "HERALD_HTMX", ["2", "4"] as const, "2")) as HtmxVersion,
   };
 }

@@ -5,6 +5,7 @@
 import type { Server } from "bun";
 import type { Config } from "./config.ts";
 import { CSRF_COOKIE, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
+import { htmxVersionOf, type HtmxVersion } from "./htmx.ts";
 import type { Hub } from "./hub.ts";
 import type { Inventory } from "./inventory.ts";
 import type { LiveFeeds } from "./live.ts";
@@ -71,6 +72,10 @@ export function cookieOptions(ctx: AppContext, maxAge: number): Bun.CookieInit {
 export interface Viewer {
   user: User | null;
   csrf: string;
+  /** The htmx the page is rendered for. */
+  htmx: HtmxVersion;
+  /** Whether `?htmx=` chose it (links then keep the choice). */
+  htmxAsked: boolean;
   /** A `Set-Cookie` value when the visitor had no CSRF cookie yet. */
   setCookie: string | undefined;
 }
@@ -84,7 +89,20 @@ export function viewerOf(ctx: AppContext, req: Request): Viewer {
     nonce = newNonce();
     setCookie = new Bun.Cookie(CSRF_COOKIE, nonce, cookieOptions(ctx, 365 * 24 * 3600)).toString();
   }
-  return { user, csrf: ctx.csrf.token(nonce, user?.id ?? null), setCookie };
+  const url = new URL(req.url);
+  let htmx = ctx.config.htmx;
+  try {
+    htmx = htmxVersionOf(url, ctx.config.htmx);
+  } catch {
+    // An error page rendered for a bad ?htmx= still renders, for the configured version.
+  }
+  return { user, csrf: ctx.csrf.token(nonce, user?.id ?? null), setCookie, htmx, htmxAsked: url.searchParams.has("htmx") && htmx !== ctx.config.htmx };
+}
+
+/** The viewer of a page route: like `viewerOf`, but a bad `?htmx=` is a 400. */
+export function pageViewer(ctx: AppContext, req: Request): Viewer {
+  htmxVersionOf(new URL(req.url), ctx.config.htmx);
+  return viewerOf(ctx, req);
 }
 
 /** herald's own origins: the one the request came to, and `HERALD_PUBLIC_URL`'s. */

@@ -9,6 +9,7 @@
  */
 import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
 import type { EventLog } from "./eventlog/index.ts";
+import type { Htmx4Framing } from "./htmx.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 
@@ -70,6 +71,23 @@ export interface HubOptions {
 }
 
 const HEARTBEAT = encodeComment("ping");
+
+/** One message's htmx 4 variants, each encoded the first time a stream needs it. */
+class Variants {
+  readonly #message: SseMessage;
+  #frames: Map<Htmx4Framing, Uint8Array> | null = null;
+
+  constructor(message: SseMessage) {
+    this.#message = message;
+  }
+
+  for(framing: Htmx4Framing): Uint8Array {
+    this.#frames ??= new Map();
+    let frame = this.#frames.get(framing);
+    if (!frame) this.#frames.set(framing, (frame = framing.encode(this.#message)));
+    return frame;
+  }
+}
 /** Longest a publisher waits for its event to come round the shared log. */
 const FOLLOW_WAIT_MS = 5_000;
 /** Events read from the log per step of a replay. */
@@ -120,7 +138,7 @@ export class Hub {
     this.#followed = await this.log.lastId();
     return follow(this.#followed, (events) => {
       for (const event of events) {
-        const delivered = this.#fanOut(event.channels, encodeMessage({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at);
+        const delivered = this.#fanOut(event.channels, { event: event.event, id: String(event.id), data: event.data }, event.id, event.at);
         this.#followed = event.id;
         this.#waiting.get(event.id)?.(delivered);
         this.#waiting.delete(event.id);
@@ -180,7 +198,7 @@ export class Hub {
       const events = await this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
       if (subscriber.closed) return count;
       for (const event of events) {
-        if (!subscriber.replay(encodeMessage({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at)) return count;
+        if (!subscriber.replay(subscriber.encode({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at)) return count;
         cursor = event.id;
         count++;
       }
@@ -207,7 +225,7 @@ export class Hub {
     const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
     const delivered = this.#following
       ? await this.#followedOut(stored.id)
-      : this.#fanOut(channels, encodeMessage({ event: stored.event, id: String(stored.id), data: stored.data }), stored.id, stored.at);
+      : this.#fanOut(channels, { event: stored.event, id: String(stored.id), data: stored.data }, stored.id, stored.at);
     this.#observePublish((performance.now() - started) / 1000);
     return { id: String(stored.id), delivered };
   }
@@ -231,11 +249,14 @@ export class Hub {
     });
   }
 
-  #fanOut(channels: readonly Channel[], frame: Uint8Array, id: number, at: number): number {
+  #fanOut(channels: readonly Channel[], message: SseMessage, id: number, at: number): number {
+    // Encoded once for every stream; htmx 4 streams get their page's variant, also encoded once.
+    const frame = encodeMessage(message);
+    const variants = new Variants(message);
     let delivered = 0;
     if (channels.length === 1) {
       const members = this.#channels.get(channels[0]!);
-      if (members) for (const subscriber of members) if (subscriber.deliver(frame, id, at)) delivered++;
+      if (members) for (const subscriber of members) if (subscriber.deliver(subscriber.framing === null ? frame : variants.for(subscriber.framing), id, at)) delivered++;
     } else {
       const seen = new Set<Subscriber>();
       for (const channel of channels) {
@@ -244,7 +265,7 @@ export class Hub {
         for (const subscriber of members) {
           if (seen.has(subscriber)) continue;
           seen.add(subscriber);
-          if (subscriber.deliver(frame, id, at)) delivered++;
+          if (subscriber.deliver(subscriber.framing === null ? frame : variants.for(subscriber.framing), id, at)) delivered++;
         }
       }
     }
@@ -275,8 +296,9 @@ export class Hub {
    */
   signal(channel: Channel, message: SseMessage): number {
     const frame = encodeMessage(message);
+    const variants = new Variants(message);
     let written = 0;
-    for (const subscriber of this.#channels.get(channel) ?? []) if (subscriber.write(frame)) written++;
+    for (const subscriber of this.#channels.get(channel) ?? []) if (subscriber.write(subscriber.framing === null ? frame : variants.for(subscriber.framing))) written++;
     return written;
   }
 

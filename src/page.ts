@@ -7,15 +7,20 @@
 import type { Channel } from "./channel.ts";
 import type { AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
+import { Htmx4Framing } from "./htmx.ts";
 import { INVENTORY_TOPIC } from "./inventory.ts";
 import { MARKET_TOPIC, METRICS_TOPIC } from "./live.ts";
+import { ADMINS } from "./policy.ts";
 import type { User } from "./session.ts";
 import { inboxItems, snapshotData } from "./snapshot.ts";
 import { inventorySnapshot } from "../views/inventory.ts";
 import { liveSnapshot } from "../views/live.ts";
 import { ordersSnapshot } from "../views/orders.ts";
+import { html } from "../views/html.ts";
+import { monitorFigures } from "../views/monitor.ts";
+import { clientFigures } from "./routes/clients.ts";
 
-export const PAGES = ["inbox", "inventory", "live", "orders"] as const;
+export const PAGES = ["inbox", "inventory", "live", "orders", "monitor", "embed"] as const;
 export type Page = (typeof PAGES)[number];
 
 /** The topic of the live page's notification feed. */
@@ -27,13 +32,34 @@ export const PAGE_TOPICS: Record<Page, readonly string[]> = {
   inventory: [INVENTORY_TOPIC],
   live: [MARKET_TOPIC, METRICS_TOPIC, NOTIFICATIONS_TOPIC],
   orders: [],
+  monitor: [],
+  embed: [],
 };
 
-/** The page named by `?page=`: `inbox` when absent, 400 for one herald does not have. */
-export function parsePage(text: string | null): Page {
+const OWN_PAGE_EVENTS = { snapshot: "oob", "history-cut": "oob" } as const;
+
+/**
+ * Where each page shows the events it swaps, for streams opened by htmx 4 (see `src/htmx.ts`):
+ * the same regions its htmx 2 markup names with `sse-swap`.
+ */
+export const PAGE_FRAMINGS: Record<Page, Htmx4Framing> = {
+  inbox: new Htmx4Framing({ ...OWN_PAGE_EVENTS, unread: "oob", notification: "afterbegin:#notifications" }),
+  inventory: new Htmx4Framing({ ...OWN_PAGE_EVENTS, product: "oob", "low-stock": "oob", "stock-ok": "oob" }),
+  live: new Htmx4Framing({ ...OWN_PAGE_EVENTS, market: "innerHTML:#market", metrics: "innerHTML:#metrics", notification: "afterbegin:#notifications" }),
+  orders: new Htmx4Framing({ ...OWN_PAGE_EVENTS, "order-placed": "oob", "order-status": "oob" }),
+  monitor: new Htmx4Framing({ ...OWN_PAGE_EVENTS, monitor: "innerHTML:#monitor-figures" }),
+  // The embedded feed is the list that connects: notifications go straight in, as its hx-swap says.
+  embed: new Htmx4Framing({ notification: "main" }),
+};
+
+/** The page named by `?page=`: `inbox` when absent, 400 for one herald does not have, 403 for the monitor unless an admin asks. */
+export function parsePage(text: string | null, user: User | null): Page {
   if (text === null || text === "") return "inbox";
-  if ((PAGES as readonly string[]).includes(text)) return text as Page;
-  throw new HttpError(400, `There is no page "${text}" to stream for; use one of ${PAGES.join(", ")}.`);
+  if (!(PAGES as readonly string[]).includes(text)) {
+    throw new HttpError(400, `There is no page "${text}" to stream for; use one of ${PAGES.join(", ")}.`);
+  }
+  if (text === "monitor" && !user?.groups.includes(ADMINS)) throw new HttpError(user ? 403 : 401, "Only members of admins may follow the monitor.");
+  return text as Page;
 }
 
 /** The `sse-connect` URL of a page. */
@@ -66,5 +92,10 @@ export async function pageSnapshot(ctx: AppContext, page: Page, user: User | nul
       return liveSnapshot(await liveState(ctx, user, channels, upTo)).value;
     case "orders":
       return ordersSnapshot(user ? ctx.orders.of(user.id) : []).value;
+    case "monitor":
+      return html`<div id="monitor-figures" hx-swap-oob="innerHTML">${monitorFigures(await clientFigures(ctx))}</div>`.value;
+    case "embed":
+      // Not swapped by the embedded feed; it carries the id a reconnect resumes from.
+      return inboxItems(ctx, null, channels, upTo).then((items) => items.value);
   }
 }

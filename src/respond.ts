@@ -53,7 +53,11 @@ export function errorResponse(req: Request, error: HttpError, viewer: () => View
     // EventSource ignores the body of a non-200 answer, but other clients and logs read it; the
     // Retry-After header says the same for proxies and scripts.
     const retry = Number(error.headers["retry-after"] ?? 0) * 1000 || retryMs;
-    return new Response(`retry: ${retry}\n: ${error.message.replace(/[\r\n]+/g, " ")}\n\n`, {
+    const message = error.message.replace(/[\r\n]+/g, " ");
+    // htmx 4 reads this body and retries whatever the status, unless told to stop: a refusal that
+    // will not change (401, 403, 400) ends with a `close` event, which its pages close on.
+    const final = error.status < 429 ? `event: close\ndata: ${message}\n\n` : "";
+    return new Response(`retry: ${retry}\n: ${message}\n\n${final}`, {
       ...init,
       headers: { ...error.headers, "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" },
     });

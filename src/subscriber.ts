@@ -13,6 +13,8 @@
  * remembered, so no event is written twice.
  */
 import type { Channel } from "./channel.ts";
+import type { Htmx4Framing } from "./htmx.ts";
+import { encodeMessage, type SseMessage } from "./sse.ts";
 
 /** Why a stream ended. */
 export type CloseReason = "client" | "server" | "slow" | "stale" | "shutdown";
@@ -29,6 +31,8 @@ export interface SubscriberInit {
   hardClose?: () => void;
   /** Written before a slow or stale stream is ended: a `retry:` hint. */
   retryHint?: Uint8Array;
+  /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
+  framing?: Htmx4Framing | null;
 }
 
 /** The part of Bun's direct stream controller a subscriber writes through. */
@@ -42,6 +46,8 @@ export class Subscriber {
   readonly channels: readonly Channel[];
   readonly userId: string | null;
   readonly connectedAt = Date.now();
+  /** How this stream's events are framed: `null` for named events (htmx 2), else for its htmx 4 page. */
+  readonly framing: Htmx4Framing | null;
   /** Events delivered to this stream (heartbeats not counted). */
   eventsSent = 0;
   /** Bytes written, heartbeats included. */
@@ -73,6 +79,12 @@ export class Subscriber {
     this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
     this.#hardClose = init.hardClose ?? (() => {});
     this.#retryHint = init.retryHint;
+    this.framing = init.framing ?? null;
+  }
+
+  /** A message as this stream gets it (see `framing`). */
+  encode(message: SseMessage): Uint8Array {
+    return this.framing ? this.framing.encode(message) : encodeMessage(message);
   }
 
   get closed(): boolean {

@@ -47,6 +47,7 @@ describe("configuration", () => {
       marketMs: 2_000,
       metricsMs: 3_000,
       orderStepMs: 3_000,
+      htmx: 2,
     });
   });
 

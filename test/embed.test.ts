@@ -18,7 +18,7 @@ describe("embedding", () => {
     const res = await fetch(`${herald.url}/embed/orders`);
     expect(res.status).toBe(200);
     expect(await res.text()).toBe(
-      '<div class="herald-embed" data-topic="orders" hx-ext="sse" sse-connect="https://notify.example/sse?topic=orders">\n<ul class="herald-feed" sse-swap="notification" hx-swap="afterbegin"><li>order 1</li></ul>\n</div>',
+      '<div class="herald-embed" data-topic="orders" hx-ext="sse" sse-connect="https://notify.example/sse?page=embed&amp;topic=orders">\n<ul class="herald-feed" sse-swap="notification" hx-swap="afterbegin"><li>order 1</li></ul>\n</div>',
     );
   });
 
@@ -69,7 +69,11 @@ describe("embedding", () => {
     const page = embedPage("http://localhost:3000");
     expect(page).toContain('<script src="http://localhost:3000/assets/htmx.js"></script>');
     expect(page).toContain('<script src="http://localhost:3000/assets/htmx-ext-sse.js"></script>');
-    expect(page).toContain('hx-get="http://localhost:3000/embed/orders" hx-trigger="load"');
+    expect(page).toContain('hx-get="http://localhost:3000/embed/orders?htmx=2" hx-trigger="load"');
     expect(page).toContain('"selfRequestsOnly":false');
+    const four = embedPage("http://localhost:3000", "orders", 4);
+    expect(four).toContain('<script src="http://localhost:3000/assets/htmx4.js"></script>\n<script src="http://localhost:3000/assets/htmx4-sse.js"></script>');
+    expect(four).toContain('hx-get="http://localhost:3000/embed/orders?htmx=4"');
+    expect(four).toContain(`content='{"mode":"cors"}'`);
   });
 });

@@ -1,5 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
+import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
 import { unreadBadge } from "./notification.ts";
 import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/notification.ts";
 import type { Viewer } from "../src/context.ts";
@@ -74,7 +75,7 @@ export function homePage({ viewer, topics, items, unread, live }: HomeProps): Ht
     viewer,
     body: html`${user ? sendSection(csrf) : signInForm(csrf)}
 ${topicsSection(topics)}
-<section class="card" id="inbox"${live ? html` hx-ext="sse" sse-connect="${streamUrl(topics)}"` : ""}>
+<section class="card" id="inbox"${live ? streamAttrs(viewer.htmx, streamUrl(topics)) : ""}>
 <h2>Notifications${user ? html` for <code>user:${user.id}</code>${user.groups.map((g) => html` <code>group:${g}</code>`)}` : ""}</h2>
 ${unread !== null
   ? html`<form class="inbox-bar" method="post" action="/notifications/read" hx-post="/notifications/read" hx-target="#unread-count" hx-swap="outerHTML">
@@ -82,9 +83,8 @@ ${unread !== null
   <span>${unreadBadge(unread)} unread</span> <button type="submit">Mark all read</button>
 </form>`
   : ""}
-<p id="stream-notice"></p>
-<div class="sink" sse-swap="snapshot,history-cut,unread" hx-swap="none"></div>
-<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${items}</ul>
+${pageSink(viewer.htmx, "unread")}
+<ul id="notifications"${swapAttrs(viewer.htmx, "notification", "afterbegin")}>${items}</ul>
 <p class="empty">${live ? "Nothing yet. New notifications appear here as they are sent." : "Sign in to see live notifications."}</p>
 </section>`,
   });

@@ -1,6 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
-import { pageSink } from "./page.ts";
+import { pageSink, streamAttrs } from "./page.ts";
 import type { Viewer } from "../src/context.ts";
 import { isLow, MAX_QUANTITY, type Product } from "../src/inventory.ts";
 
@@ -82,9 +82,9 @@ export function inventoryPage({ viewer, products, watched, streamUrl }: Inventor
   return layout({
     title: "Inventory",
     viewer,
-    body: html`<section class="card" id="inventory" hx-ext="sse" sse-connect="${streamUrl}">
+    body: html`<section class="card" id="inventory"${streamAttrs(viewer.htmx, streamUrl)}>
 <h1>Inventory</h1>
-${pageSink("product,low-stock,stock-ok")}
+${pageSink(viewer.htmx, "product,low-stock,stock-ok")}
 <h2>Alerts</h2>
 ${alertList(products)}
 <p class="empty">No product is below its threshold.</p>

@@ -27,26 +27,54 @@ const HTMX_CONFIG = JSON.stringify({
   ],
 });
 
-/** The document around every page: htmx and its sse extension, the stylesheet, the top bar. */
+// htmx 4 swaps error answers by default and injects its indicator CSS without inline <style>;
+// it has no switches for eval or scripts (fragments never carry either).
+const HTMX4_CONFIG = JSON.stringify({});
+
+/** htmx and its SSE support for the page's version, with its config, and the CSRF header on every htmx request. */
+function htmxHead(viewer: Viewer): Html {
+  if (viewer.htmx === 4) {
+    // Not deferred: htmx 4 starts at once after parsing, and hx-sse must be registered by then.
+    return html`<meta name="htmx-config" content="${HTMX4_CONFIG}">
+<script src="/assets/htmx4.js"></script>
+<script src="/assets/htmx4-sse.js"></script>`;
+  }
+  return html`<meta name="htmx-config" content="${HTMX_CONFIG}">
+<script src="/assets/htmx.js" defer></script>
+<script src="/assets/htmx-ext-sse.js" defer></script>`;
+}
+
+function bodyHeaders(viewer: Viewer): Html {
+  const headers = JSON.stringify({ "X-CSRF-Token": viewer.csrf });
+  // htmx 4 inherits attributes only where asked to.
+  return viewer.htmx === 4 ? html` hx-headers:inherited="${headers}"` : html` hx-headers="${headers}"`;
+}
+
+/** A link to one of herald's pages, keeping a `?htmx=` choice. */
+export function pageLink(viewer: Viewer, path: string): string {
+  return viewer.htmxAsked ? `${path}${path.includes("?") ? "&" : "?"}htmx=${viewer.htmx}` : path;
+}
+
+/** The document around every page: htmx and its SSE support, the stylesheet, the top bar. */
 export function layout({ title, viewer, body }: LayoutProps): Html {
   const { user, csrf } = viewer;
+  const link = (path: string) => pageLink(viewer, path);
+  const other = viewer.htmx === 4 ? 2 : 4;
   return html`<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · herald</title>
-<meta name="htmx-config" content="${HTMX_CONFIG}">
+${htmxHead(viewer)}
 <meta name="csrf-token" content="${csrf}">
 <link rel="stylesheet" href="/assets/herald.css">
 <link rel="icon" href="/favicon.svg" type="image/svg+xml">
-<script src="/assets/htmx.js" defer></script>
-<script src="/assets/htmx-ext-sse.js" defer></script>
 </head>
-<body hx-headers="${JSON.stringify({ "X-CSRF-Token": csrf })}">
+<body${bodyHeaders(viewer)} data-htmx="${viewer.htmx}">
 <header class="bar">
   <a class="brand" href="/">herald</a>
-  <nav><a href="/">Notifications</a> <a href="/live">Live</a> <a href="/inventory">Inventory</a> <a href="/orders">Orders</a>${user?.groups.includes("admins") ? html` <a href="/monitor">Monitor</a>` : ""}</nav>
+  <nav><a href="${link("/")}">Notifications</a> <a href="${link("/live")}">Live</a> <a href="${link("/inventory")}">Inventory</a> <a href="${link("/orders")}">Orders</a>${user?.groups.includes("admins") ? html` <a href="${link("/monitor")}">Monitor</a>` : ""}</nav>
   ${user
     ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
   <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
@@ -55,6 +83,7 @@ export function layout({ title, viewer, body }: LayoutProps): Html {
 <main>
 ${body}
 </main>
+<footer class="hint">This page runs on htmx ${viewer.htmx}. <a href="?htmx=${other}">Try it on htmx ${other}</a>.</footer>
 </body>
 </html>
 `;

@@ -1,6 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
-import { pageSink } from "./page.ts";
+import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
 import type { Viewer } from "../src/context.ts";
 import type { Metrics, Quote } from "../src/live.ts";
 
@@ -64,19 +64,19 @@ export function livePage(viewer: Viewer, streamUrl: string, s: LivePageState): H
   return layout({
     title: "Live",
     viewer,
-    body: html`<div class="live" hx-ext="sse" sse-connect="${streamUrl}">
-${pageSink()}
+    body: html`<div class="live"${streamAttrs(viewer.htmx, streamUrl)}>
+${pageSink(viewer.htmx)}
 <section class="card">
 <h1>Market <small class="hint">topic <code>market</code>, every ${seconds(s.marketMs)} while anyone watches</small></h1>
-<div id="market" sse-swap="market" hx-swap="innerHTML">${marketTable(s.quotes, s.quotesAt)}</div>
+<div id="market"${swapAttrs(viewer.htmx, "market", "innerHTML")}>${marketTable(s.quotes, s.quotesAt)}</div>
 </section>
 <section class="card">
 <h2>This server <small class="hint">topic <code>metrics</code>, every ${seconds(s.metricsMs)}</small></h2>
-<div id="metrics" sse-swap="metrics" hx-swap="innerHTML">${metricsFigures(s.metrics)}</div>
+<div id="metrics"${swapAttrs(viewer.htmx, "metrics", "innerHTML")}>${metricsFigures(s.metrics)}</div>
 </section>
 <section class="card">
 <h2>Notifications <small class="hint">topic <code>notifications</code>, everyone${viewer.user ? " and yours" : ""}</small></h2>
-<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">${s.items}</ul>
+<ul id="notifications"${swapAttrs(viewer.htmx, "notification", "afterbegin")}>${s.items}</ul>
 <p class="empty">Nothing yet. Send one to <code>topic:notifications</code> from the <a href="/">home page</a>.</p>
 </section>
 </div>`,

@@ -1,5 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
+import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
 import type { Viewer } from "../src/context.ts";
 import type { ClientFigures } from "../src/routes/clients.ts";
 
@@ -28,9 +29,10 @@ export function monitorPage(viewer: Viewer, figures: ClientFigures): Html {
   return layout({
     title: "Monitor",
     viewer,
-    body: html`<section class="card" id="monitor" hx-ext="sse" sse-connect="/sse">
+    body: html`<section class="card" id="monitor"${streamAttrs(viewer.htmx, "/sse?page=monitor")}>
+${pageSink(viewer.htmx)}
 <h1>Connections on this process</h1>
-<div id="monitor-figures" sse-swap="monitor" hx-swap="innerHTML">${monitorFigures(figures)}</div>
+<div id="monitor-figures"${swapAttrs(viewer.htmx, "monitor", "innerHTML")}>${monitorFigures(figures)}</div>
 <p class="hint">Updated live every couple of seconds. As JSON: <a href="/api/clients">/api/clients</a>; for Prometheus: <a href="/metrics">/metrics</a>.</p>
 </section>`,
   });

@@ -1,6 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
-import { pageSink } from "./page.ts";
+import { pageSink, streamAttrs } from "./page.ts";
 import type { Viewer } from "../src/context.ts";
 import type { Product } from "../src/inventory.ts";
 import { MAX_ORDER_QUANTITY, STEPS, type Order } from "../src/orders.ts";
@@ -58,9 +58,9 @@ export function ordersPage(viewer: Viewer, streamUrl: string, products: readonly
 ${orderForm(csrf, products)}
 <p class="hint">A demo: the order takes the stock from the <a href="/inventory">inventory</a>, then moves from ${STEPS.join(" to ")}, each step sent only to you (<code>user:${user.id}</code>).</p>
 </section>
-<section class="card" id="my-orders" hx-ext="sse" sse-connect="${streamUrl}">
+<section class="card" id="my-orders"${streamAttrs(viewer.htmx, streamUrl)}>
 <h2>Your orders</h2>
-${pageSink("order-placed,order-status")}
+${pageSink(viewer.htmx, "order-placed,order-status")}
 <ol id="orders" class="orders">${orders.map((o) => orderCard(o))}</ol>
 <p class="empty">No orders yet.</p>
 </section>`

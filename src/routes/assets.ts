@@ -1,5 +1,6 @@
 /**
- * Static files: htmx and its sse extension straight from `node_modules`, and herald's stylesheet.
+ * Static files: htmx 2 and its sse extension, and htmx 4 and its hx-sse, straight from
+ * `node_modules`, and herald's stylesheet.
  * Read once at start-up, served with an ETag so browsers revalidate cheaply.
  */
 import { readFileSync } from "node:fs";
@@ -24,6 +25,9 @@ export function loadAssets(): Map<string, Asset> {
   return new Map([
     ["/assets/htmx.js", load(resolve("htmx.org/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/htmx-ext-sse.js", load(resolve("htmx-ext-sse/dist/sse.min.js"), "text/javascript; charset=utf-8")],
+    // htmx 4 and its built-in SSE extension, installed under the alias htmx4 beside htmx 2.
+    ["/assets/htmx4.js", load(resolve("htmx4/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
+    ["/assets/htmx4-sse.js", load(resolve("htmx4/dist/ext/hx-sse.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/herald.css", load(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
     ["/favicon.svg", load(join(root, "views", "favicon.svg"), "image/svg+xml")],
   ]);

@@ -5,7 +5,7 @@
  * Figures are this process's; with Redis, `cluster` sums every live process.
  */
 import { groupChannel, parseTopic, topicChannel, userChannel, USER_ID, type Channel } from "../channel.ts";
-import { currentUser, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { ADMINS } from "../policy.ts";
 import type { ClusterCounts } from "../presence.ts";
@@ -90,7 +90,7 @@ export function checkAdmin(ctx: AppContext, req: Request): void {
 
 /** `GET /monitor`: the page, for admins signed in. */
 export async function monitor(ctx: AppContext, req: Request): Promise<Response> {
-  const viewer = viewerOf(ctx, req);
+  const viewer = pageViewer(ctx, req);
   if (!viewer.user) throw new HttpError(401, "Sign in as an admin to see the monitor.");
   if (!viewer.user.groups.includes(ADMINS)) throw new HttpError(403, "Only members of admins may see the monitor.");
   return htmlResponse(monitorPage(viewer, await clientFigures(ctx)), { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });

@@ -4,6 +4,7 @@
  */
 import { parseTopic, topicChannel } from "../channel.ts";
 import { currentUser, type AppContext } from "../context.ts";
+import { htmxVersionOf } from "../htmx.ts";
 import { htmlResponse } from "../respond.ts";
 import { inboxItems } from "../snapshot.ts";
 import { streamChannels } from "./stream.ts";
@@ -17,5 +18,6 @@ export async function embed(ctx: AppContext, req: Request & { params?: Record<st
   streamChannels(ctx, user, [topic]);
   const origin = ctx.config.publicUrl?.origin ?? url.origin;
   const items = await inboxItems(ctx, null, [topicChannel(topic)]);
-  return htmlResponse(embedFragment({ topic, streamUrl: `${origin}/sse?topic=${encodeURIComponent(topic)}`, items }));
+  const htmx = htmxVersionOf(url, ctx.config.htmx);
+  return htmlResponse(embedFragment({ topic, streamUrl: `${origin}/sse?page=embed&topic=${encodeURIComponent(topic)}`, items, htmx }));
 }

@@ -3,7 +3,7 @@
  * a threshold; `POST /inventory/:sku/watch`), and `POST /api/inventory/:sku`, where a queue
  * consumer reports stock changes with a publish token.
  */
-import { currentUser, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { mediaType, readBrowserForm, readJson } from "../form.ts";
 import { changeStock, MAX_QUANTITY, type StockChange } from "../inventory.ts";
@@ -36,7 +36,7 @@ function amount(value: unknown, name: string, { signed = false } = {}): number {
 }
 
 export function inventory(ctx: AppContext, req: Request): Response {
-  const viewer = viewerOf(ctx, req);
+  const viewer = pageViewer(ctx, req);
   const products = ctx.inventory.all();
   const watched = viewer.user ? ctx.inventory.watchedBy(viewer.user.id) : new Set<string>();
   const page = inventoryPage({ viewer, products, watched, streamUrl: pageStreamUrl("inventory") });

@@ -1,5 +1,5 @@
 /** `GET /orders` and `POST /orders`: demo orders whose status steps reach only the buyer. */
-import { currentUser, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { placeOrder } from "../orders.ts";
@@ -9,7 +9,7 @@ import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import { orderPlaced, ordersPage } from "../../views/orders.ts";
 
 export function orders(ctx: AppContext, req: Request): Response {
-  const viewer = viewerOf(ctx, req);
+  const viewer = pageViewer(ctx, req);
   const mine = viewer.user ? ctx.orders.of(viewer.user.id) : [];
   const page = ordersPage(viewer, pageStreamUrl("orders"), ctx.inventory.all(), mine);
   return htmlResponse(page, { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });

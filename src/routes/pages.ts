@@ -2,7 +2,7 @@
  * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
 import { parseTarget, parseTopicList } from "../channel.ts";
-import { currentUser, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
@@ -24,7 +24,7 @@ function topicsOf(ctx: AppContext, url: string): string[] {
 /** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications. */
 export async function home(ctx: AppContext, req: Request): Promise<Response> {
   const topics = topicsOf(ctx, req.url);
-  const viewer = viewerOf(ctx, req);
+  const viewer = pageViewer(ctx, req);
   const live = viewer.user !== null || ctx.config.anonymous;
   const channels = live ? streamChannels(ctx, viewer.user, topics) : [];
   const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};

@@ -13,8 +13,9 @@ import { EVERYONE, groupChannel, parseTopicList, topicChannel, userChannel, type
 import { clientAddress, currentUser, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { principalOf } from "../policy.ts";
-import { PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../page.ts";
-import { encodeMessage, encodeRetry } from "../sse.ts";
+import { isHtmx4Stream } from "../htmx.ts";
+import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../page.ts";
+import { encodeRetry } from "../sse.ts";
 import type { User } from "../session.ts";
 import { subscriberStream, type Subscriber } from "../subscriber.ts";
 import { historyCutNotice } from "../../views/status.ts";
@@ -67,7 +68,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   const user = currentUser(ctx, req);
   if (!user && !ctx.config.anonymous) throw new HttpError(401, "Sign in to open a stream.");
   const url = new URL(req.url);
-  const page = parsePage(url.searchParams.get("page"));
+  const page = parsePage(url.searchParams.get("page"), user);
   const asked = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
   const topics = [...new Set([...PAGE_TOPICS[page], ...asked])];
   const channels = streamChannels(ctx, user, topics);
@@ -87,6 +88,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     retryHint: retry,
     // Dropping the connection is the only way to free what Bun holds for a client that does not read.
     hardClose: () => server.timeout(req, 1),
+    framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null,
   };
   const body = subscriberStream(init, req.signal, (subscriber) => {
     subscriber.write(retry);
@@ -117,9 +119,11 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
   }
   const lastId = await ctx.hub.position();
   const data = await pageSnapshot(ctx, page, user, subscriber.channels, lastId);
-  subscriber.write(encodeMessage({ event: "snapshot", id: String(lastId), data }));
+  // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
+  const retry = subscriber.framing ? ctx.config.retryMs : undefined;
+  subscriber.write(subscriber.encode({ event: "snapshot", id: String(lastId), retry, data }));
   subscriber.lastId = Math.max(subscriber.lastId, lastId);
-  if (from !== null) subscriber.write(encodeMessage({ event: "history-cut", data: historyCutNotice().value }));
+  if (from !== null) subscriber.write(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
   subscriber.endCatchUp();
 }
 

@@ -52,9 +52,34 @@ export async function until(page: Page, expression: string, timeoutMs = 5000): P
   }
 }
 
-/** Waits until htmx-ext-sse's EventSource on the page is open. */
-export function streamOpen(page: Page): Promise<void> {
-  return until(page, `document.querySelector("[sse-connect]")?.["htmx-internal-data"]?.sseEventSource?.readyState === 1`);
+const streams = new WeakMap<Page, { open: boolean }>();
+
+/**
+ * Follows the page's stream: whether herald has answered the `/sse` request of the document now
+ * shown. Works alike for htmx 2's EventSource and htmx 4's fetch: herald answers once the stream
+ * is subscribed. Call it before the page navigates.
+ */
+export function trackStream(page: Page): void {
+  const state = { open: false };
+  streams.set(page, state);
+  // A new document is on its way. (Not framenavigated: htmx 4 fires same-document navigations.)
+  page.on("request", (request) => {
+    if (request.isNavigationRequest() && request.frame() === page.mainFrame()) state.open = false;
+  });
+  page.on("response", (response) => {
+    if (new URL(response.url()).pathname === "/sse" && response.status() === 200) state.open = true;
+  });
+}
+
+/** Waits until the page's stream is open (see `trackStream`). */
+export async function streamOpen(page: Page, timeoutMs = 5000): Promise<void> {
+  const state = streams.get(page);
+  if (!state) throw new Error("streamOpen: call trackStream(page) when the page is created");
+  const deadline = Date.now() + timeoutMs;
+  while (!state.open) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for the stream of ${page.url()}`);
+    await Bun.sleep(20);
+  }
 }
 
 /** Waits until `user`'s page is live: herald holds their stream and the page's EventSource is open. */
@@ -69,6 +94,7 @@ export async function live(herald: Herald, page: Page, user: string): Promise<vo
  */
 export async function signedInPage(browser: Browser, url: string, name: string, problems: string[], { expectErrors = false } = {}): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
+  trackStream(page);
   page.on("console", (message) => {
     if (message.type() === "error" && !expectErrors) problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
   });
