@@ -5,6 +5,7 @@
  *
  * GET /sse?topic=<name> opens a stream (no topic: the topic ""); POST /publish?topic=<name> sends
  * its body as one `notification` event to that topic's streams and answers how many there are.
+ * POST /publish-batch takes a JSON list of `{topic, html}` and sends each the same way.
  */
 const encoder = new TextEncoder();
 const topics = new Map<string, Set<ReadableStreamDirectController>>();
@@ -40,6 +41,20 @@ const server = Bun.serve({
           controller.flush();
         }
         return new Response(String(streams.size));
+      },
+    },
+    "/publish-batch": {
+      POST: async (req) => {
+        let sent = 0;
+        for (const { topic, html } of (await req.json()) as Array<{ topic: string; html: string }>) {
+          const frame = encoder.encode(`event: notification\ndata: ${html}\n\n`);
+          for (const controller of topics.get(topic) ?? []) {
+            controller.write(frame);
+            controller.flush();
+            sent++;
+          }
+        }
+        return new Response(String(sent));
       },
     },
   },

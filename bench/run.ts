@@ -1,7 +1,7 @@
 /**
  * `bun run bench`: herald against two peers, in the same run on the same machine: the bare Bun
  * floor (`bench/floor.ts`, as little as an SSE server can do) and a naive `node:http` server
- * (`bench/naive.ts`, written the way most examples are: every client in one array, each frame
+ * (`bench/naive.mjs` on Node, written the way most examples are: every client in one array, each frame
  * built per client). Each server runs in its own process, herald once per event log of
  * BENCH_ENGINES (default "sqlite,memory,redis"; Redis on a redis-server the bench starts, skipped
  * when there is none).
@@ -28,7 +28,8 @@
  * - BENCH_EXTRA_ROUNDS, rounds of isolation, topics and replay [BENCH_ROUNDS, at most 3];
  * - BENCH_ISOLATION_SUBSCRIBERS [10], BENCH_IDLE [10000], BENCH_ISOLATION_PUBLISHES per phase [5000];
  * - BENCH_TOPICS [1000], BENCH_TOPIC_SUBSCRIBERS [10], BENCH_TOPICS_DELIVERIES
- *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32];
+ *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32], BENCH_TOPICS_BATCH
+ *   events per request [100; 1 publishes each event on its own];
  * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate run [5000];
  * - BENCH_OUT, the JSON file [bench/results/latest.json].
  */
@@ -83,6 +84,7 @@ const settings = {
   topicSubscribers: whole("BENCH_TOPIC_SUBSCRIBERS", 10),
   topicsDeliveries: whole("BENCH_TOPICS_DELIVERIES", Math.min(deliveries, 500_000)),
   topicsPublishers: whole("BENCH_TOPICS_PUBLISHERS", 32),
+  topicsBatch: whole("BENCH_TOPICS_BATCH", 100),
   replay: whole("BENCH_REPLAY", 10_000),
   publishes: whole("BENCH_PUBLISHES", 5000),
 };
@@ -108,7 +110,25 @@ async function inRounds<R>(
       done.push(result);
     }
   }
+  scores.set(what, new Map([...runs].map(([target, done]) => [target.name, done.map(score)])));
   return [...runs.values()].map((done) => median(done, score));
+}
+
+/** Every round's score, per scenario (`what`) and server. */
+const scores = new Map<string, Map<string, number[]>>();
+
+/**
+ * The median over rounds of `a`'s score divided by `b`'s in the same round. Rounds alternate
+ * between the servers, so a pair shares the machine's state of the moment: on a shared machine
+ * whose speed drifts by ±15% between minutes, this compares more fairly than two medians do.
+ */
+function paired(what: string, a: string, b: string): number {
+  const of = scores.get(what);
+  const as = of?.get(a);
+  const bs = of?.get(b);
+  if (!as || !bs) return Number.NaN;
+  const ratios = as.map((score, i) => score / bs[i]!).sort((x, y) => x - y);
+  return ratios[Math.floor((ratios.length - 1) / 2)]!;
 }
 
 const engines = await availableEngines(settings.engines);
@@ -152,7 +172,7 @@ try {
       servers,
       settings.extraRounds,
       `${settings.topics} topics`,
-      (target) => manyTopics(target, settings.topics, settings.topicSubscribers, settings.topicsDeliveries, settings.topicsPublishers),
+      (target) => manyTopics(target, settings.topics, settings.topicSubscribers, settings.topicsDeliveries, settings.topicsPublishers, settings.topicsBatch),
       (r) => r.deliveriesPerS,
       (r) => `${count(r.deliveriesPerS)} deliveries/s, ${count(r.publishesPerS)} publishes/s`,
     );
@@ -192,6 +212,8 @@ const ratios = {
       vsFloor: rate(name) / rate(floor.name),
       vsNaive: rate(name) / rate(naive.name),
       vsMemory: rate(name) / rate("herald memory"),
+      vsFloorPaired: paired(`fan-out to ${subscribers}`, name, floor.name),
+      vsNaivePaired: paired(`fan-out to ${subscribers}`, name, naive.name),
     }));
   }),
   isolation: results.isolation.map((r) => ({
@@ -215,10 +237,10 @@ const vs = (rows: ReadonlyArray<{ target: string; vsFloor: number; vsNaive: numb
 const host = machine(pin);
 console.log(`\n${host.summary}\n`);
 if (results.fanout.length > 0) {
-  console.log("Fan-out: N streams on one topic, events published one after another (vs: deliveries/s against the peer's):\n");
+  console.log("Fan-out: N streams on one topic, events published one after another (vs: deliveries/s against the peer's median round; paired: the median of the same-round ratios):\n");
   console.log(
     table(
-      ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream", "vs floor", "vs naive"],
+      ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream", "vs floor", "vs naive", "vs floor, paired", "vs naive, paired"],
       results.fanout.map((r) => {
         const rows = results.fanout.filter((f) => f.subscribers === r.subscribers);
         const rate = (name: string) => of(rows, name, (f) => f.deliveriesPerS);
@@ -236,6 +258,8 @@ if (results.fanout.length > 0) {
           count(r.bytesPerIdleStream),
           percent(r.deliveriesPerS / rate(floor.name)),
           times(r.deliveriesPerS / rate(naive.name)),
+          percent(paired(`fan-out to ${r.subscribers}`, r.target, floor.name)),
+          times(paired(`fan-out to ${r.subscribers}`, r.target, naive.name)),
         ];
       }),
     ),
@@ -270,7 +294,7 @@ if (results.isolation.length > 0) {
 if (results.topics.length > 0) {
   const [first] = results.topics;
   console.log(
-    `\nMany topics: ${count(first!.streams)} streams over ${count(first!.topics)} topics, events round-robin over the topics by ${first!.publishers} publishers at once (target: within 20% of one topic):\n`,
+    `\nMany topics: ${count(first!.streams)} streams over ${count(first!.topics)} topics, events round-robin over the topics, ${first!.batch} a request, by ${first!.publishers} publishers at once (target: within 20% of one topic):\n`,
   );
   console.log(
     table(

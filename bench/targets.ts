@@ -1,6 +1,7 @@
 /**
  * The servers the bench measures, each in its own process: herald (`src/main.ts`) with one event
- * log, the bare Bun floor (`bench/floor.ts`) and the naive `node:http` peer (`bench/naive.ts`).
+ * log, the bare Bun floor (`bench/floor.ts`) and the naive Node `http` peer (`bench/naive.mjs`, run
+ * by Node when it is installed, as such servers are; by Bun otherwise).
  * Each announces "listening on http://host:PORT" on stdout; each runs a full GC on SIGUSR2.
  *
  * With `taskset` and two or more cores, servers run pinned to core 0 (the load client takes core 1).
@@ -25,6 +26,8 @@ export interface Running {
 
 /** Publishes one event with `message` to `topic`; resolves when the server has answered. */
 export type Publish = (topic: string, message: string) => Promise<void>;
+/** Publishes several events, each to its topic, in one request; resolves when the server has answered. */
+export type PublishBatch = (events: ReadonlyArray<{ topic: string; message: string }>) => Promise<void>;
 
 export interface Target {
   name: string;
@@ -33,11 +36,12 @@ export interface Target {
   /** Starts the server, with `env` added to its environment. */
   start(env?: Record<string, string>): Promise<Running>;
   publisher(port: number): Promise<Publish>;
+  batchPublisher(port: number): PublishBatch;
 }
 
-async function spawnServer(args: string[], env: Record<string, string>): Promise<Running> {
+async function spawnServer(args: string[], env: Record<string, string>, runtime: string = process.execPath): Promise<Running> {
   // taskset execs the server, so the pid is the server's own.
-  const command = pin ? [taskset!, "-c", "0", process.execPath, ...args] : [process.execPath, ...args];
+  const command = pin ? [taskset!, "-c", "0", runtime, ...args] : [runtime, ...args];
   const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
   const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
   let text = "";
@@ -142,6 +146,15 @@ export function heraldTarget(engine: Engine): Target {
     streamPath: (topic) => `/sse?topic=${topic}`,
     start: (env = {}) => startHeraldProcess({ ...engineEnv(engine), ...env }),
     publisher: async (port) => async (topic, message) => void (await publishThroughApi(port, topic, message)),
+    batchPublisher: (port) => async (events) => {
+      const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify(events.map(({ topic, message }) => ({ target: `topic:${topic}`, message }))),
+      });
+      if (res.status !== 200) throw new Error(`herald batch publish failed: ${res.status} ${await res.text()}`);
+      await res.arrayBuffer();
+    },
   };
 }
 
@@ -162,18 +175,39 @@ export const floor: Target = {
       await res.arrayBuffer();
     };
   },
+  batchPublisher(port) {
+    let id = 0;
+    return async (events) => {
+      const body = JSON.stringify(events.map(({ topic, message }) => ({ topic, html: fragment(++id, topic, message) })));
+      const res = await fetch(`http://127.0.0.1:${port}/publish-batch`, { method: "POST", body });
+      if (!res.ok) throw new Error(`floor batch publish failed: ${res.status}`);
+      await res.arrayBuffer();
+    };
+  },
 };
 
+/** Node, for the naive peer as such servers are run; Bun's own node:http when there is no Node. */
+const node = Bun.which("node");
+
 export const naive: Target = {
-  name: "naive node:http",
+  name: node ? "naive (Node http)" : "naive (Bun node:http)",
   streamPath: (topic) => `/sse?topic=${topic}`,
-  start: (env = {}) => spawnServer(["bench/naive.ts"], { PORT: "0", ...env }),
+  start: (env = {}) => (node ? spawnServer(["--expose-gc", "bench/naive.mjs"], { PORT: "0", ...env }, node) : spawnServer(["bench/naive.mjs"], { PORT: "0", ...env })),
   async publisher(port) {
     let id = 0;
     return async (topic, message) => {
       const body = JSON.stringify({ topic, event: "notification", html: fragment(++id, topic, message) });
       const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", headers: { "content-type": "application/json" }, body });
       if (!res.ok) throw new Error(`naive publish failed: ${res.status}`);
+      await res.arrayBuffer();
+    };
+  },
+  batchPublisher(port) {
+    let id = 0;
+    return async (events) => {
+      const body = JSON.stringify(events.map(({ topic, message }) => ({ topic, event: "notification", html: fragment(++id, topic, message) })));
+      const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      if (!res.ok) throw new Error(`naive batch publish failed: ${res.status}`);
       await res.arrayBuffer();
     };
   },

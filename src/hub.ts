@@ -71,6 +71,8 @@ export interface HubOptions {
 }
 
 const HEARTBEAT = encodeComment("ping");
+/** Event names already found safe to send. */
+const checkedNames = new Set<string>();
 
 /** One message's htmx 4 variants, each encoded the first time a stream needs it. */
 class Variants {
@@ -218,8 +220,11 @@ export class Hub {
    */
   async publish(target: Channel | readonly Channel[], publication: Publication): Promise<PublishResult> {
     const channels = typeof target === "string" ? [target] : [...new Set(target)];
-    // Refuse a bad event name before anything is logged.
-    encodeMessage({ event: publication.event, data: "" });
+    // Refuse a bad event name before anything is logged (each name is checked once).
+    if (!checkedNames.has(publication.event)) {
+      encodeMessage({ event: publication.event, data: "" });
+      if (checkedNames.size < 10_000) checkedNames.add(publication.event);
+    }
     const started = performance.now();
     const { data } = publication;
     const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);

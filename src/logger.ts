@@ -13,8 +13,27 @@ export interface Logger {
   error(msg: string, fields?: LogFields): void;
 }
 
-/** A logger that writes lines at `level` and above with `write` (defaults to stdout). */
-export function createLogger(level: LogLevel, write: (line: string) => void = (line) => process.stdout.write(line + "\n")): Logger {
+let pending: string[] = [];
+
+function flushStdout(): void {
+  if (pending.length === 0) return;
+  const lines = pending.join("");
+  pending = [];
+  process.stdout.write(lines);
+}
+
+/**
+ * Writes a line to stdout with the others of the same turn of the event loop: one write for a
+ * burst of publishes rather than one each. Whatever is pending is written before the process exits.
+ */
+function toStdout(line: string): void {
+  if (pending.length === 0) setImmediate(flushStdout);
+  pending.push(line + "\n");
+}
+process.on("exit", flushStdout);
+
+/** A logger that writes lines at `level` and above with `write` (defaults to stdout, a burst at a time). */
+export function createLogger(level: LogLevel, write: (line: string) => void = toStdout): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const at = (name: Exclude<LogLevel, "off">) => {
     if (LOG_LEVELS.indexOf(name) < threshold) return () => {};

@@ -47,10 +47,23 @@ export function authorizeAll(ctx: AppContext, by: Principal, events: readonly Ou
 export async function publishAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): Promise<PublishResult[]> {
   // Appended in one go, so that a batch is committed together.
   const results = await Promise.all(events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })));
-  events.forEach(({ targets, event }, i) => {
-    const { id, delivered } = results[i]!;
-    ctx.log.info("published", { id, event, targets: targets.join(","), delivered, by: describe(by) });
+  if (events.length === 1) {
+    const { targets, event } = events[0]!;
+    ctx.log.info("published", { id: results[0]!.id, event, targets: targets.join(","), delivered: results[0]!.delivered, by: describe(by) });
+    return results;
+  }
+  // A batch is one line (each event's own at debug): a feed of many topics would otherwise write
+  // as many lines as it publishes events.
+  const targets = [...new Set(events.flatMap((e) => e.targets))];
+  ctx.log.info("published", {
+    ids: `${results[0]!.id}-${results.at(-1)!.id}`,
+    events: events.length,
+    names: [...new Set(events.map((e) => e.event))].join(","),
+    targets: targets.length > 10 ? `${targets.slice(0, 10).join(",")},… (${targets.length})` : targets.join(","),
+    delivered: results.reduce((sum, r) => sum + r.delivered, 0),
+    by: describe(by),
   });
+  events.forEach(({ targets, event }, i) => ctx.log.debug("published", { id: results[i]!.id, event, targets: targets.join(","), delivered: results[i]!.delivered }));
   return results;
 }
 

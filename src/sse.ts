@@ -47,7 +47,10 @@ export function formatMessage(message: SseMessage): string {
     checkRetry(message.retry);
     out += `retry: ${message.retry}\n`;
   }
-  for (const line of message.data.split(LINE_BREAK)) out += `data: ${line}\n`;
+  const { data } = message;
+  // Most fragments break lines with LF alone: one replace rather than a split and a loop.
+  if (!data.includes("\r")) return `${out}data: ${data.replaceAll("\n", "\ndata: ")}\n\n`;
+  for (const line of data.split(LINE_BREAK)) out += `data: ${line}\n`;
   return out + "\n";
 }
 

@@ -33,6 +33,11 @@ describe("structured logs", () => {
         headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
         body: JSON.stringify({ target: "user:alice", message: "from the api" }),
       });
+      await fetch(`${herald.url}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(Array.from({ length: 12 }, (_, i) => ({ target: `topic:t${i}`, message: "batch" }))),
+      });
       reader.close();
       await eventually(() => lines.some((line) => line.includes('"stream closed"')), "the close line");
 
@@ -43,6 +48,8 @@ describe("structured logs", () => {
       expect(published).toEqual([
         expect.objectContaining({ id: "1", event: "notification", targets: "topic:orders", delivered: 1, by: "user:alice" }),
         expect.objectContaining({ id: "2", targets: "user:alice", delivered: 1, by: "token#1" }),
+        // A batch is one line.
+        expect.objectContaining({ ids: "3-14", events: 12, names: "notification", targets: "topic:t0,topic:t1,topic:t2,topic:t3,topic:t4,topic:t5,topic:t6,topic:t7,topic:t8,topic:t9,… (12)", delivered: 0, by: "token#1" }),
       ]);
       const all = lines.join("\n");
       for (const forbidden of [secret, token, alice.csrf, alice.cookie.split("herald_session=")[1]!, "herald_csrf="]) {

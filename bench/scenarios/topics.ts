@@ -1,8 +1,10 @@
 /**
  * Many topics: the same number of streams as a one-topic fan-out, spread over many topics (a few
  * streams each), with events published round-robin over the topics by several publishers at
- * once. Each publish reaches only a few streams, so this measures what a publish costs apart from
- * its fan-out (the request, the log, finding the topic's streams) against the one-topic figure.
+ * once, `batch` events to consecutive topics per request (as a feed of many symbols or products
+ * publishes; 1 sends each event on its own). Each event reaches only a few streams, so this
+ * measures what an event costs apart from its fan-out (the log, finding the topic's streams, the
+ * request's share) against the one-topic figure.
  */
 import { concurrently, connectTopics, percentiles, type LoadClient } from "../load.ts";
 import { warmUp, type Target } from "../targets.ts";
@@ -16,6 +18,8 @@ export interface TopicsResult {
   publishes: number;
   /** Publishers at once. */
   publishers: number;
+  /** Events per request. */
+  batch: number;
   deliveriesPerS: number;
   publishesPerS: number;
   p50Ms: number;
@@ -26,7 +30,7 @@ export interface TopicsResult {
   spread?: [number, number];
 }
 
-export async function manyTopics(target: Target, topicCount: number, perTopic: number, deliveries: number, publishers: number): Promise<TopicsResult> {
+export async function manyTopics(target: Target, topicCount: number, perTopic: number, deliveries: number, publishers: number, batch = 1): Promise<TopicsResult> {
   const eventsPerTopic = Math.max(1, Math.round(deliveries / (topicCount * perTopic)));
   const publishes = eventsPerTopic * topicCount;
   const topics = Array.from({ length: topicCount }, (_, i) => `t${i}`);
@@ -41,12 +45,19 @@ export async function manyTopics(target: Target, topicCount: number, perTopic: n
     for (const client of clients) client.expect(eventsPerTopic);
     const delivered = () => clients.reduce((sum, client) => sum + client.delivered, 0);
     const total = clients.reduce((sum, client) => sum + client.open, 0) * eventsPerTopic;
+    const publishBatch = target.batchPublisher(server.port);
     const started = performance.now();
-    // Publish i goes to topic i mod T, as that topic's event number floor(i / T).
-    await concurrently(publishes, publishers, async (i) => {
-      const topic = i % topicCount;
-      clients[topic]!.published(Math.floor(i / topicCount));
-      await publish(topics[topic]!, `event ${i} of ${publishes}: stock of sku-${i % 97} changed`);
+    // Event i goes to topic i mod T, as that topic's event number floor(i / T); a request carries
+    // events i … i + batch - 1.
+    await concurrently(Math.ceil(publishes / batch), publishers, async (b) => {
+      const events = [];
+      for (let i = b * batch; i < Math.min(publishes, (b + 1) * batch); i++) {
+        const topic = i % topicCount;
+        clients[topic]!.published(Math.floor(i / topicCount));
+        events.push({ topic: topics[topic]!, message: `event ${i} of ${publishes}: stock of sku-${i % 97} changed` });
+      }
+      if (events.length === 1) await publish(events[0]!.topic, events[0]!.message);
+      else await publishBatch(events);
     });
     const published = performance.now();
     const deadline = Date.now() + 60_000;
@@ -64,6 +75,7 @@ export async function manyTopics(target: Target, topicCount: number, perTopic: n
       streams: clients.reduce((sum, client) => sum + client.open, 0),
       publishes,
       publishers,
+      batch,
       deliveriesPerS: Math.round(delivered() / elapsed),
       publishesPerS: Math.round(publishes / ((published - started) / 1000)),
       p50Ms: latency.p50,

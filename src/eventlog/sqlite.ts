@@ -94,8 +94,9 @@ export class SqliteEventLog implements EventLog {
     this.#droppedUpTo = dropped;
     const channelsOf = "SELECT value FROM json_each($channels)";
     this.#q = {
-      insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES ($id, $at, $event, $data, $channels)"),
-      insertChannel: this.#db.prepare("INSERT OR IGNORE INTO event_channels (channel, event_id, event) VALUES ($channel, $id, $event)"),
+      // Positional parameters on the append path: binding them is cheaper than binding an object.
+      insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)"),
+      insertChannel: this.#db.prepare("INSERT OR IGNORE INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)"),
       readAfter: this.#db.prepare<Row, Record<string, string | number>>(
         `SELECT * FROM events WHERE id IN (SELECT event_id FROM event_channels WHERE channel IN (${channelsOf}) AND event_id > $after) ORDER BY id LIMIT $limit`,
       ),
@@ -146,8 +147,8 @@ export class SqliteEventLog implements EventLog {
     try {
       this.#db.transaction(() => {
         for (const event of events) {
-          this.#q.insertEvent.run({ id: event.id, at: event.at, event: event.event, data: event.data, channels: JSON.stringify(event.channels) });
-          for (const channel of event.channels) this.#q.insertChannel.run({ channel, id: event.id, event: event.event });
+          this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
+          for (const channel of event.channels) this.#q.insertChannel.run(channel, event.id, event.event);
         }
       })();
       this.#committedId = events.at(-1)?.id ?? this.#committedId;

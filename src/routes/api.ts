@@ -21,6 +21,9 @@ import { notificationItem } from "../../views/notification.ts";
 /** What an SSE event name from the API may be. */
 export const EVENT_NAME = /^[a-z][a-z0-9-]{0,63}$/;
 
+/** Each configured token list as bytes, made once rather than on every request. */
+const tokenBytes = new WeakMap<readonly string[], Buffer[]>();
+
 /** The token principal for the request's bearer token; 401 for none or a wrong one. */
 export function authenticate(ctx: AppContext, req: Request): Principal {
   const tokens = ctx.config.publishTokens;
@@ -33,11 +36,12 @@ export function authenticate(ctx: AppContext, req: Request): Principal {
     throw new HttpError(401, "Send a publish token as Authorization: Bearer <token>.", { "www-authenticate": 'Bearer realm="herald"' });
   }
   const given = Buffer.from(match[1]!);
+  let expected = tokenBytes.get(tokens);
+  if (!expected) tokenBytes.set(tokens, (expected = tokens.map((token) => Buffer.from(token))));
   // Compare with every token, always, so the time taken does not say which one nearly matched.
   let found = -1;
-  tokens.forEach((token, index) => {
-    const expected = Buffer.from(token);
-    if (expected.length === given.length && timingSafeEqual(expected, given) && found < 0) found = index;
+  expected.forEach((token, index) => {
+    if (token.length === given.length && timingSafeEqual(token, given) && found < 0) found = index;
   });
   if (found < 0) {
     throw new HttpError(401, "That publish token is not valid.", { "www-authenticate": 'Bearer realm="herald", error="invalid_token"' });
