@@ -37,6 +37,26 @@ describe.if(run)("Redis event log", () => {
     await b.close();
   });
 
+  test("finds the latest events through its index, built once from a stream written without one", async () => {
+    const prefix = `backfill${++prefixes}:`;
+    const client = new Bun.RedisClient(redis.url);
+    // A stream as an older herald wrote it: entries, no index.
+    for (let id = 1; id <= 3; id++) {
+      await client.send("XADD", [`${prefix}events`, `${id}-0`, "at", String(Date.now()), "event", "notification", "channels", JSON.stringify(id === 2 ? ["user:bob"] : ["everyone"]), "data", `old ${id}`]);
+    }
+    await client.send("SET", [`${prefix}event-id`, "3"]);
+    const log = new RedisEventLog({ url: redis.url, retention, prefix });
+    expect((await log.latest(["everyone", "user:bob"], "notification", 10)).map((e) => e.data)).toEqual(["old 3", "old 2", "old 1"]);
+    await log.append({ channels: ["user:bob"], event: "notification", data: "new 4", at: Date.now() });
+    expect((await log.latest(["user:bob"], "notification", 10)).map((e) => e.data)).toEqual(["new 4", "old 2"]);
+    expect(await log.unreadCount("bob", ["everyone", "user:bob"], "notification")).toBe(4);
+    expect(await client.send("EXISTS", [`${prefix}indexed`])).toBe(1);
+    // Unrelated events in between are not read: the index holds only this channel's ids.
+    expect(await client.send("ZRANGE", [`${prefix}index:notification:user:bob`, "0", "-1"])).toEqual(["2", "4"]);
+    client.close();
+    await log.close();
+  });
+
   test("the entry id in Redis is the event's id", async () => {
     const log = open();
     const stored = await log.append(event("x"));

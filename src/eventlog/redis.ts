@@ -3,6 +3,10 @@
  * event, `MAXLEN ~` for retention by count, and the inbox's read marks in sorted sets. Several
  * herald processes can share it.
  *
+ * Beside the stream, an index per event name and channel (a sorted set of the newest
+ * `INDEX_KEEP` ids) lets a snapshot or an unread count find a channel's latest events without
+ * reading the stream: the entry and its index entries are written by one script, atomically.
+ *
  * Ids: a counter (`INCR`) gives the next number n, and the entry is added as `n-0`, so the
  * stream entry id and the SSE id name the same event. Redis refuses an entry id at or below the
  * stream's top, so when two processes race, the loser takes a new number and tries again: ids
@@ -28,6 +32,22 @@ const MAX_TRIES = 50;
 const CONNECT_WAIT_MS = 250;
 /** How long one blocking read of the stream waits for new entries. */
 const FOLLOW_BLOCK_MS = 5_000;
+/** Ids kept per index (event name and channel): at least the most a page shows (`HERALD_INBOX_SIZE` ≤ 1000). */
+const INDEX_KEEP = 1_000;
+
+/**
+ * Adds the entry (KEYS[1] the stream; ARGV: maxlen, entry id, at, event, channels, data) and its
+ * id to each index (KEYS[2…]), each trimmed to the newest ARGV[7]. A stream id at or below the
+ * top fails the whole script, as a bare XADD would.
+ */
+const APPEND_SCRIPT = `
+redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[2], 'at', ARGV[3], 'event', ARGV[4], 'channels', ARGV[5], 'data', ARGV[6])
+local n = string.match(ARGV[2], '^(%d+)')
+for i = 2, #KEYS do
+  redis.call('ZADD', KEYS[i], n, n)
+  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
+end
+return 1`;
 
 /** Redis cannot be reached: nothing was stored. */
 export class RedisUnavailableError extends Error {
@@ -61,6 +81,9 @@ export class RedisEventLog implements EventLog {
   readonly #counter: string;
   readonly #readUpTo: string;
   readonly #readPrefix: string;
+  readonly #indexPrefix: string;
+  readonly #indexed: string;
+  #backfilled: Promise<void> | null = null;
   readonly #inFlight = new Set<Promise<unknown>>();
 
   constructor(options: RedisLogOptions) {
@@ -73,6 +96,40 @@ export class RedisEventLog implements EventLog {
     this.#counter = `${prefix}event-id`;
     this.#readUpTo = `${prefix}read-up-to`;
     this.#readPrefix = `${prefix}read:`;
+    this.#indexPrefix = `${prefix}index:`;
+    this.#indexed = `${prefix}indexed`;
+  }
+
+  #indexKey(name: string, channel: Channel): string {
+    return `${this.#indexPrefix}${name}:${channel}`;
+  }
+
+  /**
+   * Builds the indexes from the stream, once, for a stream written before herald kept them (the
+   * `indexed` key says it is done). Several processes may do it at once: adding an id twice is harmless.
+   */
+  #backfill(): Promise<void> {
+    this.#backfilled ??= (async () => {
+      const redis = await this.#client();
+      if (await redis.exists(this.#indexed)) return;
+      let from = "-";
+      for (;;) {
+        const entries = (await redis.xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
+        await Promise.all(
+          entries.flatMap((entry) => {
+            const event = fromEntry(entry);
+            return event.channels.map((channel) => redis.send("ZADD", [this.#indexKey(event.event, channel), String(event.id), String(event.id)]));
+          }),
+        );
+        if (entries.length < SCAN) break;
+        from = `(${entries.at(-1)![0]}`;
+      }
+      await redis.set(this.#indexed, "1");
+    })().catch((error: unknown) => {
+      this.#backfilled = null;
+      throw error;
+    });
+    return this.#backfilled;
   }
 
   /**
@@ -106,21 +163,9 @@ export class RedisEventLog implements EventLog {
       const id = await redis.incr(this.#counter);
       const data = typeof render === "function" ? render(id) : (render ?? event.data);
       try {
-        await redis.xadd(
-          this.#stream,
-          "MAXLEN",
-          "~",
-          String(this.#retention.maxEvents),
-          `${id}-0`,
-          "at",
-          String(event.at),
-          "event",
-          event.event,
-          "channels",
-          JSON.stringify(event.channels),
-          "data",
-          data,
-        );
+        const keys = [this.#stream, ...event.channels.map((channel) => this.#indexKey(event.event, channel))];
+        const args = [String(this.#retention.maxEvents), `${id}-0`, String(event.at), event.event, JSON.stringify(event.channels), data, String(INDEX_KEEP)];
+        await redis.send("EVAL", [APPEND_SCRIPT, String(keys.length), ...keys, ...args]);
         return { ...event, id, data };
       } catch (error) {
         if (!/equal or smaller/i.test(String(error)) || tries >= MAX_TRIES) throw error;
@@ -174,19 +219,24 @@ export class RedisEventLog implements EventLog {
     }
   }
 
+  /** Ids of `name` events on any of `channels` with ids in (`above`, `upTo`], newest first, at most `limit` a channel. */
+  async #indexedIds(channels: readonly Channel[], name: string, { above = 0, upTo, limit }: { above?: number; upTo?: number; limit?: number }): Promise<number[]> {
+    await this.#backfill();
+    const redis = await this.#client();
+    const max = upTo === undefined ? "+inf" : String(upTo);
+    const page = limit === undefined ? [] : ["LIMIT", "0", String(limit)];
+    const lists = (await Promise.all(
+      [...new Set(channels)].map((channel) => redis.send("ZREVRANGEBYSCORE", [this.#indexKey(name, channel), max, `(${above}`, ...page])),
+    )) as string[][];
+    return [...new Set(lists.flat().map(Number))].sort((a, b) => b - a);
+  }
+
   async latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
-    const out: StoredEvent[] = [];
-    let to = upTo === undefined ? "+" : `${upTo}-0`;
-    for (;;) {
-      const entries = (await (await this.#client()).xrevrange(this.#stream, to, "-", "COUNT", String(SCAN))) as Entry[];
-      for (const entry of entries) {
-        const event = fromEntry(entry);
-        if (event.event === name && event.channels.some((channel) => channels.includes(channel))) out.push(event);
-        if (out.length >= limit) return out;
-      }
-      if (entries.length < SCAN) return out;
-      to = `(${entries.at(-1)![0]}`;
-    }
+    const ids = (await this.#indexedIds(channels, name, { upTo, limit })).slice(0, limit);
+    const redis = await this.#client();
+    const entries = (await Promise.all(ids.map((id) => redis.xrange(this.#stream, `${id}-0`, `${id}-0`)))) as Entry[][];
+    // An id whose entry retention has trimmed away is skipped.
+    return entries.flatMap((found) => (found[0] ? [fromEntry(found[0])] : []));
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {
@@ -220,11 +270,12 @@ export class RedisEventLog implements EventLog {
     return new Set(ids.filter((id, i) => id <= upTo || scores[i] !== null));
   }
 
+  /** Counted from the indexes: at most the newest `INDEX_KEEP` of each channel. */
   async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     const upTo = await this.#upTo(user);
-    const candidates = (await this.readAfter(upTo, channels, Number.MAX_SAFE_INTEGER)).filter((event) => event.event === name);
+    const candidates = await this.#indexedIds(channels, name, { above: upTo });
     if (candidates.length === 0) return 0;
-    const read = await this.readIds(user, candidates.map((event) => event.id));
+    const read = await this.readIds(user, candidates);
     return candidates.length - read.size;
   }
 
