@@ -8,6 +8,10 @@
  * connection is dropped (`hardClose`) so its bytes are freed. A stream that has not drained for
  * `timeoutMs` is stale and goes the same way.
  *
+ * Coalescing: writes are flushed when the current run of microtasks ends, so the events one
+ * commit releases (a batch, several publishers at once, a replay step) reach a stream in one
+ * socket write instead of one each.
+ *
  * Catch-up: while a resumed stream replays from the event log, live events wait in a queue and
  * are written after the replay, skipping any the replay already wrote. Every event's id is
  * remembered, so no event is written twice.
@@ -40,6 +44,14 @@ type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
 
 let lastSerial = 0;
 
+/** Streams written to since the last flush. */
+const unflushed: Subscriber[] = [];
+
+function flushAll(): void {
+  for (const subscriber of unflushed) Subscriber.flush(subscriber);
+  unflushed.length = 0;
+}
+
 export class Subscriber {
   /** Process-unique number, for logs and the monitor. */
   readonly serial = ++lastSerial;
@@ -71,6 +83,13 @@ export class Subscriber {
   /** Live events held back during a replay, or `null` when live. */
   #queue: Array<{ frame: Uint8Array; id: number; at: number }> | null = null;
   #onClose: Array<(subscriber: Subscriber) => void> = [];
+  #unflushed = false;
+
+  /** Sends what was written since the last flush. */
+  static flush(subscriber: Subscriber): void {
+    subscriber.#unflushed = false;
+    if (!subscriber.closed) subscriber.#sink.flush();
+  }
 
   constructor(sink: Sink, init: SubscriberInit) {
     this.#sink = sink;
@@ -154,7 +173,13 @@ export class Subscriber {
       this.close(undefined, "client");
       return false;
     }
-    this.#sink.flush();
+    // Sent once the current run of microtasks ends: the events of one commit (a batch, several
+    // publishers at once) reach a stream in one write, not one each.
+    if (!this.#unflushed) {
+      this.#unflushed = true;
+      unflushed.push(this);
+      if (unflushed.length === 1) queueMicrotask(flushAll);
+    }
     this.bytesSent += frame.byteLength;
     if (typeof written !== "number" && !this.#drain) {
       this.drainingSince = Date.now();

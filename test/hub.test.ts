@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/errors.ts";
+import { MemoryEventLog } from "../src/eventlog/index.ts";
+import { Hub } from "../src/hub.ts";
+import { Subscriber } from "../src/subscriber.ts";
 import { eventually, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
@@ -124,5 +127,31 @@ describe("hub", () => {
     herald.hub.publishToTopic("a", { event: "ok", data: "fine" });
     expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: "1" });
     expect(reader.raw).not.toContain("evil");
+  });
+});
+
+describe("coalesced writes", () => {
+  test("events due for one stream in the same turn go out in one flush, each frame whole and in order", async () => {
+    const written: string[] = [];
+    let flushes = 0;
+    const sink = {
+      write: (chunk: Uint8Array) => (written.push(new TextDecoder().decode(chunk)), chunk.byteLength),
+      flush: () => (flushes++, 0),
+      end: () => {},
+    } as unknown as ConstructorParameters<typeof Subscriber>[0];
+    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    const subscriber = new Subscriber(sink, { channels: ["topic:t"], userId: null });
+    hub.subscribe(subscriber);
+    // Three publishes at once (one commit): three frames, one flush.
+    await Promise.all(["a", "b", "c"].map((data) => hub.publish("topic:t", { event: "notification", data })));
+    await Bun.sleep(0);
+    expect(written).toEqual(["event: notification\nid: 1\ndata: a\n\n", "event: notification\nid: 2\ndata: b\n\n", "event: notification\nid: 3\ndata: c\n\n"]);
+    expect(flushes).toBe(1);
+    // A publish on its own is flushed on its own.
+    await hub.publish("topic:t", { event: "notification", data: "d" });
+    await Bun.sleep(0);
+    expect(written).toHaveLength(4);
+    expect(flushes).toBe(2);
+    hub.close();
   });
 });
