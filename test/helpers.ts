@@ -2,6 +2,7 @@
  * Test support: a real herald on port 0 with a temporary data directory, signed-in users,
  * and an SSE reader that parses frames the way a browser's EventSource does.
  */
+import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -232,4 +233,35 @@ export function postForm(
     redirect: "manual",
     headers: { ...(session ? { cookie: session.cookie } : {}), ...(htmx ? { "hx-request": "true" } : {}), ...headers },
   });
+}
+
+/**
+ * For a test file with one herald at a time: `stream()` opens streams on the current one, and
+ * `afterEach` closes them and stops it.
+ */
+export function perTestHerald(): { readonly herald: Herald; start(overrides?: TestConfig, options?: HeraldOptions): Herald; stream(query: string, cookie?: string, headers?: Record<string, string>): Promise<SseReader> } {
+  let current: Herald | undefined;
+  const readers: SseReader[] = [];
+  afterEach(async () => {
+    for (const reader of readers.splice(0)) reader.close();
+    await current?.stop();
+  });
+  const herald = () => {
+    if (!current) throw new Error("perTestHerald: start() a herald first");
+    return current;
+  };
+  return {
+    get herald() {
+      return herald();
+    },
+    start(overrides, options) {
+      current = startTestHerald(overrides, options);
+      return current;
+    },
+    async stream(query, cookie, headers = {}) {
+      const reader = await openStream(herald(), query, cookie, headers);
+      readers.push(reader);
+      return reader;
+    },
+  };
 }

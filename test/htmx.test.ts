@@ -1,27 +1,16 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { HeraldError } from "../src/errors.ts";
-import { openStream, postForm, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { perTestHerald, postForm, signIn } from "./helpers.ts";
 
 const HTMX4 = { "hx-request": "true" };
 let herald: Herald;
-const readers: SseReader[] = [];
-
-afterEach(async () => {
-  for (const reader of readers.splice(0)) reader.close();
-  await herald?.stop();
-});
-
-async function stream(query: string, cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {
-  const reader = await openStream(herald, query, cookie, headers);
-  readers.push(reader);
-  return reader;
-}
+const { start, stream } = perTestHerald();
 
 describe("streams for htmx 4", () => {
   test("get the events their page shows as unnamed out-of-band messages; htmx 2 streams get the same events named", async () => {
-    herald = startTestHerald({ retryMs: 1234 });
+    herald = start({ retryMs: 1234 });
     const alice = await signIn(herald, "alice");
     const four = await stream("", alice.cookie, HTMX4);
     const two = await stream("", alice.cookie);
@@ -48,7 +37,7 @@ describe("streams for htmx 4", () => {
   });
 
   test("events their page does not show keep their names (htmx 4 makes them DOM events)", async () => {
-    herald = startTestHerald({ publishTokens: ["htmx-token-0123456789"] });
+    herald = start({ publishTokens: ["htmx-token-0123456789"] });
     const four = await stream("?topic=prices", undefined, HTMX4);
     await fetch(`${herald.url}/api/publish`, {
       method: "POST",
@@ -60,7 +49,7 @@ describe("streams for htmx 4", () => {
   });
 
   test("each page frames its own regions: the live page's prices go into #market", async () => {
-    herald = startTestHerald({ marketMs: 20 });
+    herald = start({ marketMs: 20 });
     const four = await stream("?page=live", undefined, HTMX4);
     await four.until(() => four.events.length >= 2, "a price tick");
     const tick = four.events[1]!;
@@ -69,7 +58,7 @@ describe("streams for htmx 4", () => {
   });
 
   test("a resumed stream replays in its page's framing", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     for (const message of ["one", "two"]) await postForm(herald, "/notify", { target: "user:alice", message }, { session: alice });
     const four = await stream("", alice.cookie, { ...HTMX4, "last-event-id": "0" });
@@ -82,7 +71,7 @@ describe("streams for htmx 4", () => {
   });
 
   test("a refusal is an event stream that tells htmx 4 to stop when it is final", async () => {
-    herald = startTestHerald({ anonymous: false });
+    herald = start({ anonymous: false });
     const res = await fetch(`${herald.url}/sse`, { headers: HTMX4 });
     expect(res.status).toBe(401);
     expect(res.headers.get("content-type")).toBe("text/event-stream; charset=utf-8");
@@ -92,7 +81,7 @@ describe("streams for htmx 4", () => {
 
 describe("pages for htmx 4", () => {
   test("?htmx=4 renders a page for htmx 4 and its hx-sse, and links keep the choice", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const page = await (await fetch(`${herald.url}/?htmx=4`, { headers: { cookie: alice.cookie } })).text();
     expect(page).toContain('<script src="/assets/htmx4.js"></script>\n<script src="/assets/htmx4-sse.js"></script>');
@@ -119,7 +108,7 @@ describe("pages for htmx 4", () => {
   test("HERALD_HTMX=4 makes htmx 4 the default, and ?htmx=2 still gives htmx 2", async () => {
     expect(loadConfig({ HERALD_HTMX: "4" }).htmx).toBe(4);
     expect(() => loadConfig({ HERALD_HTMX: "3" })).toThrow(HeraldError);
-    herald = startTestHerald({ htmx: 4 });
+    herald = start({ htmx: 4 });
     expect(await (await fetch(`${herald.url}/`)).text()).toContain("/assets/htmx4.js");
     const two = await (await fetch(`${herald.url}/?htmx=2`)).text();
     expect(two).toContain('<script src="/assets/htmx.js" defer></script>');
@@ -127,7 +116,7 @@ describe("pages for htmx 4", () => {
   });
 
   test("the embed fragment for htmx 4 connects from the list, with the page's cookies", async () => {
-    herald = startTestHerald({ publicUrl: new URL("https://notify.example") });
+    herald = start({ publicUrl: new URL("https://notify.example") });
     const fragment = await (await fetch(`${herald.url}/embed/orders?htmx=4`)).text();
     expect(fragment).toContain(
       '<ul class="herald-feed" hx-sse:connect="https://notify.example/sse?page=embed&amp;topic=orders" hx-sse:close="close" hx-swap="afterbegin" hx-config="{&quot;credentials&quot;:&quot;include&quot;}">',
@@ -140,7 +129,7 @@ describe("pages for htmx 4", () => {
   });
 
   test("the monitor's stream is for admins only", async () => {
-    herald = startTestHerald({ groups: { admins: ["root"] } });
+    herald = start({ groups: { admins: ["root"] } });
     const alice = await signIn(herald, "alice");
     const root = await signIn(herald, "root");
     expect((await fetch(`${herald.url}/sse?page=monitor`, { headers: { cookie: alice.cookie } })).status).toBe(403);

@@ -1,24 +1,13 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
-import { openStream, postForm, signIn, startTestHerald, visit, type SseReader } from "./helpers.ts";
+import { perTestHerald, postForm, signIn, visit } from "./helpers.ts";
 
 const TOKEN = "inventory-token-0123456789";
 let herald: Herald;
-const readers: SseReader[] = [];
-
-afterEach(async () => {
-  for (const reader of readers.splice(0)) reader.close();
-  await herald?.stop();
-});
-
-async function stream(query: string, cookie?: string): Promise<SseReader> {
-  const reader = await openStream(herald, query, cookie);
-  readers.push(reader);
-  return reader;
-}
+const { start, stream } = perTestHerald();
 
 function quantityIn(row: string): number {
   return Number(/<td class="quantity">(\d+)<\/td>/.exec(row)?.[1]);
@@ -34,7 +23,7 @@ function api(sku: string, body: unknown, { token = TOKEN, type = "application/js
 
 describe("inventory", () => {
   test("a sale below the threshold sends the row and a low-stock alert on topic inventory; a restock clears it", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const watcher = await stream("?topic=inventory");
 
@@ -71,7 +60,7 @@ describe("inventory", () => {
   });
 
   test("a change that stays on the same side of the threshold sends only the row", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const watcher = await stream("?topic=inventory");
     await postForm(herald, "/inventory/MS-202", { action: "sell", amount: "1" }, { session: alice });
@@ -83,7 +72,7 @@ describe("inventory", () => {
   });
 
   test("a threshold raised above the quantity raises the alert, and lowered again clears it", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const watcher = await stream("?topic=inventory");
     await postForm(herald, "/inventory/DK-606", { action: "threshold", amount: "20" }, { session: alice });
@@ -95,7 +84,7 @@ describe("inventory", () => {
   });
 
   test("users watching a product get a notification when it runs low and when it is back; others do not", async () => {
-    herald = startTestHerald();
+    herald = start();
     const bob = await signIn(herald, "bob");
     const carol = await signIn(herald, "carol");
     const watch = await postForm(herald, "/inventory/MN-303/watch", { watch: "on" }, { session: bob });
@@ -129,7 +118,7 @@ describe("inventory", () => {
   });
 
   test("works without JavaScript: the form posts, redirects, and the page shows the new state", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const res = await postForm(herald, "/inventory/CB-404", { action: "sell", amount: "100" }, { session: alice, htmx: false });
     expect(res.status).toBe(303);
@@ -150,7 +139,7 @@ describe("inventory", () => {
   });
 
   test("refuses bad stock changes with a message, and changes nothing", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const anonymous = await visit(herald);
     const cases: Array<[Record<string, string>, string, number, string]> = [
@@ -176,7 +165,7 @@ describe("inventory", () => {
   });
 
   test("a private inventory topic limits stock changes to those who may publish to it", async () => {
-    herald = startTestHerald({ privateTopics: ["inventory"], groups: { admins: ["root"] } });
+    herald = start({ privateTopics: ["inventory"], groups: { admins: ["root"] } });
     const alice = await signIn(herald, "alice");
     const root = await signIn(herald, "root");
     const refused = await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "1" }, { session: alice });
@@ -188,7 +177,7 @@ describe("inventory", () => {
   });
 
   test("a stream for the inventory page starts with a snapshot of every row and the alerts", async () => {
-    herald = startTestHerald();
+    herald = start();
     const reader = await stream("?page=inventory");
     await reader.until(() => reader.pageEvents.length > 0, "the snapshot");
     const snapshot = reader.pageEvents[0]!;
@@ -202,11 +191,11 @@ describe("inventory", () => {
   test("stock survives a restart", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "herald-inventory-"));
     try {
-      herald = startTestHerald({ dataDir });
+      herald = start({ dataDir });
       const alice = await signIn(herald, "alice");
       await postForm(herald, "/inventory/KB-101", { action: "set", amount: "7" }, { session: alice });
       await herald.stop();
-      herald = startTestHerald({ dataDir });
+      herald = start({ dataDir });
       expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(7);
       expect(herald.ctx.inventory.all()).toHaveLength(6);
     } finally {
@@ -218,7 +207,7 @@ describe("inventory", () => {
 
 describe("POST /api/inventory/:sku", () => {
   test("a queue consumer reports stock with a token; the change is published like any other", async () => {
-    herald = startTestHerald({ publishTokens: [TOKEN] });
+    herald = start({ publishTokens: [TOKEN] });
     const watcher = await stream("?topic=inventory");
     const res = await api("kb-101", { quantity: 2 });
     expect(res.status).toBe(200);
@@ -238,7 +227,7 @@ describe("POST /api/inventory/:sku", () => {
   });
 
   test("answers bad requests with JSON errors that say what is wrong, and changes nothing", async () => {
-    herald = startTestHerald({ publishTokens: [TOKEN] });
+    herald = start({ publishTokens: [TOKEN] });
     const cases: Array<[Promise<Response>, number, string]> = [
       [api("KB-101", { quantity: 1 }, { token: "wrong-token-0123456789" }), 401, "That publish token is not valid."],
       [api("NOPE", { quantity: 1 }), 404, 'There is no product with SKU "NOPE".'],

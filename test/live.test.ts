@@ -1,25 +1,14 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { Market } from "../src/live.ts";
-import { eventually, openStream, postForm, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { eventually, perTestHerald, postForm, signIn } from "./helpers.ts";
 
 let herald: Herald;
-const readers: SseReader[] = [];
-
-afterEach(async () => {
-  for (const reader of readers.splice(0)) reader.close();
-  await herald?.stop();
-});
-
-async function stream(query: string, cookie?: string): Promise<SseReader> {
-  const reader = await openStream(herald, query, cookie);
-  readers.push(reader);
-  return reader;
-}
+const { start, stream } = perTestHerald();
 
 describe("live streams", () => {
   test("market prices are made only while someone follows topic market", async () => {
-    herald = startTestHerald({ marketMs: 20 });
+    herald = start({ marketMs: 20 });
     await Bun.sleep(120);
     expect(herald.ctx.live.market.ticks).toBe(0);
 
@@ -53,7 +42,7 @@ describe("live streams", () => {
   });
 
   test("metrics carry this process's real figures", async () => {
-    herald = startTestHerald({ metricsMs: 30 });
+    herald = start({ metricsMs: 30 });
     const other = await stream("?topic=orders");
     const reader = await stream("?topic=metrics");
     await herald.hub.publishToTopic("orders", { event: "notification", data: "x" });
@@ -69,7 +58,7 @@ describe("live streams", () => {
   });
 
   test("the live page follows market, metrics and notifications, and starts with all three", async () => {
-    herald = startTestHerald();
+    herald = start();
     const alice = await signIn(herald, "alice");
     const page = await (await fetch(`${herald.url}/live`, { headers: { cookie: alice.cookie } })).text();
     expect(page).toContain('sse-connect="/sse?page=live"');

@@ -1,23 +1,12 @@
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
-import { openStream, postForm, signIn, startTestHerald, visit, type SseReader } from "./helpers.ts";
+import { perTestHerald, postForm, signIn, visit } from "./helpers.ts";
 
 let herald: Herald;
-const readers: SseReader[] = [];
-
-afterEach(async () => {
-  for (const reader of readers.splice(0)) reader.close();
-  await herald?.stop();
-});
-
-async function stream(query: string, cookie?: string): Promise<SseReader> {
-  const reader = await openStream(herald, query, cookie);
-  readers.push(reader);
-  return reader;
-}
+const { start, stream } = perTestHerald();
 
 function statusOf(data: string, id: number): string | undefined {
   return new RegExp(`<li id="order-${id}" class="order step-(\\w+)"`).exec(data)?.[1];
@@ -25,7 +14,7 @@ function statusOf(data: string, id: number): string | undefined {
 
 describe("orders", () => {
   test("placing an order sends processing, confirmed, shipped and delivered, in order, to the buyer only", async () => {
-    herald = startTestHerald({ orderStepMs: 30 });
+    herald = start({ orderStepMs: 30 });
     const alice = await signIn(herald, "alice");
     const bob = await signIn(herald, "bob");
     const alices = await stream("?page=orders", alice.cookie);
@@ -59,7 +48,7 @@ describe("orders", () => {
   });
 
   test("the orders page shows the buyer's own orders, without JavaScript too", async () => {
-    herald = startTestHerald({ orderStepMs: 60_000 });
+    herald = start({ orderStepMs: 60_000 });
     const alice = await signIn(herald, "alice");
     const bob = await signIn(herald, "bob");
     const res = await postForm(herald, "/orders", { sku: "MS-202", quantity: "3" }, { session: alice, htmx: false });
@@ -78,11 +67,11 @@ describe("orders", () => {
   test("an order in flight carries on after a restart", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "herald-orders-"));
     try {
-      herald = startTestHerald({ dataDir, orderStepMs: 150 });
+      herald = start({ dataDir, orderStepMs: 150 });
       const alice = await signIn(herald, "alice");
       await postForm(herald, "/orders", { sku: "DK-606", quantity: "1" }, { session: alice });
       await herald.stop();
-      herald = startTestHerald({ dataDir, orderStepMs: 150 });
+      herald = start({ dataDir, orderStepMs: 150 });
       const alices = await stream("?page=orders", alice.cookie);
       await alices.until(() => alices.events.some((e) => statusOf(e.data, 1) === "delivered"), "delivery", 5000);
       expect(herald.ctx.orders.get(1)!.step).toBe(3);
@@ -93,7 +82,7 @@ describe("orders", () => {
   });
 
   test("refuses bad orders with a message and takes no stock", async () => {
-    herald = startTestHerald({ orderStepMs: 60_000 });
+    herald = start({ orderStepMs: 60_000 });
     const alice = await signIn(herald, "alice");
     const cases: Array<[Record<string, string>, number, string]> = [
       [{ sku: "MN-303", quantity: "5" }, 409, "Only 4 of 27-inch monitor in stock; order fewer."],
@@ -114,7 +103,7 @@ describe("orders", () => {
   });
 
   test("a stream for the orders page starts with the buyer's orders", async () => {
-    herald = startTestHerald({ orderStepMs: 60_000 });
+    herald = start({ orderStepMs: 60_000 });
     const alice = await signIn(herald, "alice");
     await postForm(herald, "/orders", { sku: "CB-404", quantity: "4" }, { session: alice });
     const reader = await stream("?page=orders", alice.cookie);
