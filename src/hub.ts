@@ -368,7 +368,7 @@ export class Hub {
       droppedSlow: this.#dropped.slow,
       droppedStale: this.#dropped.stale,
       lastEventAt: this.#lastEventAt,
-      bytesWritten: this.#bytesOfClosed + [...this.#subscribers].reduce((sum, s) => sum + s.bytesSent, 0),
+      bytesWritten: this.#bytesOfClosed + this.#bytesOfOpen(),
       publishSeconds: {
         // Cumulative, as Prometheus histograms are.
         buckets: PUBLISH_BUCKETS.map((bound, i) => [bound, this.#publishBuckets.slice(0, i + 1).reduce((a, b) => a + b, 0)] as const),
@@ -376,6 +376,12 @@ export class Hub {
         count: this.#publishCount,
       },
     };
+  }
+
+  #bytesOfOpen(): number {
+    let bytes = 0;
+    for (const subscriber of this.#subscribers) bytes += subscriber.bytesSent;
+    return bytes;
   }
 
   #beat(): void {

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
+import type { ClientFigures } from "../src/routes/clients.ts";
 import { eventually, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 
 const TOKEN = "clients-token-0123456789";
@@ -11,16 +12,7 @@ afterEach(async () => {
   await herald.stop();
 });
 
-interface Clients {
-  clients: number;
-  users: Record<string, number>;
-  topics: Record<string, number>;
-  events_sent: number;
-  average_age_s: number;
-  last_event_at: string | null;
-  dropped: { slow: number; stale: number };
-  streams: Array<{ user: string | null; channels: string[]; events_sent: number }>;
-}
+type Clients = ClientFigures;
 
 describe("GET /api/clients", () => {
   test("matches the streams actually open, for an admin or a token, with filters", async () => {

@@ -63,17 +63,13 @@ export interface InventoryProps {
   streamUrl: string;
 }
 
-function watchList(csrf: string, products: readonly Product[], watched: ReadonlySet<string>): Html {
+/** The viewer's watch toggles: part of the page, and the answer to a toggle from htmx. */
+export function watchList(csrf: string, products: readonly Product[], watched: ReadonlySet<string>): Html {
   return html`<ul id="watch-list" class="watch-list">${products.map((p) => {
     const on = watched.has(p.sku);
     return html`<li><form method="post" action="/inventory/${p.sku}/watch" hx-post="/inventory/${p.sku}/watch" hx-target="#watch-list" hx-swap="outerHTML">${csrfField(csrf)}
 <input type="hidden" name="watch" value="${on ? "off" : "on"}"><span>${p.name}</span> <button class="${on ? "on" : ""}">${on ? "Watching ✓" : "Watch"}</button></form></li>`;
   })}</ul>`;
-}
-
-/** The watch list alone: the answer to a watch toggle from htmx. */
-export function watchSection(csrf: string, products: readonly Product[], watched: ReadonlySet<string>): Html {
-  return watchList(csrf, products, watched);
 }
 
 /** `/inventory`: stock levels live, forms to sell, restock, set and change thresholds, and alerts. */

@@ -27,16 +27,14 @@ const HTMX_CONFIG = JSON.stringify({
   ],
 });
 
-// htmx 4 swaps error answers by default and injects its indicator CSS without inline <style>;
-// it has no switches for eval or scripts (fragments never carry either).
-const HTMX4_CONFIG = JSON.stringify({});
+// htmx 4 needs no config here: it swaps error answers by default, adds its indicator CSS without
+// an inline <style>, and has no switches for eval or scripts (fragments never carry either).
 
 /** htmx and its SSE support for the page's version, with its config, and the CSRF header on every htmx request. */
 function htmxHead(viewer: Viewer): Html {
   if (viewer.htmx === 4) {
     // Not deferred: htmx 4 starts at once after parsing, and hx-sse must be registered by then.
-    return html`<meta name="htmx-config" content="${HTMX4_CONFIG}">
-<script src="/assets/htmx4.js"></script>
+    return html`<script src="/assets/htmx4.js"></script>
 <script src="/assets/htmx4-sse.js"></script>`;
   }
   return html`<meta name="htmx-config" content="${HTMX_CONFIG}">

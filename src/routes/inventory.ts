@@ -12,7 +12,7 @@ import { principalOf } from "../policy.ts";
 import { checkPublishRate } from "../publish.ts";
 import { htmlResponse, isHtmx, jsonResponse, seeOther } from "../respond.ts";
 import { html } from "../../views/html.ts";
-import { inventoryPage, productRow, stockStatus, watchSection } from "../../views/inventory.ts";
+import { inventoryPage, productRow, stockStatus, watchList } from "../../views/inventory.ts";
 import { authenticate } from "./api.ts";
 
 /** The SKU in `/inventory/:sku…` or `/api/inventory/:sku`, as typed (checked by `Inventory.find`). */
@@ -77,7 +77,7 @@ export async function watch(ctx: AppContext, req: Request): Promise<Response> {
   ctx.inventory.watch(sku, user.id, fields.watch === "on");
   ctx.log.info("watch", { sku, user: user.id, on: fields.watch === "on" });
   if (!isHtmx(req)) return seeOther("/inventory");
-  return htmlResponse(watchSection(viewerOf(ctx, req).csrf, ctx.inventory.all(), ctx.inventory.watchedBy(user.id)));
+  return htmlResponse(watchList(viewerOf(ctx, req).csrf, ctx.inventory.all(), ctx.inventory.watchedBy(user.id)));
 }
 
 /**
