@@ -130,28 +130,65 @@ describe("hub", () => {
   });
 });
 
+/** A stream sink that records each write (one system call each) and, if asked, takes `busyMs` per write. */
+function recordingSink(busyMs = 0) {
+  const sink = {
+    writes: [] as string[],
+    flushes: 0,
+    write(chunk: Uint8Array) {
+      const until = performance.now() + busyMs;
+      while (performance.now() < until);
+      sink.writes.push(new TextDecoder().decode(chunk));
+      return chunk.byteLength;
+    },
+    flush() {
+      sink.flushes++;
+      return 0;
+    },
+    end() {
+      return 0;
+    },
+  };
+  return sink;
+}
+
+const frame = (id: number, data: string) => `event: notification\nid: ${id}\ndata: ${data}\n\n`;
+
 describe("coalesced writes", () => {
-  test("events due for one stream in the same turn go out in one flush, each frame whole and in order", async () => {
-    const written: string[] = [];
-    let flushes = 0;
-    const sink = {
-      write: (chunk: Uint8Array) => (written.push(new TextDecoder().decode(chunk)), chunk.byteLength),
-      flush: () => (flushes++, 0),
-      end: () => {},
-    } as unknown as ConstructorParameters<typeof Subscriber>[0];
+  test("events due for one stream in the same turn go out in one write, each frame whole and in order", async () => {
+    const sink = recordingSink();
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
-    const subscriber = new Subscriber(sink, { channels: ["topic:t"], userId: null });
-    hub.subscribe(subscriber);
-    // Three publishes at once (one commit): three frames, one flush.
+    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    // Three publishes at once (one commit): one write holding the three frames, one flush.
     await Promise.all(["a", "b", "c"].map((data) => hub.publish("topic:t", { event: "notification", data })));
     await Bun.sleep(0);
-    expect(written).toEqual(["event: notification\nid: 1\ndata: a\n\n", "event: notification\nid: 2\ndata: b\n\n", "event: notification\nid: 3\ndata: c\n\n"]);
-    expect(flushes).toBe(1);
-    // A publish on its own is flushed on its own.
+    expect(sink.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
+    expect(sink.flushes).toBe(1);
+    // A publish on its own is written on its own, at once.
     await hub.publish("topic:t", { event: "notification", data: "d" });
     await Bun.sleep(0);
-    expect(written).toHaveLength(4);
-    expect(flushes).toBe(2);
+    expect(sink.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c"), frame(4, "d")]);
+    expect(sink.flushes).toBe(2);
+    hub.close();
+  });
+
+  test("events published while the writer is still busy with a fan-out reach the streams it has not reached yet in one write", async () => {
+    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    // Each write takes 0.2 ms, so a 2 ms slice reaches about ten of the 100 streams.
+    const sinks = Array.from({ length: 100 }, () => recordingSink(0.2));
+    for (const sink of sinks) hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    await hub.publish("topic:t", { event: "notification", data: "a" });
+    // The first slice has run; the event loop takes this publish before the next one.
+    await hub.publish("topic:t", { event: "notification", data: "b" });
+    await hub.publish("topic:t", { event: "notification", data: "c" });
+    while (sinks.some((sink) => sink.writes.join("").length < (frame(1, "a") + frame(2, "b") + frame(3, "c")).length)) await Bun.sleep(1);
+    // Every stream has all three events, whole and in order, however they were grouped.
+    for (const sink of sinks) expect(sink.writes.join("")).toBe(frame(1, "a") + frame(2, "b") + frame(3, "c"));
+    // The streams the first slice reached got "a" alone; the last stream got all three in one write.
+    expect(sinks[0]!.writes[0]).toBe(frame(1, "a"));
+    expect(sinks.at(-1)!.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
+    const writes = sinks.reduce((sum, sink) => sum + sink.writes.length, 0);
+    expect(writes).toBeLessThan(150);
     hub.close();
   });
 });
