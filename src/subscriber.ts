@@ -9,7 +9,7 @@
  * `timeoutMs` is stale and goes the same way.
  *
  * Coalescing: a write queues its frame on the stream, and a writer hands each due stream's
- * frames to its socket in one write. The writer starts when the current run of microtasks ends
+ * frames to its socket in one send. The writer starts when the current run of microtasks ends
  * and works in slices of at most `WRITE_SLICE_MS`; between slices the event loop takes requests,
  * and whatever they publish queues behind. A stream that several events are due for meanwhile
  * gets them in one system call rather than one each, so under load a fan-out costs fewer calls
@@ -115,25 +115,33 @@ export class Subscriber {
   /** Waiting for `#out` to be handed over (see `drained`). */
   #onSent: Array<() => void> = [];
 
-  /** Hands the stream's queued frames to its socket, in one write. */
+  /**
+   * Hands the stream's queued frames to its socket: written back to back, then flushed, so they
+   * leave in one system call (uWS sends a socket's corked bytes when another socket is written
+   * or on a flush, not on each write).
+   */
   static send(subscriber: Subscriber): void {
     const frames = subscriber.#out;
     if (frames.length === 0 || subscriber.closed) return;
-    const bytes = frames.length === 1 ? frames[0]! : Buffer.concat(frames, subscriber.#outBytes);
+    const bytes = subscriber.#outBytes;
     subscriber.#out = [];
     subscriber.#outBytes = 0;
-    subscriber.#hand(bytes);
+    subscriber.#hand(frames, bytes);
     for (const resolve of subscriber.#onSent.splice(0)) resolve();
   }
 
-  #hand(bytes: Uint8Array): void {
-    const written = this.#sink.write(bytes);
-    // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
-    if (written === 0) return this.close(undefined, "client");
+  #hand(frames: readonly Uint8Array[], bytes: number): void {
+    let full: Promise<number> | null = null;
+    for (const frame of frames) {
+      const written = this.#sink.write(frame);
+      // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
+      if (written === 0) return this.close(undefined, "client");
+      if (typeof written !== "number") full ??= written;
+    }
     this.#sink.flush();
-    if (typeof written !== "number" && !this.#drain) {
+    if (full && !this.#drain) {
       this.drainingSince = Date.now();
-      this.#drain = written.then(
+      this.#drain = full.then(
         () => {
           this.#drain = null;
           this.drainingSince = null;
@@ -143,7 +151,7 @@ export class Subscriber {
       );
     }
     if (this.#drain) {
-      this.#heldBytes += bytes.byteLength;
+      this.#heldBytes += bytes;
       if (this.pendingBytes > this.#maxBuffer) this.#fail("slow");
     }
   }
@@ -278,12 +286,8 @@ export class Subscriber {
       this.#out.push(farewell);
       this.#outBytes += farewell.byteLength;
     }
-    if (this.#out.length > 0) {
-      const frames = this.#out;
-      this.#out = [];
-      this.#outBytes = 0;
-      this.#sink.write(frames.length === 1 ? frames[0]! : Buffer.concat(frames));
-    }
+    for (const frame of this.#out.splice(0)) this.#sink.write(frame);
+    this.#outBytes = 0;
     this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;

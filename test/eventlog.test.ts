@@ -1,4 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
+import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -159,6 +160,42 @@ describe("sqlite event log on disk", () => {
     expect((await second.append(event(["user:bob"], "n6"))).id).toBe(6);
     await second.flush();
     expect((await second.unreadCount("bob", ["user:bob"], "notification"))).toBe(3);
+  });
+
+  test("a log written with text keys in its channel index (earlier builds) is converted when opened, and keeps working", async () => {
+    const path = join(tempDir(), "herald.db");
+    const old = new Database(path, { create: true, strict: true });
+    old.exec(`
+      CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, channels TEXT NOT NULL);
+      CREATE INDEX events_at ON events (at);
+      CREATE TABLE event_channels (channel TEXT NOT NULL, event_id INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, event_id)) WITHOUT ROWID;
+      CREATE INDEX event_channels_by_name ON event_channels (channel, event, event_id);
+    `);
+    const rows: Array<[number, string, string, string[]]> = [
+      [1, "notification", "to bob", ["user:bob"]],
+      [2, "product", "a row", ["topic:inventory"]],
+      [3, "notification", "to both", ["user:bob", "topic:inventory"]],
+    ];
+    for (const [id, name, data, channels] of rows) {
+      old.run("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)", [id, Date.now(), name, data, JSON.stringify(channels)]);
+      for (const channel of channels) old.run("INSERT INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)", [channel, id, name]);
+    }
+    old.close();
+
+    const log = new SqliteEventLog(path, { retention: { maxEvents: 100, maxAgeMs: 3_600_000 } });
+    logs.push(log);
+    expect(await log.lastId()).toBe(3);
+    expect((await log.readAfter(0, ["user:bob"], 10)).map((e) => e.data)).toEqual(["to bob", "to both"]);
+    expect((await log.readAfter(0, ["topic:inventory"], 10)).map((e) => e.data)).toEqual(["a row", "to both"]);
+    expect((await log.latest(["user:bob", "topic:inventory"], "notification", 10)).map((e) => e.id)).toEqual([3, 1]);
+    expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(2);
+    await log.append(event(["user:bob"], "new"));
+    await log.flush();
+    expect((await log.readAfter(3, ["user:bob"], 10)).map((e) => e.data)).toEqual(["new"]);
+    expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
+    const check = new Database(path, { readonly: true });
+    expect(check.query("SELECT type FROM pragma_table_info('event_channels') WHERE name = 'channel'").get()).toEqual({ type: "INTEGER" });
+    check.close();
   });
 
   test("an emptied log still remembers its ids, so old ids are not mistaken for new ones", async () => {

@@ -130,19 +130,24 @@ describe("hub", () => {
   });
 });
 
-/** A stream sink that records each write (one system call each) and, if asked, takes `busyMs` per write. */
+/**
+ * A stream sink that records what each flush sends (Bun sends a stream's bytes written since the
+ * last flush in one system call) and, if asked, takes `busyMs` per write.
+ */
 function recordingSink(busyMs = 0) {
+  let unsent = "";
   const sink = {
-    writes: [] as string[],
-    flushes: 0,
+    /** What each flush sent. */
+    sends: [] as string[],
     write(chunk: Uint8Array) {
       const until = performance.now() + busyMs;
       while (performance.now() < until);
-      sink.writes.push(new TextDecoder().decode(chunk));
+      unsent += new TextDecoder().decode(chunk);
       return chunk.byteLength;
     },
     flush() {
-      sink.flushes++;
+      sink.sends.push(unsent);
+      unsent = "";
       return 0;
     },
     end() {
@@ -155,40 +160,39 @@ function recordingSink(busyMs = 0) {
 const frame = (id: number, data: string) => `event: notification\nid: ${id}\ndata: ${data}\n\n`;
 
 describe("coalesced writes", () => {
-  test("events due for one stream in the same turn go out in one write, each frame whole and in order", async () => {
+  test("events due for one stream in the same turn go out in one send, each frame whole and in order", async () => {
     const sink = recordingSink();
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
     hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
-    // Three publishes at once (one commit): one write holding the three frames, one flush.
+    // Three publishes at once (one commit): the three frames in one send.
     await Promise.all(["a", "b", "c"].map((data) => hub.publish("topic:t", { event: "notification", data })));
     await Bun.sleep(0);
-    expect(sink.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
-    expect(sink.flushes).toBe(1);
-    // A publish on its own is written on its own, at once.
+    expect(sink.sends).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
+    // A publish on its own is sent on its own, at once.
     await hub.publish("topic:t", { event: "notification", data: "d" });
     await Bun.sleep(0);
-    expect(sink.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c"), frame(4, "d")]);
-    expect(sink.flushes).toBe(2);
+    expect(sink.sends).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c"), frame(4, "d")]);
     hub.close();
   });
 
-  test("events published while the writer is still busy with a fan-out reach the streams it has not reached yet in one write", async () => {
+  test("events published while the writer is still busy with a fan-out reach the streams it has not reached yet in one send", async () => {
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
-    // Each write takes 0.2 ms, so a 2 ms slice reaches about ten of the 100 streams.
+    // Each frame's write takes 0.2 ms, so a 2 ms slice reaches about ten of the 100 streams.
     const sinks = Array.from({ length: 100 }, () => recordingSink(0.2));
     for (const sink of sinks) hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
     await hub.publish("topic:t", { event: "notification", data: "a" });
     // The first slice has run; the event loop takes this publish before the next one.
     await hub.publish("topic:t", { event: "notification", data: "b" });
     await hub.publish("topic:t", { event: "notification", data: "c" });
-    while (sinks.some((sink) => sink.writes.join("").length < (frame(1, "a") + frame(2, "b") + frame(3, "c")).length)) await Bun.sleep(1);
+    const all = frame(1, "a") + frame(2, "b") + frame(3, "c");
+    while (sinks.some((sink) => sink.sends.join("").length < all.length)) await Bun.sleep(1);
     // Every stream has all three events, whole and in order, however they were grouped.
-    for (const sink of sinks) expect(sink.writes.join("")).toBe(frame(1, "a") + frame(2, "b") + frame(3, "c"));
-    // The streams the first slice reached got "a" alone; the last stream got all three in one write.
-    expect(sinks[0]!.writes[0]).toBe(frame(1, "a"));
-    expect(sinks.at(-1)!.writes).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
-    const writes = sinks.reduce((sum, sink) => sum + sink.writes.length, 0);
-    expect(writes).toBeLessThan(150);
+    for (const sink of sinks) expect(sink.sends.join("")).toBe(all);
+    // The streams the first slice reached got "a" alone; the last stream got all three in one send.
+    expect(sinks[0]!.sends[0]).toBe(frame(1, "a"));
+    expect(sinks.at(-1)!.sends).toEqual([all]);
+    const sends = sinks.reduce((sum, sink) => sum + sink.sends.length, 0);
+    expect(sends).toBeLessThan(150);
     hub.close();
   });
 });

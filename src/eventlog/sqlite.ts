@@ -3,6 +3,11 @@
  * tick to end and are then committed together in one transaction: one write per batch, not per
  * event, so the log does not cap publish throughput.
  *
+ * Channels and event names are stored as numbers (table `names`) in the per-channel index: an
+ * event lands in as many places in that index as it has channels, and small integer keys make
+ * each of those inserts about three times cheaper than text keys. A log written by an earlier
+ * version, with text keys, is converted when it is opened.
+ *
  * `synchronous=NORMAL`: a commit survives the process being killed (the WAL is in the kernel's
  * hands), not necessarily a power cut; `HERALD_SQLITE_SYNC=full` makes every commit wait for the
  * disk.
@@ -33,9 +38,9 @@ CREATE TABLE IF NOT EXISTS events (
 );
 CREATE INDEX IF NOT EXISTS events_at ON events (at);
 CREATE TABLE IF NOT EXISTS event_channels (
-  channel TEXT NOT NULL,
+  channel INTEGER NOT NULL,
   event_id INTEGER NOT NULL,
-  event TEXT NOT NULL,
+  event INTEGER NOT NULL,
   PRIMARY KEY (channel, event_id)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS event_channels_by_name ON event_channels (channel, event, event_id);
@@ -46,6 +51,26 @@ CREATE TABLE IF NOT EXISTS reads (
   event_id INTEGER NOT NULL,
   PRIMARY KEY (user, event_id)
 ) WITHOUT ROWID;
+`;
+
+/** Channel and event names by number, for `event_channels`. */
+const NAMES = "CREATE TABLE IF NOT EXISTS names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE)";
+
+/** Converts an `event_channels` table with text keys (as earlier builds of herald wrote it) to numbered names. */
+const FROM_TEXT_KEYS = `
+INSERT OR IGNORE INTO names (name) SELECT DISTINCT channel FROM event_channels;
+INSERT OR IGNORE INTO names (name) SELECT DISTINCT event FROM event_channels;
+DROP INDEX IF EXISTS event_channels_by_name;
+ALTER TABLE event_channels RENAME TO event_channels_text;
+CREATE TABLE event_channels (
+  channel INTEGER NOT NULL,
+  event_id INTEGER NOT NULL,
+  event INTEGER NOT NULL,
+  PRIMARY KEY (channel, event_id)
+) WITHOUT ROWID;
+INSERT INTO event_channels (channel, event_id, event)
+  SELECT c.id, t.event_id, e.id FROM event_channels_text t JOIN names c ON c.name = t.channel JOIN names e ON e.name = t.event;
+DROP TABLE event_channels_text;
 `;
 
 const PRUNE_EVERY_MS = 60_000;
@@ -63,8 +88,11 @@ export class SqliteEventLog implements EventLog {
   #committedId: number;
   #droppedUpTo: number;
   #pending: StoredEvent[] = [];
+  /** Every name in `names` by its number; only this process writes the log, so this is all of them. */
+  readonly #names = new Map<string, number>();
   #batch: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | null = null;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
+  readonly #insertName: Statement;
   readonly #q: {
     insertEvent: Statement;
     insertChannel: Statement;
@@ -86,13 +114,23 @@ export class SqliteEventLog implements EventLog {
     this.#db.run("PRAGMA journal_mode = WAL");
     this.#db.run(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
     this.#db.run("PRAGMA busy_timeout = 5000");
+    // Checkpoint every 10,000 pages (40 MB) rather than 1,000: the per-channel index's pages are
+    // written back once per checkpoint however often they changed, so fewer checkpoints write
+    // less (12 → 9 µs an event on 1,000 channels); the WAL file is cut back to 64 MB after one.
+    this.#db.run("PRAGMA wal_autocheckpoint = 10000");
+    this.#db.run("PRAGMA journal_size_limit = 67108864");
+    this.#db.run(NAMES);
+    const channelType = this.#db.query<{ type: string }, []>("SELECT type FROM pragma_table_info('event_channels') WHERE name = 'channel'").get()?.type;
+    if (channelType === "TEXT") this.#db.transaction(() => this.#db.exec(FROM_TEXT_KEYS))();
     this.#db.exec(SCHEMA);
+    for (const { id, name } of this.#db.query<{ id: number; name: string }, []>("SELECT id, name FROM names").all()) this.#names.set(name, id);
     const last = this.#db.query<{ id: number | null }, []>("SELECT MAX(id) AS id FROM events").get()?.id ?? 0;
     const dropped = this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
     this.#committedId = Math.max(last, dropped);
     this.#nextId = this.#committedId + 1;
     this.#droppedUpTo = dropped;
     const channelsOf = "SELECT value FROM json_each($channels)";
+    this.#insertName = this.#db.prepare("INSERT INTO names (name) VALUES (?)");
     this.#q = {
       // Positional parameters on the append path: binding them is cheaper than binding an object.
       insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)"),
@@ -148,7 +186,8 @@ export class SqliteEventLog implements EventLog {
       this.#db.transaction(() => {
         for (const event of events) {
           this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
-          for (const channel of event.channels) this.#q.insertChannel.run(channel, event.id, event.event);
+          const name = this.#nameId(event.event);
+          for (const channel of event.channels) this.#q.insertChannel.run(this.#nameId(channel), event.id, name);
         }
       })();
       this.#committedId = events.at(-1)?.id ?? this.#committedId;
@@ -156,6 +195,26 @@ export class SqliteEventLog implements EventLog {
     } catch (error) {
       batch.reject(error);
     }
+  }
+
+  /** The number of a channel or event name, numbering it if it is new (inside the commit's transaction). */
+  #nameId(name: string): number {
+    let id = this.#names.get(name);
+    if (id === undefined) {
+      id = Number(this.#insertName.run(name).lastInsertRowid);
+      this.#names.set(name, id);
+    }
+    return id;
+  }
+
+  /** The numbers of those of `channels` that have ever had an event, as JSON for `json_each`. */
+  #channelIds(channels: readonly Channel[]): string {
+    const ids: number[] = [];
+    for (const channel of channels) {
+      const id = this.#names.get(channel);
+      if (id !== undefined) ids.push(id);
+    }
+    return JSON.stringify(ids);
   }
 
   async flush(): Promise<void> {
@@ -171,14 +230,19 @@ export class SqliteEventLog implements EventLog {
   }
 
   async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
-    return this.#q.readAfter.all({ channels: JSON.stringify(channels), after: afterId, limit }).map(fromRow);
+    return this.#q.readAfter.all({ channels: this.#channelIds(channels), after: afterId, limit }).map(fromRow);
   }
 
   async latest(channels: readonly Channel[], event: string, limit: number, upTo = Number.MAX_SAFE_INTEGER): Promise<StoredEvent[]> {
     // Newest ids per channel through the (channel, event, event_id) index, each scan stopping at
     // `limit`; then the newest of those overall. One query over all channels would sort them all.
     const ids = new Set<number>();
-    for (const channel of new Set(channels)) for (const row of this.#q.latestIds.all({ channel, event, upTo, limit })) ids.add(row.event_id);
+    const eventId = this.#names.get(event);
+    if (eventId === undefined) return [];
+    for (const name of new Set(channels)) {
+      const channel = this.#names.get(name);
+      if (channel !== undefined) for (const row of this.#q.latestIds.all({ channel, event: eventId, upTo, limit })) ids.add(row.event_id);
+    }
     const newest = [...ids].sort((a, b) => b - a).slice(0, limit);
     return newest.map((id) => this.#get(id)).filter((e): e is StoredEvent => e !== undefined);
   }
@@ -215,7 +279,9 @@ export class SqliteEventLog implements EventLog {
   }
 
   async unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number> {
-    return this.#q.unread.get({ user, channels: JSON.stringify(channels), upTo: this.#readUpTo(user), event })?.n ?? 0;
+    const eventId = this.#names.get(event);
+    if (eventId === undefined) return 0;
+    return this.#q.unread.get({ user, channels: this.#channelIds(channels), upTo: this.#readUpTo(user), event: eventId })?.n ?? 0;
   }
 
   async prune(now = Date.now()): Promise<void> {
