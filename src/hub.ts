@@ -219,7 +219,7 @@ export class Hub {
    * id and how many streams it was written to. Throws `HeraldError` for an unsafe event name.
    */
   async publish(target: Channel | readonly Channel[], publication: Publication): Promise<PublishResult> {
-    const channels = typeof target === "string" ? [target] : [...new Set(target)];
+    const channels = typeof target === "string" ? [target] : target.length === 1 ? target : [...new Set(target)];
     // Refuse a bad event name before anything is logged (each name is checked once).
     if (!checkedNames.has(publication.event)) {
       encodeMessage({ event: publication.event, data: "" });
