@@ -22,8 +22,32 @@ export function unreadCount(ctx: AppContext, user: User): Promise<number> {
   return ctx.hub.log.unreadCount(user.id, personalChannels(user), NOTIFICATION);
 }
 
+/**
+ * Anonymous lists as of an event id, by context: the same for every stream on the same channels
+ * that starts at the same point, so a burst of streams (a deploy's reconnects, an embed on a busy
+ * page) reads the log once rather than once each. Bounded; the oldest entry goes first.
+ */
+const anonymousLists = new WeakMap<AppContext, Map<string, Promise<Html>>>();
+const ANONYMOUS_LISTS_KEPT = 64;
+
 /** The list items for `channels` (up to event id `upTo`), newest first, as `user` has them. */
-export async function inboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
+export function inboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
+  if (user !== null || upTo === undefined) return readInboxItems(ctx, user, channels, upTo);
+  let lists = anonymousLists.get(ctx);
+  if (!lists) anonymousLists.set(ctx, (lists = new Map()));
+  const key = `${upTo} ${channels.join(" ")}`;
+  let list = lists.get(key);
+  if (!list) {
+    list = readInboxItems(ctx, null, channels, upTo);
+    lists.set(key, list);
+    if (lists.size > ANONYMOUS_LISTS_KEPT) lists.delete(lists.keys().next().value!);
+    // A failed read is not kept: the next stream tries again.
+    list.catch(() => lists.get(key) === list && lists.delete(key));
+  }
+  return list;
+}
+
+async function readInboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
   const events = await ctx.hub.log.latest(channels, NOTIFICATION, ctx.config.inboxSize, upTo);
   const read = user ? await ctx.hub.log.readIds(user.id, events.map((e) => e.id)) : new Set<number>();
   // Stored fragments are markup herald rendered, or that an API token holder vouched for.

@@ -47,8 +47,13 @@ type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
 
 let lastSerial = 0;
 
-/** The most time the writer spends before letting the event loop take requests again. */
-const WRITE_SLICE_MS = 2;
+/**
+ * The most time the writer spends before letting the event loop take requests again (checked
+ * every 32 streams). Each I/O step of a publish (its request, a Redis reply) waits for the slice
+ * in progress: with 2 ms slices a publish through Redis waited three of them, and one topic with
+ * 1,000 streams reached 126k deliveries/s against 291k with 0.5 ms.
+ */
+const WRITE_SLICE_MS = 0.5;
 
 /** Streams with frames queued, in the order they became due; `written` of them are done. */
 let due: Subscriber[] = [];

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { openStream, postForm, signIn, startTestHerald, type Session } from "./helpers.ts";
+import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
 let alice: Session;
@@ -92,6 +92,40 @@ describe("inbox", () => {
     const body = await res.text();
     expect(body).toStartWith('<span id="unread-count" class="unread-count">0</span><ul id="notifications" hx-swap-oob="innerHTML">');
     expect(body).toContain('class="notification level-info read"');
+  });
+
+  test("anonymous streams that start at the same point on the same channels share one read of the log; others read their own", async () => {
+    await herald.hub.publishToTopic("news", { event: "notification", data: "<li>one</li>" });
+    const log = herald.hub.log;
+    const latest = log.latest.bind(log);
+    let reads = 0;
+    log.latest = (...args) => (reads++, latest(...args));
+    const readers: SseReader[] = [];
+    const snapshotOf = async (query: string, cookie?: string) => {
+      const reader = await openStream(herald, query, cookie);
+      readers.push(reader);
+      await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
+      return reader.pageEvents[0]!.data;
+    };
+    try {
+      const first = await Promise.all([1, 2, 3].map(() => snapshotOf("?topic=news")));
+      for (const snapshot of first) expect(snapshot).toContain("<li>one</li>");
+      expect(reads).toBe(1);
+      // Another topic reads again, and so does a stream after a new event.
+      expect(await snapshotOf("?topic=other")).not.toContain("<li>one</li>");
+      expect(reads).toBe(2);
+      await herald.hub.publishToTopic("news", { event: "notification", data: "<li>two</li>" });
+      const later = await snapshotOf("?topic=news");
+      expect(later).toContain("<li>two</li>");
+      expect(later).toContain("<li>one</li>");
+      expect(reads).toBe(3);
+      // A signed-in user's list is their own (read marks): never shared.
+      await snapshotOf("?topic=news", bob.cookie);
+      await snapshotOf("?topic=news", bob.cookie);
+      expect(reads).toBe(5);
+    } finally {
+      for (const reader of readers) reader.close();
+    }
   });
 
   test("the snapshot after a reconnect shows read items as read", async () => {

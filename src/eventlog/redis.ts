@@ -49,6 +49,18 @@ for i = 2, #KEYS do
 end
 return 1`;
 
+/**
+ * The stream entries with the ids in ARGV (`<n>-0`), in that order, leaving out those retention
+ * trimmed: one round trip for a snapshot's events instead of one each.
+ */
+const ENTRIES_SCRIPT = `
+local out = {}
+for i = 1, #ARGV do
+  local found = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])
+  if found[1] then out[#out + 1] = found[1] end
+end
+return out`;
+
 /** Redis cannot be reached: nothing was stored. */
 export class RedisUnavailableError extends Error {
   constructor() {
@@ -233,10 +245,10 @@ export class RedisEventLog implements EventLog {
 
   async latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
     const ids = (await this.#indexedIds(channels, name, { upTo, limit })).slice(0, limit);
+    if (ids.length === 0) return [];
     const redis = await this.#client();
-    const entries = (await Promise.all(ids.map((id) => redis.xrange(this.#stream, `${id}-0`, `${id}-0`)))) as Entry[][];
-    // An id whose entry retention has trimmed away is skipped.
-    return entries.flatMap((found) => (found[0] ? [fromEntry(found[0])] : []));
+    const entries = (await redis.send("EVAL", [ENTRIES_SCRIPT, "1", this.#stream, ...ids.map((id) => `${id}-0`)])) as Entry[];
+    return entries.map(fromEntry);
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {
