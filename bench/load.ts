@@ -15,6 +15,8 @@ interface StreamState {
   base: number;
   lastWasNewline: boolean;
   headersDone: boolean;
+  /** The response head received so far, while it is incomplete (a TCP read can end inside it). */
+  head: Buffer | null;
   status: number;
 }
 
@@ -71,7 +73,7 @@ export class LoadClient {
           Bun.connect<StreamState>({
             hostname: this.#options.host ?? "127.0.0.1",
             port,
-            data: { frames: 0, base: 0, lastWasNewline: false, headersDone: false, status: 0 },
+            data: { frames: 0, base: 0, lastWasNewline: false, headersDone: false, head: null, status: 0 },
             socket: {
               open(socket) {
                 client.#sockets.push(socket);
@@ -106,8 +108,14 @@ export class LoadClient {
   #count(state: StreamState, chunk: Buffer): void {
     let from = 0;
     if (!state.headersDone) {
+      // The head may arrive over several reads: keep it until its blank line.
+      if (state.head) chunk = Buffer.concat([state.head, chunk]);
       const end = chunk.indexOf("\r\n\r\n");
-      if (end < 0) return;
+      if (end < 0) {
+        state.head = Buffer.from(chunk);
+        return;
+      }
+      state.head = null;
       state.status = Number(chunk.subarray(9, 12).toString());
       state.headersDone = true;
       from = end + 4;

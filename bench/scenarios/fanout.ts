@@ -24,8 +24,9 @@ export interface FanoutResult {
 const TOPIC = "bench";
 
 /**
- * One round. A warm-up first opens and closes a batch of streams and publishes to them, so that
- * code is compiled and pools are grown before the baseline is read.
+ * One round. A warm-up first opens and closes a batch of streams and publishes to them, then
+ * opens and closes a second batch, so that code is compiled and pools are grown before the
+ * baseline is read.
  */
 export async function fanout(target: Target, subscribers: number, deliveries: number): Promise<FanoutResult> {
   const events = Math.max(10, Math.round(deliveries / subscribers));
@@ -38,6 +39,12 @@ export async function fanout(target: Target, subscribers: number, deliveries: nu
     await warmUp.connect(Math.min(2000, subscribers));
     for (let i = 0; i < 20; i++) await publish(TOPIC, `warm-up ${i}`);
     warmUp.close();
+    // A second wave opens streams as the measured ones will be opened, with events in the log
+    // (herald's snapshots then carry them), so that one-time costs of that path are paid before
+    // the baseline too.
+    const again = new LoadClient({ port: server.port, path });
+    await again.connect(Math.min(2000, subscribers));
+    again.close();
     await Bun.sleep(500);
     const before = await settledRssKb(server.pid);
     await client.connect(subscribers);
