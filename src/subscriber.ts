@@ -131,7 +131,12 @@ export class Subscriber {
     const bytes = subscriber.#outBytes;
     subscriber.#out = [];
     subscriber.#outBytes = 0;
-    subscriber.#hand(frames, bytes);
+    try {
+      subscriber.#hand(frames, bytes);
+    } catch {
+      // A stream Bun has already torn down throws on write: it is gone, and the writer goes on to the others.
+      subscriber.close(undefined, "client");
+    }
     for (const resolve of subscriber.#onSent.splice(0)) resolve();
   }
 

@@ -175,6 +175,30 @@ describe("coalesced writes", () => {
     hub.close();
   });
 
+  test("a stream whose write throws is closed and the others still get the event", async () => {
+    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    const broken = {
+      ...recordingSink(),
+      write(): number {
+        throw new TypeError("the stream is closed");
+      },
+    };
+    const sinks = [recordingSink(), broken, recordingSink()];
+    const subscribers = sinks.map((sink) => new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    for (const subscriber of subscribers) hub.subscribe(subscriber);
+    await hub.publish("topic:t", { event: "notification", data: "a" });
+    await Bun.sleep(0);
+    expect(sinks[0]!.sends).toEqual([frame(1, "a")]);
+    expect(sinks[2]!.sends).toEqual([frame(1, "a")]);
+    expect(subscribers[1]!.closeReason).toBe("client");
+    expect(hub.clientCount).toBe(2);
+    // The writer is not stuck: the next event goes out too.
+    await hub.publish("topic:t", { event: "notification", data: "b" });
+    await Bun.sleep(0);
+    expect(sinks[0]!.sends).toEqual([frame(1, "a"), frame(2, "b")]);
+    hub.close();
+  });
+
   test("events published while the writer is still busy with a fan-out reach the streams it has not reached yet in one send", async () => {
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
     // Each frame's write takes 0.2 ms: a slice (the time is checked every 32 streams) reaches a third of the 100 streams.
