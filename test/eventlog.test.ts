@@ -94,6 +94,29 @@ for (const [name, open] of backends) {
       expect((await log.latest(["user:bob"], "price", 10)).map((e) => e.data)).toEqual(["tick"]);
     });
 
+    test("finds a quiet channel's newest events among many of others, and stops at what retention dropped", async () => {
+      const log = make({ maxEvents: 30, maxAgeMs: 3_600_000 });
+      // 60 events: every tenth on topic:quiet, the rest on topic:busy; names alternate on busy.
+      for (let i = 1; i <= 60; i++) {
+        if (i % 10 === 0) log.append(event(["topic:quiet", "user:bob"], `quiet ${i}`));
+        else log.append(event(["topic:busy"], `busy ${i}`, Date.now(), i % 2 ? "notification" : "product"));
+      }
+      await log.flush();
+      await log.prune();
+      // Retention kept the newest 30 (ids 31-60): quiet 40, 50, 60.
+      expect((await log.latest(["topic:quiet"], "notification", 10)).map((e) => e.data)).toEqual(["quiet 60", "quiet 50", "quiet 40"]);
+      expect((await log.latest(["topic:quiet"], "notification", 10, 55)).map((e) => e.data)).toEqual(["quiet 50", "quiet 40"]);
+      expect((await log.latest(["topic:quiet", "topic:busy"], "notification", 4)).map((e) => e.id)).toEqual([60, 59, 57, 55]);
+      expect((await log.latest(["topic:busy"], "product", 2)).map((e) => e.id)).toEqual([58, 56]);
+      expect(await log.latest(["topic:none"], "notification", 10)).toEqual([]);
+      // Counted once each though on two of bob's channels; read marks and retention apply.
+      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(3);
+      await log.markRead("bob", 50);
+      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(2);
+      await log.markAllRead("bob", 45);
+      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(1);
+    });
+
     test("covers ids it gave and still holds, not older or unknown ones", async () => {
       const log = make({ maxEvents: 5, maxAgeMs: 3_600_000 });
       for (let i = 0; i < 8; i++) log.append(event(["everyone"], `e${i}`));

@@ -282,10 +282,15 @@ export class RedisEventLog implements EventLog {
     return new Set(ids.filter((id, i) => id <= upTo || scores[i] !== null));
   }
 
-  /** Counted from the indexes: at most the newest `INDEX_KEEP` of each channel. */
+  /** Counted from the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds. */
   async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     const upTo = await this.#upTo(user);
-    const candidates = await this.#indexedIds(channels, name, { above: upTo });
+    const indexed = await this.#indexedIds(channels, name, { above: upTo });
+    if (indexed.length === 0) return 0;
+    // The indexes outlive retention's trimming of the stream: count only what it still holds.
+    const [oldest] = (await (await this.#client()).xrange(this.#stream, "-", "+", "COUNT", "1")) as Entry[];
+    const kept = oldest ? numberOf(oldest[0]) : Infinity;
+    const candidates = indexed.filter((id) => id >= kept);
     if (candidates.length === 0) return 0;
     const read = await this.readIds(user, candidates);
     return candidates.length - read.size;
