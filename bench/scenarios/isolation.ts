@@ -3,10 +3,13 @@
  * topic `hot` receive events published one at a time, each publish waiting until every one of
  * them has it (publish → all received, a closed loop): alone, then with `idle` streams open on
  * other topics (10 per topic), then alone again once they have closed, in one server process.
+ * The idle streams are held by a client process of their own (`bench/idle-holder.ts`), so the
+ * measuring client's event loop and collector do not carry them.
  * The figure is the ratio of the rates with and without them: a server that finds a topic's
  * streams by index keeps it near 100%, one that scans every open stream per publish does not.
  */
-import { connectTopics, LoadClient, percentiles } from "../load.ts";
+import { join } from "node:path";
+import { LoadClient, percentiles } from "../load.ts";
 import { warmUp, type Publish, type Target } from "../targets.ts";
 
 export interface IsolationResult {
@@ -33,6 +36,19 @@ const HOT = "hot";
 const IDLE_PER_TOPIC = 10;
 /** Longest a publish may take to reach every stream before the round fails. */
 const TIMEOUT_MS = 10_000;
+
+/** The first line a process writes on stdout. */
+async function firstLine(stdout: ReadableStream<Uint8Array>): Promise<string> {
+  const reader = stdout.getReader();
+  let text = "";
+  while (!text.includes("\n")) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the idle-stream holder exited before it was ready: ${JSON.stringify(text)}`);
+    text += new TextDecoder().decode(value);
+  }
+  reader.releaseLock();
+  return text.slice(0, text.indexOf("\n"));
+}
 
 export async function isolation(target: Target, subscribers: number, idle: number, publishes: number): Promise<IsolationResult> {
   const server = await target.start();
@@ -70,7 +86,7 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     return { perS: count / ((performance.now() - started) / 1000), roundTrips };
   };
 
-  let others: LoadClient[] = [];
+  let holder: Bun.Subprocess<"pipe", "pipe", "inherit"> | null = null;
   try {
     const publish = await target.publisher(server.port);
     await warmUp(target, server.port, publish);
@@ -79,16 +95,24 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     await closedLoop(publish, Math.max(50, Math.round(publishes / 5)));
     const before = await closedLoop(publish, publishes);
 
-    const topics = Array.from({ length: Math.ceil(idle / IDLE_PER_TOPIC) }, (_, i) => `idle-${i}`);
-    others = await connectTopics(server.port, target.streamPath, topics, IDLE_PER_TOPIC);
+    const prefix = target.streamPath("");
+    if (target.streamPath("x") !== `${prefix}x`) throw new Error(`${target.name}: a topic's stream path must end with the topic`);
+    holder = Bun.spawn([process.execPath, join(import.meta.dir, "..", "idle-holder.ts"), String(server.port), String(Math.ceil(idle / IDLE_PER_TOPIC)), String(IDLE_PER_TOPIC), prefix], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
+    const held = JSON.parse(await firstLine(holder.stdout)) as { ready: number; failed: number };
     await Bun.sleep(1000);
     const withIdle = await closedLoop(publish, publishes);
-    const failed = hot.failed + others.reduce((sum, client) => sum + client.failed, 0);
-    const idleOpen = others.reduce((sum, client) => sum + client.open, 0);
+    const failed = hot.failed + held.failed;
+    const idleOpen = held.ready;
 
     // Alone once more after the idle streams have gone: alone is the mean of before and after,
     // so that drift over the round (the JIT, the machine's load) does not pass for a cost of idle streams.
-    for (const client of others.splice(0)) client.close();
+    holder.stdin.end();
+    await holder.exited;
+    holder = null;
     await Bun.sleep(1000);
     const after = await closedLoop(publish, publishes);
     const alonePerS = 2 / (1 / before.perS + 1 / after.perS);
@@ -107,7 +131,7 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     };
   } finally {
     hot.close();
-    for (const client of others) client.close();
+    holder?.kill();
     await server.stop();
   }
 }
