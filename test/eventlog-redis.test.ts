@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { RedisClient } from "bun";
 import { RedisEventLog, type NewEvent } from "../src/eventlog/index.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
@@ -53,6 +54,19 @@ describe.if(run)("Redis event log", () => {
     expect(await client.send("EXISTS", [`${prefix}indexed`])).toBe(1);
     // Unrelated events in between are not read: the index holds only this channel's ids.
     expect(await client.send("ZRANGE", [`${prefix}index:notification:user:bob`, "0", "-1"])).toEqual(["2", "4"]);
+    client.close();
+    await log.close();
+  });
+
+  test("scripts run by their SHA-1 are loaded again when Redis has forgotten them (SCRIPT FLUSH, a restart)", async () => {
+    const log = open();
+    await log.append(event("before"));
+    const client = new RedisClient(redis.url);
+    await client.send("SCRIPT", ["FLUSH"]);
+    const after = await log.append(event("after"));
+    expect((await log.latest(["topic:shared"], "notification", 10)).map((e) => e.data)).toEqual(["after", "before"]);
+    await client.send("SCRIPT", ["FLUSH"]);
+    expect((await log.latest(["topic:shared"], "notification", 1)).map((e) => e.id)).toEqual([after.id]);
     client.close();
     await log.close();
   });

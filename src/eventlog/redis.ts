@@ -61,6 +61,21 @@ for i = 1, #ARGV do
 end
 return out`;
 
+/** Script SHA-1s, for `EVALSHA`: a script's text is sent only when Redis does not have it yet. */
+const shas = new Map<string, string>();
+
+/** Runs a Lua script by its SHA-1, loading it with `EVAL` when Redis answers NOSCRIPT (a restart, `SCRIPT FLUSH`). */
+async function runScript(redis: RedisClient, script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+  let sha = shas.get(script);
+  if (!sha) shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
+  try {
+    return await redis.send("EVALSHA", [sha, String(keys.length), ...keys, ...args]);
+  } catch (error) {
+    if (!/NOSCRIPT/i.test(String(error))) throw error;
+    return redis.send("EVAL", [script, String(keys.length), ...keys, ...args]);
+  }
+}
+
 /** Redis cannot be reached: nothing was stored. */
 export class RedisUnavailableError extends Error {
   constructor() {
@@ -177,7 +192,7 @@ export class RedisEventLog implements EventLog {
       try {
         const keys = [this.#stream, ...event.channels.map((channel) => this.#indexKey(event.event, channel))];
         const args = [String(this.#retention.maxEvents), `${id}-0`, String(event.at), event.event, JSON.stringify(event.channels), data, String(INDEX_KEEP)];
-        await redis.send("EVAL", [APPEND_SCRIPT, String(keys.length), ...keys, ...args]);
+        await runScript(redis, APPEND_SCRIPT, keys, args);
         return { ...event, id, data };
       } catch (error) {
         if (!/equal or smaller/i.test(String(error)) || tries >= MAX_TRIES) throw error;
@@ -247,7 +262,7 @@ export class RedisEventLog implements EventLog {
     const ids = (await this.#indexedIds(channels, name, { upTo, limit })).slice(0, limit);
     if (ids.length === 0) return [];
     const redis = await this.#client();
-    const entries = (await redis.send("EVAL", [ENTRIES_SCRIPT, "1", this.#stream, ...ids.map((id) => `${id}-0`)])) as Entry[];
+    const entries = (await runScript(redis, ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`))) as Entry[];
     return entries.map(fromEntry);
   }
 
