@@ -55,7 +55,7 @@ let lastSerial = 0;
  */
 const WRITE_SLICE_MS = 0.5;
 
-/** Streams with frames queued, in the order they became due; `written` of them are done. */
+/** Streams with frames queued, in the order they became due (a stream is in it while its `#out` is not empty). */
 let due: Subscriber[] = [];
 let writerScheduled = false;
 
@@ -288,16 +288,11 @@ export class Subscriber {
    */
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
     if (this.closed) return;
-    if (reason === "slow" || reason === "stale" || reason === "client") {
-      this.#out = [];
-      this.#outBytes = 0;
-    }
-    if (farewell && reason !== "client") {
-      this.#out.push(farewell);
-      this.#outBytes += farewell.byteLength;
-    }
-    for (const frame of this.#out.splice(0)) this.#sink.write(frame);
+    const frames = reason === "slow" || reason === "stale" || reason === "client" ? [] : this.#out;
+    this.#out = [];
     this.#outBytes = 0;
+    if (farewell && reason !== "client") frames.push(farewell);
+    for (const frame of frames) this.#sink.write(frame);
     this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;

@@ -78,7 +78,7 @@ export class MemoryEventLog implements EventLog {
         const id = ids[i]!;
         if (id <= above || id <= this.#droppedUpTo) break;
         if (id > upTo) continue;
-        const event = this.#events[id - (this.#events[0]?.id ?? id)];
+        const event = this.#events[this.#indexAfter(id - 1)];
         if (event?.id !== id || event.event !== name) continue;
         found.set(id, event);
         taken++;
