@@ -185,41 +185,68 @@ describe("sqlite event log on disk", () => {
     expect((await second.unreadCount("bob", ["user:bob"], "notification"))).toBe(3);
   });
 
-  test("a log written with text keys in its channel index (earlier builds) is converted when opened, and keeps working", async () => {
-    const path = join(tempDir(), "herald.db");
-    const old = new Database(path, { create: true, strict: true });
-    old.exec(`
-      CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, channels TEXT NOT NULL);
-      CREATE INDEX events_at ON events (at);
-      CREATE TABLE event_channels (channel TEXT NOT NULL, event_id INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, event_id)) WITHOUT ROWID;
-      CREATE INDEX event_channels_by_name ON event_channels (channel, event, event_id);
-    `);
-    const rows: Array<[number, string, string, string[]]> = [
-      [1, "notification", "to bob", ["user:bob"]],
-      [2, "product", "a row", ["topic:inventory"]],
-      [3, "notification", "to both", ["user:bob", "topic:inventory"]],
-    ];
-    for (const [id, name, data, channels] of rows) {
-      old.run("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)", [id, Date.now(), name, data, JSON.stringify(channels)]);
-      for (const channel of channels) old.run("INSERT INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)", [channel, id, name]);
-    }
-    old.close();
+  // Earlier versions kept the channel index on disk: with text keys, then with numbered names.
+  const oldIndexes: Array<[string, string, (channel: string, id: number, name: string) => [string, Array<string | number>][]]> = [
+    [
+      "text keys",
+      `CREATE TABLE event_channels (channel TEXT NOT NULL, event_id INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, event_id)) WITHOUT ROWID;
+       CREATE INDEX event_channels_by_name ON event_channels (channel, event, event_id);`,
+      (channel, id, name) => [["INSERT INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)", [channel, id, name]]],
+    ],
+    [
+      "numbered names",
+      `CREATE TABLE names (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+       CREATE TABLE event_channels (channel INTEGER NOT NULL, event_id INTEGER NOT NULL, event INTEGER NOT NULL, PRIMARY KEY (channel, event_id)) WITHOUT ROWID;
+       CREATE INDEX event_channels_by_name ON event_channels (channel, event, event_id);`,
+      (channel, id, name) => [
+        ["INSERT OR IGNORE INTO names (name) VALUES (?)", [channel]],
+        ["INSERT OR IGNORE INTO names (name) VALUES (?)", [name]],
+        ["INSERT INTO event_channels SELECT c.id, ?, e.id FROM names c, names e WHERE c.name = ? AND e.name = ?", [id, channel, name]],
+      ],
+    ],
+  ];
+  for (const [layout, schema, indexRow] of oldIndexes) {
+    test(`a log written with its channel index on disk (${layout}, earlier builds) opens with the index rebuilt in memory, and drops the old tables`, async () => {
+      const path = join(tempDir(), "herald.db");
+      const old = new Database(path, { create: true, strict: true });
+      old.exec(`
+        CREATE TABLE events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, channels TEXT NOT NULL);
+        CREATE INDEX events_at ON events (at);
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+        ${schema}
+      `);
+      const rows: Array<[number, string, string, string[]]> = [
+        [1, "notification", "dropped by retention", ["user:bob"]],
+        [2, "notification", "to bob", ["user:bob"]],
+        [3, "product", "a row", ["topic:inventory"]],
+        [4, "notification", "to both", ["user:bob", "topic:inventory"]],
+      ];
+      for (const [id, name, data, channels] of rows) {
+        old.run("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)", [id, Date.now(), name, data, JSON.stringify(channels)]);
+        for (const channel of channels) for (const [sql, values] of indexRow(channel, id, name)) old.run(sql, values);
+      }
+      old.run("DELETE FROM events WHERE id = 1");
+      old.run("INSERT INTO meta (key, value) VALUES ('dropped_up_to', 1)");
+      old.close();
 
-    const log = new SqliteEventLog(path, { retention: { maxEvents: 100, maxAgeMs: 3_600_000 } });
-    logs.push(log);
-    expect(await log.lastId()).toBe(3);
-    expect((await log.readAfter(0, ["user:bob"], 10)).map((e) => e.data)).toEqual(["to bob", "to both"]);
-    expect((await log.readAfter(0, ["topic:inventory"], 10)).map((e) => e.data)).toEqual(["a row", "to both"]);
-    expect((await log.latest(["user:bob", "topic:inventory"], "notification", 10)).map((e) => e.id)).toEqual([3, 1]);
-    expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(2);
-    await log.append(event(["user:bob"], "new"));
-    await log.flush();
-    expect((await log.readAfter(3, ["user:bob"], 10)).map((e) => e.data)).toEqual(["new"]);
-    expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
-    const check = new Database(path, { readonly: true });
-    expect(check.query("SELECT type FROM pragma_table_info('event_channels') WHERE name = 'channel'").get()).toEqual({ type: "INTEGER" });
-    check.close();
-  });
+      const log = new SqliteEventLog(path, { retention: { maxEvents: 100, maxAgeMs: 3_600_000 } });
+      logs.push(log);
+      expect(await log.lastId()).toBe(4);
+      expect(await log.covers(0)).toBe(false);
+      expect((await log.readAfter(1, ["user:bob"], 10)).map((e) => e.data)).toEqual(["to bob", "to both"]);
+      expect((await log.readAfter(1, ["topic:inventory"], 10)).map((e) => e.data)).toEqual(["a row", "to both"]);
+      expect((await log.latest(["user:bob", "topic:inventory"], "notification", 10)).map((e) => e.id)).toEqual([4, 2]);
+      expect((await log.latest(["topic:inventory"], "product", 10)).map((e) => e.data)).toEqual(["a row"]);
+      expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(2);
+      await log.append(event(["user:bob"], "new"));
+      await log.flush();
+      expect((await log.readAfter(4, ["user:bob"], 10)).map((e) => e.data)).toEqual(["new"]);
+      expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
+      const check = new Database(path, { readonly: true });
+      expect(check.query("SELECT name FROM sqlite_master WHERE name IN ('event_channels', 'names', 'event_channels_by_name')").all()).toEqual([]);
+      check.close();
+    });
+  }
 
   test("an emptied log still remembers its ids, so old ids are not mistaken for new ones", async () => {
     const dir = tempDir();

@@ -1,9 +1,10 @@
 /**
- * The in-memory event log: a bounded ring, with the ids of each channel's events beside it, so
- * that a snapshot or an unread count reads only the channels' own events rather than the whole
- * log (100,000 events by default). Nothing survives a restart.
+ * The in-memory event log: a bounded ring, with the ids of each channel's events beside it
+ * (`ChannelIndex`), so that a replay, a snapshot or an unread count reads only the channels' own
+ * events rather than the whole log (100,000 events by default). Nothing survives a restart.
  */
 import type { Channel } from "../channel.ts";
+import { ChannelIndex } from "./channel-index.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
 export class MemoryEventLog implements EventLog {
@@ -13,8 +14,7 @@ export class MemoryEventLog implements EventLog {
   #nextId = 1;
   /** Every id up to this one has been dropped by retention. */
   #droppedUpTo = 0;
-  /** Each channel's event ids, oldest first; ids retention dropped go at the next prune. */
-  readonly #byChannel = new Map<Channel, number[]>();
+  readonly #index = new ChannelIndex();
   readonly #readUpTo = new Map<string, number>();
   readonly #read = new Map<string, Set<number>>();
 
@@ -26,11 +26,7 @@ export class MemoryEventLog implements EventLog {
     const id = this.#nextId++;
     const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
     this.#events.push(stored);
-    for (const channel of new Set(event.channels)) {
-      const ids = this.#byChannel.get(channel);
-      if (ids) ids.push(id);
-      else this.#byChannel.set(channel, [id]);
-    }
+    this.#index.add(id, event.channels, event.event);
     if (this.#events.length > this.#retention.maxEvents * 1.1) this.#prune(event.at);
     return stored;
   }
@@ -45,50 +41,27 @@ export class MemoryEventLog implements EventLog {
     return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#nextId - 1;
   }
 
-  #on(event: StoredEvent, channels: readonly Channel[]): boolean {
-    return event.channels.some((channel) => channels.includes(channel));
-  }
-
   /** Index of the first event with id > `afterId`. */
   #indexAfter(afterId: number): number {
     const first = this.#events[0]?.id ?? this.#nextId;
     return Math.max(0, afterId + 1 - first);
   }
 
-  async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
-    const out: StoredEvent[] = [];
-    for (let i = this.#indexAfter(afterId); i < this.#events.length && out.length < limit; i++) {
-      const event = this.#events[i]!;
-      if (this.#on(event, channels)) out.push(event);
+  #byIds(ids: readonly number[]): StoredEvent[] {
+    const events: StoredEvent[] = [];
+    for (const id of ids) {
+      const event = this.#events[this.#indexAfter(id - 1)];
+      if (event?.id === id) events.push(event);
     }
-    return out;
+    return events;
   }
 
-  /**
-   * The events named `name` on any of `channels` with ids in (`above`, `upTo`], newest first, at
-   * most `limit` of them: each channel's ids walked back from its newest.
-   */
-  #newest(channels: readonly Channel[], name: string, { above = 0, upTo = Infinity, limit = Infinity }: { above?: number; upTo?: number; limit?: number }): StoredEvent[] {
-    const found = new Map<number, StoredEvent>();
-    for (const channel of new Set(channels)) {
-      const ids = this.#byChannel.get(channel);
-      if (!ids) continue;
-      let taken = 0;
-      for (let i = ids.length - 1; i >= 0 && taken < limit; i--) {
-        const id = ids[i]!;
-        if (id <= above || id <= this.#droppedUpTo) break;
-        if (id > upTo) continue;
-        const event = this.#events[this.#indexAfter(id - 1)];
-        if (event?.id !== id || event.event !== name) continue;
-        found.set(id, event);
-        taken++;
-      }
-    }
-    return [...found.values()].sort((a, b) => b.id - a.id).slice(0, limit);
+  async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
+    return this.#byIds(this.#index.after(afterId, channels, limit));
   }
 
   async latest(channels: readonly Channel[], name: string, limit: number, upTo = Infinity): Promise<StoredEvent[]> {
-    return this.#newest(channels, name, { upTo, limit });
+    return this.#byIds(this.#index.newest(channels, name, { upTo, limit }));
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {
@@ -119,7 +92,7 @@ export class MemoryEventLog implements EventLog {
 
   async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     let count = 0;
-    for (const event of this.#newest(channels, name, { above: this.#readUpTo.get(user) ?? 0 })) if (!this.#isRead(user, event.id)) count++;
+    for (const id of this.#index.newest(channels, name, { above: this.#readUpTo.get(user) ?? 0 })) if (!this.#isRead(user, id)) count++;
     return count;
   }
 
@@ -134,12 +107,7 @@ export class MemoryEventLog implements EventLog {
     if (drop === 0) return;
     this.#droppedUpTo = this.#events[drop - 1]!.id;
     this.#events = this.#events.slice(drop);
-    for (const [channel, ids] of this.#byChannel) {
-      let kept = 0;
-      while (kept < ids.length && ids[kept]! <= this.#droppedUpTo) kept++;
-      if (kept === ids.length) this.#byChannel.delete(channel);
-      else if (kept > 0) ids.splice(0, kept);
-    }
+    this.#index.dropUpTo(this.#droppedUpTo);
   }
 
   async close(): Promise<void> {}
