@@ -68,6 +68,8 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** A stream whose socket has not drained for this long is dropped; `0` never. Defaults to `45000`. */
   clientTimeoutMs?: number;
+  /** With a shared log, how long a publisher waits for its event to come round before it is answered anyway. Defaults to `5000`. */
+  followWaitMs?: number;
 }
 
 const HEARTBEAT = encodeComment("ping");
@@ -90,8 +92,8 @@ class Variants {
     return frame;
   }
 }
-/** Longest a publisher waits for its event to come round the shared log. */
-const FOLLOW_WAIT_MS = 5_000;
+/** Followed events whose delivered counts are kept for publishers their event came round before (a few batches' worth). */
+const RECENT_KEPT = 16_384;
 /** Events read from the log per step of a replay. */
 const REPLAY_BATCH = 500;
 
@@ -101,6 +103,7 @@ export class Hub {
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
   readonly #clientTimeoutMs: number;
+  readonly #followWaitMs: number;
   #published = 0;
   #delivered = 0;
   #replayed = 0;
@@ -115,7 +118,10 @@ export class Hub {
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
   #followed = 0;
-  readonly #waiting = new Map<number, (delivered: number) => void>();
+  /** Publishers waiting, by event id, each with the time it stops waiting (in the order they started). */
+  readonly #waiting = new Map<number, { resolve: (delivered: number) => void; until: number }>();
+  /** One timer for every waiting publisher: a timer each cost about a microsecond per publish. */
+  #waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** Delivered counts of the latest followed events, for a publisher whose event came round first. */
   readonly #recent = new Map<number, number>();
 
@@ -123,6 +129,7 @@ export class Hub {
     this.log = options.log;
     const heartbeatMs = options.heartbeatMs ?? 15_000;
     this.#clientTimeoutMs = options.clientTimeoutMs ?? 45_000;
+    this.#followWaitMs = options.followWaitMs ?? 5_000;
     // One timer for every stream: a timer per stream would cost memory and wake-ups per client.
     if (heartbeatMs > 0) this.#timers.push(setInterval(() => this.#beat(), heartbeatMs));
     if (this.#clientTimeoutMs > 0) {
@@ -142,10 +149,10 @@ export class Hub {
       for (const event of events) {
         const delivered = this.#fanOut(event.channels, { event: event.event, id: String(event.id), data: event.data }, event.id, event.at);
         this.#followed = event.id;
-        this.#waiting.get(event.id)?.(delivered);
+        this.#waiting.get(event.id)?.resolve(delivered);
         this.#waiting.delete(event.id);
         this.#recent.set(event.id, delivered);
-        if (this.#recent.size > 1024) this.#recent.delete(this.#recent.keys().next().value!);
+        if (this.#recent.size > RECENT_KEPT) this.#recent.delete(this.#recent.keys().next().value!);
       }
     });
   }
@@ -246,12 +253,24 @@ export class Hub {
   #followedOut(id: number): Promise<number> {
     if (id <= this.#followed) return Promise.resolve(this.#recent.get(id) ?? 0);
     return new Promise((resolve) => {
-      this.#waiting.set(id, resolve);
       // The event is stored; if the follower is held up (Redis away), do not hold the publisher.
-      setTimeout(() => {
-        if (this.#waiting.delete(id)) resolve(0);
-      }, FOLLOW_WAIT_MS).unref();
+      this.#waiting.set(id, { resolve, until: performance.now() + this.#followWaitMs });
+      if (!this.#waitTimer) this.#waitTimer = setTimeout(() => this.#stopWaiting(), this.#followWaitMs).unref();
     });
+  }
+
+  /** Answers the publishers that have waited `followWaitMs` (with 0 streams), and waits for the next. */
+  #stopWaiting(): void {
+    this.#waitTimer = null;
+    const now = performance.now();
+    for (const [id, { resolve, until }] of this.#waiting) {
+      if (until > now) {
+        this.#waitTimer = setTimeout(() => this.#stopWaiting(), until - now).unref();
+        return;
+      }
+      this.#waiting.delete(id);
+      resolve(0);
+    }
   }
 
   #fanOut(channels: readonly Channel[], message: SseMessage, id: number, at: number): number {

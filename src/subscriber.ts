@@ -137,7 +137,7 @@ export class Subscriber {
       // A stream Bun has already torn down throws on write: it is gone, and the writer goes on to the others.
       subscriber.close(undefined, "client");
     }
-    for (const resolve of subscriber.#onSent.splice(0)) resolve();
+    if (subscriber.#onSent.length > 0) for (const resolve of subscriber.#onSent.splice(0)) resolve();
   }
 
   #hand(frames: readonly Uint8Array[], bytes: number): void {

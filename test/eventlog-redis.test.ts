@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
-import { RedisEventLog, type NewEvent } from "../src/eventlog/index.ts";
+import { RedisEventLog, type NewEvent, type StoredEvent } from "../src/eventlog/index.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const run = redisAvailable();
@@ -37,6 +37,34 @@ describe.if(run)("Redis event log", () => {
     await a.close();
     await b.close();
   });
+
+  test("appends of one tick go in batches of consecutive ids; processes racing batch against batch store each event once, in increasing order", async () => {
+    const prefix = `shared${++prefixes}:`;
+    const logs = [0, 1, 2].map(() => new RedisEventLog({ url: redis.url, retention: { ...retention, maxEvents: 100_000 }, prefix }));
+    // Each process appends 1,200 events (more than one script's 500) in each of three ticks, all at once.
+    const appending: Array<Promise<StoredEvent>> = [];
+    for (let tick = 0; tick < 3; tick++) {
+      for (const [p, log] of logs.entries()) {
+        for (let i = 0; i < 1_200; i++) appending.push(log.append(event(`p${p} t${tick} e${i}`), (id) => `<li id="n-${id}">p${p} t${tick} e${i}</li>`));
+      }
+      await Bun.sleep(0);
+    }
+    const appended = await Promise.all(appending);
+    expect(new Set(appended.map((e) => e.id)).size).toBe(appended.length);
+    const stream = await logs[0]!.readAfter(0, ["topic:shared"], 100_000);
+    // Nothing was written twice: a batch that lost a race wrote nothing before taking new ids.
+    expect(stream).toHaveLength(appended.length);
+    expect(stream.map((e) => e.id)).toEqual(appended.map((e) => e.id).sort((x, y) => x - y));
+    for (const e of stream) expect(e.data).toStartWith(`<li id="n-${e.id}">`);
+    // A batch (one process's tick, 500 at a time) is atomic: consecutive ids, in the order appended.
+    for (let from = 0; from < appended.length; from += 1_200) {
+      for (const [start, end] of [[0, 500], [500, 1_000], [1_000, 1_200]] as const) {
+        const ids = appended.slice(from + start, from + end).map((e) => e.id);
+        expect(ids).toEqual(ids.map((_, k) => ids[0]! + k));
+      }
+    }
+    for (const log of logs) await log.close();
+  }, 20_000);
 
   test("finds the latest events through its index, built once from a stream written without one", async () => {
     const prefix = `backfill${++prefixes}:`;

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/errors.ts";
-import { MemoryEventLog } from "../src/eventlog/index.ts";
+import { MemoryEventLog, type StoredEvent } from "../src/eventlog/index.ts";
 import { Hub } from "../src/hub.ts";
 import { Subscriber } from "../src/subscriber.ts";
 import { eventually, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
@@ -217,6 +217,41 @@ describe("coalesced writes", () => {
     expect(sinks.at(-1)!.sends).toEqual([all]);
     const sends = sinks.reduce((sum, sink) => sum + sink.sends.length, 0);
     expect(sends).toBeLessThan(150);
+    hub.close();
+  });
+});
+
+describe("with a shared log", () => {
+  /** A memory log that, like Redis, others write too: the hub fans out what `follow` hands it, when the test says. */
+  class HeldLog extends MemoryEventLog {
+    deliver: ((events: StoredEvent[]) => void) | null = null;
+    follow(_afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void } {
+      this.deliver = deliver;
+      return { stop() {} };
+    }
+  }
+
+  test("a publisher is answered once its event comes round, or after followWaitMs with 0 streams when it does not", async () => {
+    const log = new HeldLog({ maxEvents: 100, maxAgeMs: 60_000 });
+    const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0, followWaitMs: 300 });
+    await hub.position();
+    const sink = recordingSink(0);
+    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    const started = performance.now();
+    const answers: Array<[string, number, number]> = [];
+    const publishes = ["a", "b", "c"].map((data) =>
+      hub.publish("topic:t", { event: "notification", data }).then((r) => void answers.push([data, r.delivered, performance.now() - started])),
+    );
+    await log.flush();
+    await Bun.sleep(20);
+    // Only "b" comes round: its publisher is answered at once with the stream it reached.
+    log.deliver!([(await log.get(2))!]);
+    await eventually(() => answers.length === 1, "b answered");
+    expect(answers[0]!.slice(0, 2)).toEqual(["b", 1]);
+    await Promise.all(publishes);
+    // "a" and "c" are stored but held up: answered with 0 streams once they have waited 300 ms, not before.
+    expect(answers.slice(1).map(([data, delivered]) => [data, delivered])).toEqual([["a", 0], ["c", 0]]);
+    for (const [, , ms] of answers.slice(1)) expect(ms).toBeGreaterThanOrEqual(290);
     hub.close();
   });
 });

@@ -5,12 +5,13 @@
  *
  * Beside the stream, an index per event name and channel (a sorted set of the newest
  * `INDEX_KEEP` ids) lets a snapshot or an unread count find a channel's latest events without
- * reading the stream: the entry and its index entries are written by one script, atomically.
+ * reading the stream: the entries and their index entries are written by one script, atomically.
  *
- * Ids: a counter (`INCR`) gives the next number n, and the entry is added as `n-0`, so the
- * stream entry id and the SSE id name the same event. Redis refuses an entry id at or below the
- * stream's top, so when two processes race, the loser takes a new number and tries again: ids
- * only ever increase along the stream, with a gap where a number was given up.
+ * Ids: a counter gives the next numbers (`INCRBY`, for the appends of one tick together), and
+ * each entry is added as `n-0`, so the stream entry id and the SSE id name the same event. Redis
+ * refuses an entry id at or below the stream's top, so when two processes race, the loser takes
+ * new numbers and tries again: ids only ever increase along the stream, with a gap where
+ * numbers were given up.
  */
 import { RedisClient } from "bun";
 import type { Channel } from "../channel.ts";
@@ -36,18 +37,32 @@ const FOLLOW_BLOCK_MS = 5_000;
 const INDEX_KEEP = 1_000;
 
 /**
- * Adds the entry (KEYS[1] the stream; ARGV: maxlen, entry id, at, event, channels, data) and its
- * id to each index (KEYS[2…]), each trimmed to the newest ARGV[7]. A stream id at or below the
- * top fails the whole script, as a bare XADD would.
+ * Adds a batch of entries (KEYS[1] the stream; ARGV[1] the maxlen, ARGV[2] the ids kept per
+ * index, then six per event: its number, at, event, channels, data, and how many index keys it
+ * has, which follow in KEYS in the same order) and each id to its indexes, trimmed to the newest
+ * ARGV[2]. Returns 0, having written nothing, when the first id is at or below the stream's top
+ * (another process took higher ids first); the ids after it are higher, so they cannot fail so.
  */
 const APPEND_SCRIPT = `
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], ARGV[2], 'at', ARGV[3], 'event', ARGV[4], 'channels', ARGV[5], 'data', ARGV[6])
-local n = string.match(ARGV[2], '^(%d+)')
-for i = 2, #KEYS do
-  redis.call('ZADD', KEYS[i], n, n)
-  redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[7]) - 1)
+local key = 2
+for a = 3, #ARGV, 6 do
+  local n = ARGV[a]
+  local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], n .. '-0', 'at', ARGV[a + 1], 'event', ARGV[a + 2], 'channels', ARGV[a + 3], 'data', ARGV[a + 4])
+  if type(added) == 'table' and added.err then
+    if a == 3 and string.find(added.err, 'equal or smaller') then return 0 end
+    return redis.error_reply(added.err)
+  end
+  local indexes = tonumber(ARGV[a + 5])
+  for i = key, key + indexes - 1 do
+    redis.call('ZADD', KEYS[i], n, n)
+    redis.call('ZREMRANGEBYRANK', KEYS[i], 0, -tonumber(ARGV[2]) - 1)
+  end
+  key = key + indexes
 end
 return 1`;
+
+/** Most events one append script adds. */
+const APPEND_BATCH = 500;
 
 /**
  * The stream entries with the ids in ARGV (`<n>-0`), in that order, leaving out those retention
@@ -86,6 +101,13 @@ export class RedisUnavailableError extends Error {
 
 type Entry = [string, string[]];
 
+interface PendingAppend {
+  event: NewEvent;
+  render: Render | undefined;
+  resolve: (stored: StoredEvent) => void;
+  reject: (error: unknown) => void;
+}
+
 function numberOf(entryId: string): number {
   return Number(entryId.slice(0, entryId.indexOf("-")));
 }
@@ -111,7 +133,10 @@ export class RedisEventLog implements EventLog {
   readonly #indexPrefix: string;
   readonly #indexed: string;
   #backfilled: Promise<void> | null = null;
-  readonly #inFlight = new Set<Promise<unknown>>();
+  /** Appends waiting for the tick to end. */
+  #pending: PendingAppend[] = [];
+  /** Batches being written. */
+  readonly #writing = new Set<Promise<void>>();
 
   constructor(options: RedisLogOptions) {
     const prefix = options.prefix ?? "herald:";
@@ -176,32 +201,56 @@ export class RedisEventLog implements EventLog {
     return this.#redis;
   }
 
+  /**
+   * Appends wait for the current tick to end, and are then added together: one `INCRBY` for
+   * their ids and one script for their entries, rather than two commands each. A batch is
+   * atomic: its events get consecutive ids and are stored in order, or none is.
+   */
   append(event: NewEvent, render?: Render): Promise<StoredEvent> {
-    const appended = this.#append(event, render);
-    this.#inFlight.add(appended);
-    const forget = () => this.#inFlight.delete(appended);
-    appended.then(forget, forget);
-    return appended;
+    return new Promise<StoredEvent>((resolve, reject) => {
+      if (this.#pending.length === 0) setImmediate(() => this.#writePending());
+      this.#pending.push({ event, render, resolve, reject });
+    });
   }
 
-  async #append(event: NewEvent, render?: Render): Promise<StoredEvent> {
+  #writePending(): void {
+    const pending = this.#pending;
+    this.#pending = [];
+    for (let from = 0; from < pending.length; from += APPEND_BATCH) {
+      const batch = pending.slice(from, from + APPEND_BATCH);
+      const written = this.#appendBatch(batch).then(
+        (stored) => batch.forEach(({ resolve }, i) => resolve(stored[i]!)),
+        (error: unknown) => batch.forEach(({ reject }) => reject(error)),
+      );
+      this.#writing.add(written);
+      void written.then(() => this.#writing.delete(written));
+    }
+  }
+
+  async #appendBatch(batch: readonly PendingAppend[]): Promise<StoredEvent[]> {
     const redis = await this.#client();
     for (let tries = 1; ; tries++) {
-      const id = await redis.incr(this.#counter);
-      const data = typeof render === "function" ? render(id) : (render ?? event.data);
-      try {
-        const keys = [this.#stream, ...event.channels.map((channel) => this.#indexKey(event.event, channel))];
-        const args = [String(this.#retention.maxEvents), `${id}-0`, String(event.at), event.event, JSON.stringify(event.channels), data, String(INDEX_KEEP)];
-        await runScript(redis, APPEND_SCRIPT, keys, args);
-        return { ...event, id, data };
-      } catch (error) {
-        if (!/equal or smaller/i.test(String(error)) || tries >= MAX_TRIES) throw error;
+      const top = Number(await redis.send("INCRBY", [this.#counter, String(batch.length)]));
+      const first = top - batch.length + 1;
+      const stored = batch.map(({ event, render }, i): StoredEvent => {
+        const id = first + i;
+        return { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+      });
+      const keys = [this.#stream];
+      const args = [String(this.#retention.maxEvents), String(INDEX_KEEP)];
+      for (const event of stored) {
+        for (const channel of event.channels) keys.push(this.#indexKey(event.event, channel));
+        args.push(String(event.id), String(event.at), event.event, JSON.stringify(event.channels), event.data, String(event.channels.length));
       }
+      if (Number(await runScript(redis, APPEND_SCRIPT, keys, args)) === 1) return stored;
+      // Another process took higher ids first: take new ones.
+      if (tries >= MAX_TRIES) throw new Error(`herald: could not append to the Redis stream after ${tries} tries; other processes kept taking higher ids`);
     }
   }
 
   async flush(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight]);
+    this.#writePending();
+    await Promise.all([...this.#writing]);
   }
 
   /** The stream's summary, or `null` before the first event. */
