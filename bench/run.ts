@@ -116,19 +116,26 @@ async function inRounds<R>(
 
 /** Every round's score, per scenario (`what`) and server. */
 const scores = new Map<string, Map<string, number[]>>();
+/** Every isolation round's with / alone ratio, per server: each round's two figures come from one server process minutes apart. */
+const isolationRatios = new Map<string, number[]>();
 
 /**
  * The median over rounds of `a`'s score divided by `b`'s in the same round. Rounds alternate
  * between the servers, so a pair shares the machine's state of the moment: on a shared machine
  * whose speed drifts by ±15% between minutes, this compares more fairly than two medians do.
  */
+/** The median of `values` (NaN when there are none). */
+function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
 function paired(what: string, a: string, b: string): number {
   const of = scores.get(what);
   const as = of?.get(a);
   const bs = of?.get(b);
   if (!as || !bs) return Number.NaN;
-  const ratios = as.map((score, i) => score / bs[i]!).sort((x, y) => x - y);
-  return ratios[Math.floor((ratios.length - 1) / 2)]!;
+  return medianOf(as.map((score, i) => score / bs[i]!));
 }
 
 const engines = await availableEngines(settings.engines);
@@ -162,7 +169,11 @@ try {
       servers,
       settings.extraRounds,
       `isolation from ${settings.idle} idle`,
-      (target) => isolation(target, settings.isolationSubscribers, settings.idle, settings.isolationPublishes),
+      async (target) => {
+        const result = await isolation(target, settings.isolationSubscribers, settings.idle, settings.isolationPublishes);
+        isolationRatios.set(target.name, [...(isolationRatios.get(target.name) ?? []), result.ratio]);
+        return result;
+      },
       (r) => r.withIdlePerS,
       (r) => `${count(r.alonePerS)} publishes/s alone, ${count(r.withIdlePerS)} with the idle streams (${percent(r.ratio)})`,
     );
@@ -219,6 +230,7 @@ const ratios = {
   isolation: results.isolation.map((r) => ({
     target: r.target,
     withIdleVsAlone: r.ratio,
+    withIdleVsAloneOfRounds: medianOf(isolationRatios.get(r.target) ?? []),
     vsFloor: r.withIdlePerS / of(results.isolation, floor.name, (f) => f.withIdlePerS),
     vsNaive: r.withIdlePerS / of(results.isolation, naive.name, (n) => n.withIdlePerS),
   })),
@@ -275,7 +287,7 @@ if (results.isolation.length > 0) {
   );
   console.log(
     table(
-      ["server", "publishes", "alone /s", "with idle /s", "with / alone", "rounds' range", "p50 ms", "p99 ms", "failed", "vs floor", "vs naive"],
+      ["server", "publishes", "alone /s", "with idle /s", "with / alone", "rounds' range", "with / alone, median of rounds", "rounds' ratios", "p50 ms", "p99 ms", "failed", "vs floor", "vs naive"],
       results.isolation.map((r) => [
         r.target,
         String(r.publishes),
@@ -283,6 +295,8 @@ if (results.isolation.length > 0) {
         count(r.withIdlePerS),
         percent(r.ratio),
         range(r.spread),
+        percent(ratios.isolation.find((t) => t.target === r.target)!.withIdleVsAloneOfRounds),
+        (isolationRatios.get(r.target) ?? []).map((ratio) => Math.round(ratio * 100)).sort((a, b) => a - b).join(", ") + "%",
         ms(r.p50Ms),
         ms(r.p99Ms),
         String(r.failed),
@@ -337,6 +351,6 @@ if (results.rates.length > 0) {
 
 mkdirSync(dirname(outFile), { recursive: true });
 const minutes = (Date.now() - started) / 60_000;
-writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), minutes: Number(minutes.toFixed(1)), machine: host, settings, ...results, ratios }, null, 2) + "\n");
+writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), minutes: Number(minutes.toFixed(1)), machine: host, settings, ...results, isolationRounds: Object.fromEntries(isolationRatios), ratios }, null, 2) + "\n");
 console.log(`\n${minutes.toFixed(1)} minutes; results in ${outFile}`);
 process.exit(0);

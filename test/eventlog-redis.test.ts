@@ -56,7 +56,7 @@ describe.if(run)("Redis event log", () => {
     expect(stream).toHaveLength(appended.length);
     expect(stream.map((e) => e.id)).toEqual(appended.map((e) => e.id).sort((x, y) => x - y));
     for (const e of stream) expect(e.data).toStartWith(`<li id="n-${e.id}">`);
-    // A batch (one process's tick, 500 at a time) is atomic: consecutive ids, in the order appended.
+    // A batch (one process's tick, 500 at a time) is written whole: consecutive ids, in the order appended.
     for (let from = 0; from < appended.length; from += 1_200) {
       for (const [start, end] of [[0, 500], [500, 1_000], [1_000, 1_200]] as const) {
         const ids = appended.slice(from + start, from + end).map((e) => e.id);

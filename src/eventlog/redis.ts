@@ -203,8 +203,8 @@ export class RedisEventLog implements EventLog {
 
   /**
    * Appends wait for the current tick to end, and are then added together: one `INCRBY` for
-   * their ids and one script for their entries, rather than two commands each. A batch is
-   * atomic: its events get consecutive ids and are stored in order, or none is.
+   * their ids and one script for their entries, rather than two commands each. Redis runs the
+   * script without interleaving other commands, so a batch's events get consecutive ids, in order.
    */
   append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     return new Promise<StoredEvent>((resolve, reject) => {
