@@ -120,7 +120,7 @@ export class Hub {
   #followed = 0;
   /** Publishers waiting, by event id, each with the time it stops waiting (in the order they started). */
   readonly #waiting = new Map<number, { resolve: (delivered: number) => void; until: number }>();
-  /** One timer for every waiting publisher: a timer each cost about a microsecond per publish. */
+  /** One timer for every waiting publisher, rather than one per publish that mostly fires for nothing. */
   #waitTimer: ReturnType<typeof setTimeout> | null = null;
   /** Delivered counts of the latest followed events, for a publisher whose event came round first. */
   readonly #recent = new Map<number, number>();

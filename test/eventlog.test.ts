@@ -53,6 +53,22 @@ for (const [name, open] of backends) {
       return log;
     }
 
+    test("an event whose data fails to render fails alone; those appended with it are stored", async () => {
+      const log = make();
+      const outcomes = await Promise.allSettled([
+        log.append(event(["topic:a"], ""), (id) => `first ${id}`),
+        log.append(event(["topic:a"], ""), () => {
+          throw new Error("render failed");
+        }),
+        log.append(event(["topic:a"], ""), (id) => `third ${id}`),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
+      expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain("render failed");
+      const stored = await log.readAfter(0, ["topic:a"], 10);
+      expect(stored.map((e) => e.data)).toEqual(stored.map((e) => (e.data.startsWith("first") ? `first ${e.id}` : `third ${e.id}`)));
+      expect(stored.map((e) => e.data.split(" ")[0])).toEqual(["first", "third"]);
+    });
+
     test("gives increasing ids from 1 and commits a batch together", async () => {
       const log = make();
       const [a, b] = await Promise.all([log.append(event(["topic:a"], "one")), log.append(event(["topic:b"], "two"))]);

@@ -23,8 +23,10 @@ export class MemoryEventLog implements EventLog {
   }
 
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
-    const id = this.#nextId++;
+    // The id is taken only once the data has rendered: the ring's ids must have no gaps.
+    const id = this.#nextId;
     const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+    this.#nextId++;
     this.#events.push(stored);
     this.#index.add(id, event.channels, event.event);
     if (this.#events.length > this.#retention.maxEvents * 1.1) this.#prune(event.at);

@@ -101,6 +101,8 @@ export class RedisUnavailableError extends Error {
 
 type Entry = [string, string[]];
 
+type AppendOutcome = { stored: StoredEvent } | { error: unknown };
+
 interface PendingAppend {
   event: NewEvent;
   render: Render | undefined;
@@ -219,7 +221,12 @@ export class RedisEventLog implements EventLog {
     for (let from = 0; from < pending.length; from += APPEND_BATCH) {
       const batch = pending.slice(from, from + APPEND_BATCH);
       const written = this.#appendBatch(batch).then(
-        (stored) => batch.forEach(({ resolve }, i) => resolve(stored[i]!)),
+        (outcomes) =>
+          batch.forEach(({ resolve, reject }, i) => {
+            const outcome = outcomes[i]!;
+            if ("stored" in outcome) resolve(outcome.stored);
+            else reject(outcome.error);
+          }),
         (error: unknown) => batch.forEach(({ reject }) => reject(error)),
       );
       this.#writing.add(written);
@@ -227,22 +234,32 @@ export class RedisEventLog implements EventLog {
     }
   }
 
-  async #appendBatch(batch: readonly PendingAppend[]): Promise<StoredEvent[]> {
+  /**
+   * Adds a batch; each append's outcome, in order. An event whose data fails to render is left out
+   * (its id is given up) and fails alone, not the others of its batch.
+   */
+  async #appendBatch(batch: readonly PendingAppend[]): Promise<AppendOutcome[]> {
     const redis = await this.#client();
     for (let tries = 1; ; tries++) {
       const top = Number(await redis.send("INCRBY", [this.#counter, String(batch.length)]));
       const first = top - batch.length + 1;
-      const stored = batch.map(({ event, render }, i): StoredEvent => {
+      const outcomes = batch.map(({ event, render }, i): AppendOutcome => {
         const id = first + i;
-        return { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+        try {
+          return { stored: { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) } };
+        } catch (error) {
+          return { error };
+        }
       });
       const keys = [this.#stream];
       const args = [String(this.#retention.maxEvents), String(INDEX_KEEP)];
-      for (const event of stored) {
+      for (const outcome of outcomes) {
+        if (!("stored" in outcome)) continue;
+        const event = outcome.stored;
         for (const channel of event.channels) keys.push(this.#indexKey(event.event, channel));
         args.push(String(event.id), String(event.at), event.event, JSON.stringify(event.channels), event.data, String(event.channels.length));
       }
-      if (Number(await runScript(redis, APPEND_SCRIPT, keys, args)) === 1) return stored;
+      if (args.length === 2 || Number(await runScript(redis, APPEND_SCRIPT, keys, args)) === 1) return outcomes;
       // Another process took higher ids first: take new ones.
       if (tries >= MAX_TRIES) throw new Error(`herald: could not append to the Redis stream after ${tries} tries; other processes kept taking higher ids`);
     }
