@@ -213,6 +213,29 @@ export const naive: Target = {
   },
 };
 
+/** CPU time (user + system, all threads) a process has used, in ms. */
+export function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100);
+}
+
+/**
+ * Waits until the server is quiet: under 5 ms of CPU in a 250 ms window (at most `maxMs`). After
+ * a burst of new streams the JIT's compiler threads go on compiling what the burst ran for a
+ * second or more, on the server's core; a phase measured meanwhile would count that as a cost
+ * of the streams being open.
+ */
+export async function quiet(pid: number, maxMs = 10_000): Promise<void> {
+  const until = Date.now() + maxMs;
+  let before = cpuMs(pid);
+  while (Date.now() < until) {
+    await Bun.sleep(250);
+    const now = cpuMs(pid);
+    if (now - before < 5) return;
+    before = now;
+  }
+}
+
 /** Resident memory after a full garbage collection (every server runs one on SIGUSR2). */
 export async function settledRssKb(pid: number): Promise<number> {
   process.kill(pid, "SIGUSR2");

@@ -4,13 +4,18 @@
  * them has it (publish → all received, a closed loop): alone, then with `idle` streams open on
  * other topics (10 per topic), then alone again once they have closed, in one server process.
  * The idle streams are held by a client process of their own (`bench/idle-holder.ts`), so the
- * measuring client's event loop and collector do not carry them.
+ * measuring client's event loop and collector do not carry them. Each measured phase follows an
+ * unmeasured fifth as many publishes and a wait until the server is quiet (`quiet`), as the
+ * first one always did: 10,000 streams opening run code that the publish path shares, and the
+ * JIT then recompiles it, on the server's core, during the next publishes. Without this, herald's
+ * `JITWorker` thread used 110–160 ms in the phase with the idle streams against 20–70 ms in the
+ * others, and that phase's publishes/s varied by ±15% from round to round.
  * The figure is the ratio of the rates with and without them: a server that finds a topic's
  * streams by index keeps it near 100%, one that scans every open stream per publish does not.
  */
 import { join } from "node:path";
 import { LoadClient, percentiles } from "../load.ts";
-import { warmUp, type Publish, type Target } from "../targets.ts";
+import { quiet, warmUp, type Publish, type Target } from "../targets.ts";
 
 export interface IsolationResult {
   target: string;
@@ -92,7 +97,12 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     await warmUp(target, server.port, publish);
     await hot.connect(subscribers);
     await Bun.sleep(500);
-    await closedLoop(publish, Math.max(50, Math.round(publishes / 5)));
+    /** A fifth as many publishes, not measured, then a wait until the server is quiet. */
+    const settle = async () => {
+      await closedLoop(publish, Math.max(50, Math.round(publishes / 5)));
+      await quiet(server.pid);
+    };
+    await settle();
     const before = await closedLoop(publish, publishes);
 
     const prefix = target.streamPath("");
@@ -104,6 +114,7 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     });
     const held = JSON.parse(await firstLine(holder.stdout)) as { ready: number; failed: number };
     await Bun.sleep(1000);
+    await settle();
     const withIdle = await closedLoop(publish, publishes);
     const failed = hot.failed + held.failed;
     const idleOpen = held.ready;
@@ -114,6 +125,7 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     await holder.exited;
     holder = null;
     await Bun.sleep(1000);
+    await settle();
     const after = await closedLoop(publish, publishes);
     const alonePerS = 2 / (1 / before.perS + 1 / after.perS);
     const latency = percentiles(withIdle.roundTrips);
