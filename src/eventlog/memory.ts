@@ -49,11 +49,17 @@ export class MemoryEventLog implements EventLog {
     return Math.max(0, afterId + 1 - first);
   }
 
+  /** The event with `id`, if it is still kept. */
+  #find(id: number): StoredEvent | undefined {
+    const event = this.#events[this.#indexAfter(id - 1)];
+    return event?.id === id ? event : undefined;
+  }
+
   #byIds(ids: readonly number[]): StoredEvent[] {
     const events: StoredEvent[] = [];
     for (const id of ids) {
-      const event = this.#events[this.#indexAfter(id - 1)];
-      if (event?.id === id) events.push(event);
+      const event = this.#find(id);
+      if (event) events.push(event);
     }
     return events;
   }
@@ -67,8 +73,7 @@ export class MemoryEventLog implements EventLog {
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {
-    const event = this.#events[this.#indexAfter(id - 1)];
-    return event?.id === id ? event : undefined;
+    return this.#find(id);
   }
 
   async markRead(user: string, id: number): Promise<void> {

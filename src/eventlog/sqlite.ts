@@ -82,7 +82,6 @@ export class SqliteEventLog implements EventLog {
     clearReads: Statement;
     readUpTo: Statement<{ up_to: number }>;
     readsIn: Statement<{ event_id: number }>;
-    readsAbove: Statement<{ event_id: number }>;
   };
 
   /** Opens (or creates) the log at `path`; `:memory:` for a throwaway database. */
@@ -122,7 +121,6 @@ export class SqliteEventLog implements EventLog {
       clearReads: this.#db.prepare("DELETE FROM reads WHERE user = $user AND event_id <= $upTo"),
       readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>("SELECT up_to FROM read_marks WHERE user = $user"),
       readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(`SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`),
-      readsAbove: this.#db.prepare<{ event_id: number }, Record<string, string | number>>("SELECT event_id FROM reads WHERE user = $user AND event_id > $upTo"),
     };
     this.#prune(Date.now());
     this.#pruneTimer = setInterval(() => this.#prune(Date.now()), PRUNE_EVERY_MS);
@@ -226,11 +224,9 @@ export class SqliteEventLog implements EventLog {
   }
 
   async unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number> {
-    const upTo = this.#readUpTo(user);
-    const ids = this.#index.newest(channels, event, { above: upTo });
+    const ids = this.#index.newest(channels, event, { above: this.#readUpTo(user) });
     if (ids.length === 0) return 0;
-    const read = new Set(this.#q.readsAbove.all({ user, upTo }).map((row) => row.event_id));
-    return ids.reduce((unread, id) => (read.has(id) ? unread : unread + 1), 0);
+    return ids.length - (await this.readIds(user, ids)).size;
   }
 
   async prune(now = Date.now()): Promise<void> {
