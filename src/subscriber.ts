@@ -47,6 +47,10 @@ type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
 
 let lastSerial = 0;
 
+/** Where a stream's queued frames are joined before they are handed to its socket (see `#hand`). */
+let joined = new Uint8Array(64 * 1024);
+const JOINED_MAX = 1024 * 1024;
+
 /**
  * The most time the writer spends before letting the event loop take requests again (checked
  * every 32 streams). Each I/O step of a publish (its request, a Redis reply) waits for the slice
@@ -121,9 +125,9 @@ export class Subscriber {
   #onSent: Array<() => void> = [];
 
   /**
-   * Hands the stream's queued frames to its socket: written back to back, then flushed, so they
-   * leave in one system call (uWS sends a socket's corked bytes when another socket is written
-   * or on a flush, not on each write).
+   * Hands the stream's queued frames to its socket in one write, then flushes, so they leave in
+   * one system call (uWS sends a socket's corked bytes when another socket is written or on a
+   * flush, not on each write).
    */
   static send(subscriber: Subscriber): void {
     const frames = subscriber.#out;
@@ -141,13 +145,24 @@ export class Subscriber {
   }
 
   #hand(frames: readonly Uint8Array[], bytes: number): void {
-    let full: Promise<number> | null = null;
-    for (const frame of frames) {
-      const written = this.#sink.write(frame);
-      // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
-      if (written === 0) return this.close(undefined, "client");
-      if (typeof written !== "number") full ??= written;
+    // Several frames are copied into one buffer and written once: a write into Bun's sink costs
+    // far more than the copy, and Bun copies what it is given (it holds no reference to it).
+    let frame = frames[0]!;
+    if (frames.length > 1) {
+      // The shared buffer grows to at most 1 MiB; a larger handover (a long replay) gets its own.
+      if (joined.byteLength < bytes && bytes <= JOINED_MAX) joined = new Uint8Array(Math.min(JOINED_MAX, Math.max(bytes, joined.byteLength * 2)));
+      const into = bytes <= joined.byteLength ? joined : new Uint8Array(bytes);
+      let at = 0;
+      for (const part of frames) {
+        into.set(part, at);
+        at += part.byteLength;
+      }
+      frame = into.subarray(0, at);
     }
+    const written = this.#sink.write(frame);
+    // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
+    if (written === 0) return this.close(undefined, "client");
+    const full = typeof written === "number" ? null : written;
     this.#sink.flush();
     if (full && !this.#drain) {
       this.drainingSince = Date.now();

@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { connect } from "node:net";
 import type { Herald } from "../src/app.ts";
 import { eventually, openStream, startTestHerald } from "./helpers.ts";
 
@@ -91,4 +92,64 @@ describe("GET /sse", () => {
     const exactly = await openStream(herald, `?topic=${topics.split(",").slice(0, 32).join(",")}`);
     exactly.close();
   });
+});
+
+/** The `notification` frames of a chunked SSE response: each one's `id` and `data`, in order. */
+function framesOf(response: string): Array<{ id: string; data: string }> {
+  let body = "";
+  let at = response.indexOf("\r\n\r\n") + 4;
+  for (;;) {
+    const end = response.indexOf("\r\n", at);
+    const size = Number.parseInt(response.slice(at, end), 16);
+    if (!(size > 0)) break;
+    body += response.slice(end + 2, end + 2 + size);
+    at = end + 2 + size + 2;
+  }
+  return body
+    .split("\n\n")
+    .filter((frame) => frame.includes("event: notification\n"))
+    .map((frame) => ({ id: /^id: (.*)$/m.exec(frame)![1]!, data: /^data: (.*)$/m.exec(frame)![1]! }));
+}
+
+describe("writes", () => {
+  test("frames queued for several streams in one turn reach each stream whole and in order, also while its socket is full", async () => {
+    herald = startTestHerald({ maxBuffer: 64 * 1024 * 1024 });
+    const a = await openStream(herald, "?topic=a");
+    const b = await openStream(herald, "?topic=b");
+    // A client that reads nothing until the end: its socket fills, and Bun holds the rest.
+    let received = "";
+    const paused = connect(Number(new URL(herald.url).port), "127.0.0.1");
+    paused.setEncoding("latin1");
+    paused.on("data", (text: string) => (received += text));
+    paused.write("GET /sse?topic=a,b HTTP/1.1\r\nHost: x\r\nAccept: text/event-stream\r\n\r\n");
+    await eventually(() => received.includes("retry: "), "the paused stream's retry hint");
+    paused.pause();
+    await eventually(() => herald!.hub.clientCount === 3, "three streams");
+
+    // 20 turns of 30 events each, alternating topics: each stream's frames of a turn are joined
+    // into one write, through the same buffer for every stream. 6 MB in all, past the socket's buffers.
+    const payload = (i: number) => `${i}:${String(i % 10).repeat(10_000)}`;
+    for (let turn = 0; turn < 20; turn++) {
+      const published = [];
+      for (let i = turn * 30; i < (turn + 1) * 30; i++) published.push(herald.hub.publishToTopic(i % 2 ? "b" : "a", { event: "notification", data: payload(i) }));
+      await Promise.all(published);
+    }
+    const ofTopic = (odd: number) => Array.from({ length: 300 }, (_, k) => 2 * k + odd);
+    await a.event(300, 20_000);
+    await b.event(300, 20_000);
+    expect(a.events.map((e) => e.data)).toEqual(ofTopic(0).map(payload));
+    expect(b.events.map((e) => e.data)).toEqual(ofTopic(1).map(payload));
+    expect(a.events.map((e) => Number(e.id))).toEqual(ofTopic(0).map((i) => i + 1));
+
+    const all = Array.from({ length: 600 }, (_, i) => i);
+    const stalled = herald.hub.stats();
+    expect([...herald.hub.subscribers()].some((subscriber) => subscriber.drainingSince !== null)).toBe(true);
+    paused.resume();
+    await eventually(() => framesOf(received).length === 600, "every frame on the paused stream", 20_000);
+    expect(framesOf(received)).toEqual(all.map((i) => ({ id: String(i + 1), data: payload(i) })));
+    expect(stalled.droppedSlow).toBe(0);
+    paused.destroy();
+    a.close();
+    b.close();
+  }, 30_000);
 });

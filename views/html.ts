@@ -18,16 +18,18 @@ export class Html {
 export type Child = Html | string | number | boolean | null | undefined | readonly Child[];
 
 function render(value: Child): string {
+  if (typeof value === "string") return Bun.escapeHTML(value);
   if (value instanceof Html) return value.value;
-  if (value === null || value === undefined || value === false || value === true) return "";
-  if (Array.isArray(value)) return value.map(render).join("");
-  return Bun.escapeHTML(value as string | number);
+  // A number's text is digits, ".", "-", "+", "e" or a word (NaN, Infinity): nothing to escape.
+  if (typeof value === "number") return String(value);
+  if (value === null || value === undefined || typeof value === "boolean") return "";
+  return value.map(render).join("");
 }
 
 /** The template tag: `html\`<p>${userText}</p>\`` escapes `userText`. */
 export function html(strings: TemplateStringsArray, ...values: Child[]): Html {
-  let out = strings[0] ?? "";
-  for (let i = 0; i < values.length; i++) out += render(values[i]) + (strings[i + 1] ?? "");
+  let out = strings[0]!;
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + strings[i + 1]!;
   return new Html(out);
 }
 
