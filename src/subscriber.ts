@@ -9,11 +9,14 @@
  * `timeoutMs` is stale and goes the same way.
  *
  * Coalescing: a write queues its frame on the stream, and a writer hands each due stream's
- * frames to its socket in one send. The writer starts when the current run of microtasks ends
- * and works in slices of at most `WRITE_SLICE_MS`; between slices the event loop takes requests,
- * and whatever they publish queues behind. A stream that several events are due for meanwhile
- * gets them in one system call rather than one each, so under load a fan-out costs fewer calls
- * per event; a lone event still goes out at once.
+ * frames to its socket in one send. The writer starts at the end of the event loop's current turn
+ * (`setImmediate`), after every request that turn took, and works in slices of at most
+ * `WRITE_SLICE_MS`; between slices the event loop takes requests, and whatever they publish
+ * queues behind. A stream that several events are due for meanwhile gets them in one system call
+ * rather than one each, so under load a fan-out costs fewer calls per event; a lone event still
+ * goes out in the turn it was published. (Started as a microtask instead, the writer ran once per
+ * request: with the memory log, whose appends commit at once, 32 publishers at once sent each
+ * event to each stream in a call of its own, 7.5k publishes/s against 14k.)
  *
  * Catch-up: while a resumed stream replays from the event log, live events wait in a queue and
  * are written after the replay, skipping any the replay already wrote. Every event's id is
@@ -66,7 +69,7 @@ let writerScheduled = false;
 function scheduleWriter(): void {
   if (writerScheduled) return;
   writerScheduled = true;
-  queueMicrotask(writeDue);
+  setImmediate(writeDue);
 }
 
 function writeDue(): void {

@@ -175,6 +175,19 @@ describe("coalesced writes", () => {
     hub.close();
   });
 
+  test("events published one after another in one turn of the event loop go out in one send, after the turn", async () => {
+    const sink = recordingSink();
+    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    // The memory log commits at once, so each publish has fanned out when it resolves, as
+    // separate requests handled in one turn would have.
+    for (const data of ["a", "b", "c"]) await hub.publish("topic:t", { event: "notification", data });
+    expect(sink.sends).toEqual([]);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(sink.sends).toEqual([frame(1, "a") + frame(2, "b") + frame(3, "c")]);
+    hub.close();
+  });
+
   test("a stream whose write throws is closed and the others still get the event", async () => {
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
     const broken = {
@@ -205,7 +218,9 @@ describe("coalesced writes", () => {
     const sinks = Array.from({ length: 100 }, () => recordingSink(0.2));
     for (const sink of sinks) hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
     await hub.publish("topic:t", { event: "notification", data: "a" });
-    // The first slice has run; the event loop takes this publish before the next one.
+    // The writer starts at the end of this turn of the event loop: its first slice runs before
+    // this test's next turn, and the event loop takes these publishes before its next slice.
+    await new Promise((resolve) => setImmediate(resolve));
     await hub.publish("topic:t", { event: "notification", data: "b" });
     await hub.publish("topic:t", { event: "notification", data: "c" });
     const all = frame(1, "a") + frame(2, "b") + frame(3, "c");
