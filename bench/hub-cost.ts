@@ -34,13 +34,15 @@ const batch = env("HUB_BATCH", 100);
 const rounds = env("HUB_ROUNDS", 3);
 const retention = { maxEvents: 100_000, maxAgeMs: 3_600_000 };
 
-/** A socket that takes everything at once: counts frames and bytes, sends nothing. */
+/** Bytes handed to every `nullSink` so far. */
+let handed = 0;
+
+/** A socket that takes everything at once: counts the bytes it is handed, sends nothing. */
 function nullSink() {
   const sink = {
-    frames: 0,
-    write(frame: Uint8Array) {
-      sink.frames++;
-      return frame.byteLength;
+    write(chunk: Uint8Array) {
+      handed += chunk.byteLength;
+      return chunk.byteLength;
     },
     flush() {
       return 0;
@@ -61,10 +63,12 @@ interface Run {
 
 async function measure(log: EventLog, topics: readonly Channel[], events: number, inFlight: number): Promise<Run> {
   const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0 });
+  handed = 0;
   const sinks = Array.from({ length: streams }, () => nullSink());
-  sinks.forEach((sink, i) => hub.subscribe(new Subscriber(sink, { channels: [topics[i % topics.length]!], userId: null })));
+  const subscribers = sinks.map((sink, i) => new Subscriber(sink, { channels: [topics[i % topics.length]!], userId: null }));
+  for (const subscriber of subscribers) hub.subscribe(subscriber);
   const expected = events * (streams / topics.length);
-  const delivered = () => sinks.reduce((sum, sink) => sum + sink.frames, 0);
+
   const publish = (i: number) => {
     const channel = topics[i % topics.length]!;
     const message = `event ${i} of ${events}: stock of sku-${i % 97} changed`;
@@ -77,10 +81,17 @@ async function measure(log: EventLog, topics: readonly Channel[], events: number
     const group: Array<Promise<unknown>> = [];
     for (let j = i; j < Math.min(events, i + inFlight); j++) group.push(publish(j));
     await Promise.all(group);
+    // The next group comes in a turn of its own, as the next request would.
+    await new Promise((resolve) => setImmediate(resolve));
   }
-  while (delivered() < expected) await new Promise((resolve) => setImmediate(resolve));
+  // Every publish has resolved, so every event is queued on its streams; the writer is done once
+  // it has handed all their bytes over (joined, so writes are not frames).
+  const queuedBytes = subscribers.reduce((sum, subscriber) => sum + subscriber.bytesSent, 0);
+  while (handed < queuedBytes) await new Promise((resolve) => setImmediate(resolve));
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
+  const queued = subscribers.reduce((sum, subscriber) => sum + subscriber.eventsSent, 0);
+  if (queued !== expected || handed !== queuedBytes) throw new Error(`the streams got ${queued} of ${expected} events and ${handed} of ${queuedBytes} bytes`);
   hub.close();
   const cpuUs = used.user + used.system;
   return { deliveriesPerS: expected / seconds, cpuPerEventUs: cpuUs / events, cpuPerDeliveryUs: cpuUs / expected };

@@ -7,7 +7,7 @@
  * request's share) against the one-topic figure.
  */
 import { concurrently, connectTopics, percentiles, type LoadClient } from "../load.ts";
-import { warmUp, type Target } from "../targets.ts";
+import { warmUp, type Running, type Target } from "../targets.ts";
 
 export interface TopicsResult {
   target: string;
@@ -30,7 +30,21 @@ export interface TopicsResult {
   spread?: [number, number];
 }
 
-export async function manyTopics(target: Target, topicCount: number, perTopic: number, deliveries: number, publishers: number, batch = 1): Promise<TopicsResult> {
+/** Called with the server's process as the measured publishes start and once every stream has them all. */
+export interface PhaseObserver {
+  started(server: Running): void;
+  ended(server: Running): void;
+}
+
+export async function manyTopics(
+  target: Target,
+  topicCount: number,
+  perTopic: number,
+  deliveries: number,
+  publishers: number,
+  batch = 1,
+  observer?: PhaseObserver,
+): Promise<TopicsResult> {
   const eventsPerTopic = Math.max(1, Math.round(deliveries / (topicCount * perTopic)));
   const publishes = eventsPerTopic * topicCount;
   const topics = Array.from({ length: topicCount }, (_, i) => `t${i}`);
@@ -46,6 +60,7 @@ export async function manyTopics(target: Target, topicCount: number, perTopic: n
     const delivered = () => clients.reduce((sum, client) => sum + client.delivered, 0);
     const total = clients.reduce((sum, client) => sum + client.open, 0) * eventsPerTopic;
     const publishBatch = target.batchPublisher(server.port);
+    observer?.started(server);
     const started = performance.now();
     // Event i goes to topic i mod T, as that topic's event number floor(i / T); a request carries
     // events i … i + batch - 1.
@@ -63,6 +78,7 @@ export async function manyTopics(target: Target, topicCount: number, perTopic: n
     const deadline = Date.now() + 60_000;
     while (delivered() < total && Date.now() < deadline) await Bun.sleep(2);
     const elapsed = (performance.now() - started) / 1000;
+    observer?.ended(server);
 
     const samples = clients.map((client) => client.latencySamples());
     const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
