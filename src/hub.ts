@@ -122,8 +122,13 @@ export class Hub {
   readonly #waiting = new Map<number, { resolve: (delivered: number) => void; until: number }>();
   /** One timer for every waiting publisher, rather than one per publish that mostly fires for nothing. */
   #waitTimer: ReturnType<typeof setTimeout> | null = null;
-  /** Delivered counts of the latest followed events, for a publisher whose event came round first. */
-  readonly #recent = new Map<number, number>();
+  /**
+   * Delivered counts of the latest followed events, for a publisher whose event came round first:
+   * a ring by id (a slot holds the newest id that maps to it). A Map trimmed from its oldest key
+   * cost time in proportion to its size in JSC (its iterator skips the deleted entries): 15 µs an
+   * event at this size, half of what a Redis publish cost.
+   */
+  #recent = { ids: new Float64Array(0), delivered: new Uint32Array(0) };
 
   constructor(options: HubOptions) {
     this.log = options.log;
@@ -135,6 +140,7 @@ export class Hub {
     if (this.#clientTimeoutMs > 0) {
       this.#timers.push(setInterval(() => this.#sweep(), Math.max(50, Math.min(this.#clientTimeoutMs / 4, 5_000))));
     }
+    if (this.log.follow) this.#recent = { ids: new Float64Array(RECENT_KEPT), delivered: new Uint32Array(RECENT_KEPT) };
     this.#following = this.log.follow ? this.#follow(this.log.follow.bind(this.log)) : null;
   }
 
@@ -151,8 +157,9 @@ export class Hub {
         this.#followed = event.id;
         this.#waiting.get(event.id)?.resolve(delivered);
         this.#waiting.delete(event.id);
-        this.#recent.set(event.id, delivered);
-        if (this.#recent.size > RECENT_KEPT) this.#recent.delete(this.#recent.keys().next().value!);
+        const slot = event.id % RECENT_KEPT;
+        this.#recent.ids[slot] = event.id;
+        this.#recent.delivered[slot] = delivered;
       }
     });
   }
@@ -251,7 +258,10 @@ export class Hub {
 
   /** Resolves with how many of this process's streams got event `id` once the follower has sent it. */
   #followedOut(id: number): Promise<number> {
-    if (id <= this.#followed) return Promise.resolve(this.#recent.get(id) ?? 0);
+    if (id <= this.#followed) {
+      const slot = id % RECENT_KEPT;
+      return Promise.resolve(this.#recent.ids[slot] === id ? this.#recent.delivered[slot]! : 0);
+    }
     return new Promise((resolve) => {
       // The event is stored; if the follower is held up (Redis away), do not hold the publisher.
       this.#waiting.set(id, { resolve, until: performance.now() + this.#followWaitMs });

@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/errors.ts";
-import { MemoryEventLog, type StoredEvent } from "../src/eventlog/index.ts";
+import { MemoryEventLog, type NewEvent, type Render, type StoredEvent } from "../src/eventlog/index.ts";
 import { Hub } from "../src/hub.ts";
 import { Subscriber } from "../src/subscriber.ts";
 import { eventually, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
@@ -245,6 +245,28 @@ describe("with a shared log", () => {
       return { stop() {} };
     }
   }
+
+  test("a publisher whose event came round before its append resolved gets the count its event reached", async () => {
+    // As with Redis, when the follower reads a batch before the script that wrote it has answered.
+    class EagerLog extends HeldLog {
+      override async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
+        const stored = await super.append(event, render);
+        this.deliver!([stored]);
+        return stored;
+      }
+    }
+    const log = new EagerLog({ maxEvents: 100_000, maxAgeMs: 60_000 });
+    const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0, followWaitMs: 60_000 });
+    await hub.position();
+    hub.subscribe(new Subscriber(recordingSink(0), { channels: ["topic:t"], userId: null }));
+    hub.subscribe(new Subscriber(recordingSink(0), { channels: ["topic:t"], userId: null }));
+    // More events than the hub keeps counts for, so the kept counts wrap round.
+    for (let i = 0; i < 20_000; i += 1_000) {
+      const results = await Promise.all(Array.from({ length: 1_000 }, (_, j) => hub.publish(j % 2 ? "topic:t" : "topic:u", { event: "notification", data: `${i + j}` })));
+      expect(results.map((r) => r.delivered)).toEqual(Array.from({ length: 1_000 }, (_, j) => (j % 2 ? 2 : 0)));
+    }
+    hub.close();
+  });
 
   test("a publisher is answered once its event comes round, or after followWaitMs with 0 streams when it does not", async () => {
     const log = new HeldLog({ maxEvents: 100, maxAgeMs: 60_000 });
