@@ -20,12 +20,9 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { count, median, percent, table } from "./report.ts";
 import { manyTopics } from "./scenarios/topics.ts";
-import { availableEngines, heraldTarget, pin, stopRedis, taskset, type Engine, type Running } from "./targets.ts";
+import { availableEngines, heraldTarget, runOnClientCore, statCpuMs, stopRedis, type Engine, type Running } from "./targets.ts";
 
-if (pin && process.env.BENCH_PINNED !== "1") {
-  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, import.meta.path], { env: { ...process.env, BENCH_PINNED: "1" }, stdio: ["inherit", "inherit", "inherit"] });
-  process.exit(await self.exited);
-}
+await runOnClientCore(import.meta.path);
 
 const wanted = (process.env.EVENT_ENGINES ?? "memory,sqlite").split(",").map((name) => name.trim()) as Engine[];
 const rounds = Number(process.env.EVENT_ROUNDS ?? 3);
@@ -41,8 +38,7 @@ function threadCpu(pid: number): { user: number; system: number; others: number 
     } catch {
       continue; // The thread ended meanwhile.
     }
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    const [user, system] = [Number(fields[11]) * 10, Number(fields[12]) * 10];
+    const { user, system } = statCpuMs(stat);
     if (Number(tid) === pid) {
       totals.user += user;
       totals.system += system;

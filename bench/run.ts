@@ -41,16 +41,10 @@ import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
 import { publishRate, type RateResult } from "./scenarios/publish-rate.ts";
 import { replay, type ReplayResult } from "./scenarios/replay.ts";
 import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
-import { availableEngines, floor, heraldTarget, naive, pin, stopRedis, taskset, type Engine, type Target } from "./targets.ts";
+import { availableEngines, floor, heraldTarget, naive, pin, runOnClientCore, stopRedis, type Engine, type Target } from "./targets.ts";
 
-if (pin && process.env.BENCH_PINNED !== "1") {
-  // Run the load client itself on core 1; servers get core 0.
-  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, import.meta.path], {
-    env: { ...process.env, BENCH_PINNED: "1" },
-    stdio: ["inherit", "inherit", "inherit"],
-  });
-  process.exit(await self.exited);
-}
+// Run the load client itself on core 1; servers get core 0.
+await runOnClientCore(import.meta.path);
 
 function whole(name: string, fallback: number): number {
   const text = process.env[name]?.trim();

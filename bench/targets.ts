@@ -213,10 +213,27 @@ export const naive: Target = {
   },
 };
 
+/**
+ * Re-runs this script (`path`, its `import.meta.path`) on core 1 and exits with its code, when
+ * servers are pinned to core 0 and this is not that run already; otherwise returns.
+ */
+export async function runOnClientCore(path: string): Promise<void> {
+  if (!pin || process.env.BENCH_PINNED === "1") return;
+  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, path], { env: { ...process.env, BENCH_PINNED: "1" }, stdio: ["inherit", "inherit", "inherit"] });
+  process.exit(await self.exited);
+}
+
+/** User and system CPU time, in ms, from the text of a `/proc/<pid>/stat` or `/proc/<pid>/task/<tid>/stat` file. */
+export function statCpuMs(stat: string): { user: number; system: number } {
+  // The command name, in parentheses, may itself hold spaces or ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return { user: Number(fields[11]) * (1000 / 100), system: Number(fields[12]) * (1000 / 100) };
+}
+
 /** CPU time (user + system, all threads) a process has used, in ms. */
 export function cpuMs(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * (1000 / 100);
+  const { user, system } = statCpuMs(readFileSync(`/proc/${pid}/stat`, "utf8"));
+  return user + system;
 }
 
 /**
