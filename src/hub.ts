@@ -253,8 +253,12 @@ export class Hub {
   #observePublish(seconds: number): void {
     this.#publishSum += seconds;
     this.#publishCount++;
-    const bucket = PUBLISH_BUCKETS.findIndex((bound) => seconds <= bound);
-    if (bucket >= 0) this.#publishBuckets[bucket]!++;
+    for (let i = 0; i < PUBLISH_BUCKETS.length; i++) {
+      if (seconds <= PUBLISH_BUCKETS[i]!) {
+        this.#publishBuckets[i]!++;
+        return;
+      }
+    }
   }
 
   /** Resolves with how many of this process's streams got event `id` once the follower has sent it. */
@@ -287,11 +291,12 @@ export class Hub {
   #fanOut(channels: readonly Channel[], message: SseMessage, id: number, at: number): number {
     // Encoded once for every stream; htmx 4 streams get their page's variant, also encoded once.
     const frame = encodeMessage(message);
-    const variants = new Variants(message);
+    // Made only when a stream needs a variant: most events reach none.
+    let variants: Variants | null = null;
     let delivered = 0;
     if (channels.length === 1) {
       const members = this.#channels.get(channels[0]!);
-      if (members) for (const subscriber of members) if (subscriber.deliver(subscriber.framing === null ? frame : variants.for(subscriber.framing), id, at)) delivered++;
+      if (members) for (const subscriber of members) if (subscriber.deliver(subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing), id, at)) delivered++;
     } else {
       const seen = new Set<Subscriber>();
       for (const channel of channels) {
@@ -300,7 +305,7 @@ export class Hub {
         for (const subscriber of members) {
           if (seen.has(subscriber)) continue;
           seen.add(subscriber);
-          if (subscriber.deliver(subscriber.framing === null ? frame : variants.for(subscriber.framing), id, at)) delivered++;
+          if (subscriber.deliver(subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing), id, at)) delivered++;
         }
       }
     }

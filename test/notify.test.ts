@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
+import { notificationItem } from "../views/notification.ts";
 
 let herald: Herald;
 let alice: Session;
@@ -138,5 +139,16 @@ describe("POST /notify", () => {
     expect(json.status).toBe(415);
     expect(await json.text()).toContain("not application/json");
     expect(herald.hub.stats().published).toBe(0);
+  });
+});
+
+describe("the notification fragment", () => {
+  test("shows each notification's own time, also when times alternate (the last one rendered is reused only for the same millisecond)", () => {
+    const at = (sentAt: number) => notificationItem({ id: 1, message: "m", title: "", level: "info", channel: "topic:t", from: null, sentAt }).value;
+    const first = Date.UTC(2026, 10, 23, 12, 3, 4, 5);
+    const second = Date.UTC(2026, 10, 23, 18, 30, 0, 0);
+    for (const [sentAt, iso] of [[first, "2026-11-23T12:03:04.005Z"], [second, "2026-11-23T18:30:00.000Z"], [first, "2026-11-23T12:03:04.005Z"], [first, "2026-11-23T12:03:04.005Z"]] as const) {
+      expect(at(sentAt)).toContain(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`);
+    }
   });
 });

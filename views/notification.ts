@@ -1,10 +1,15 @@
 import { html, raw, type Html } from "./html.ts";
 import type { Notification } from "../src/notification.ts";
 
+/** The last `time` rendered: a feed's events mostly share their millisecond, and a Date costs more than the rest of the markup. */
+let lastTime: { ms: number; markup: Html } = { ms: Number.NaN, markup: raw("") };
+
 /** `12:03:04` in UTC, with the full timestamp in the `datetime` attribute (digits and `-:.TZ` only: nothing to escape). */
 function time(ms: number): Html {
+  if (ms === lastTime.ms) return lastTime.markup;
   const iso = new Date(ms).toISOString();
-  return raw(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`);
+  lastTime = { ms, markup: raw(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`) };
+  return lastTime.markup;
 }
 
 /** The button's `hx-vals`, `{"id":"<id>"}` escaped for the attribute; `id` is a whole number, so nothing else needs escaping. */

@@ -25,7 +25,7 @@ export class MemoryEventLog implements EventLog {
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     // The id is taken only once the data has rendered: the ring's ids must have no gaps.
     const id = this.#nextId;
-    const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+    const stored: StoredEvent = { channels: event.channels, event: event.event, data: typeof render === "function" ? render(id) : (render ?? event.data), at: event.at, id };
     this.#nextId++;
     this.#events.push(stored);
     this.#index.add(id, event.channels, event.event);
