@@ -12,6 +12,11 @@
  * `fanout` if the network were free: it shows how much of an event's cost does not depend on how
  * many streams it reaches.
  *
+ * It then times, alone, three steps that every event published through the API must take however
+ * the rest is built: its share of parsing a request of HUB_BATCH events (`JSON.parse`), rendering
+ * its notification fragment, and encoding its SSE frame. Their sum is the least an event costs
+ * apart from its deliveries, the request around it, the log and the routing.
+ *
  * Environment: HUB_LOGS [memory,sqlite], HUB_STREAMS [10000], HUB_TOPICS [1000], HUB_EVENTS
  * per many-topics round [50000], HUB_BATCH [100], HUB_ROUNDS [3].
  */
@@ -21,6 +26,7 @@ import { join } from "node:path";
 import { topicChannel, type Channel } from "../src/channel.ts";
 import { MemoryEventLog, SqliteEventLog, type EventLog } from "../src/eventlog/index.ts";
 import { Hub } from "../src/hub.ts";
+import { encodeMessage } from "../src/sse.ts";
 import { Subscriber } from "../src/subscriber.ts";
 import { notificationItem } from "../views/notification.ts";
 import { count, median, percent, table } from "./report.ts";
@@ -122,3 +128,30 @@ for (const name of logs) {
 }
 console.log(`\nThe hub alone (no network), ${Bun.version}: median of ${rounds} rounds\n`);
 console.log(table(["log", "streams", "deliveries/s", "CPU µs/event", "CPU µs/delivery", "many topics vs one"], rows));
+
+/** CPU µs per call of `step`, the least of `rounds` timings of `calls` calls (the least is the one noise added least to). */
+function leastUs(step: (i: number) => unknown, calls = 200_000): number {
+  let least = Infinity;
+  let sink: unknown;
+  for (let round = 0; round <= rounds; round++) {
+    const cpu = process.cpuUsage();
+    for (let i = 0; i < calls; i++) sink = step(i);
+    const used = process.cpuUsage(cpu);
+    if (round > 0) least = Math.min(least, (used.user + used.system) / calls);
+  }
+  if (sink === undefined) throw new Error("a step returned nothing");
+  return least;
+}
+
+const sentAt = Date.now();
+const request = JSON.stringify(Array.from({ length: batch }, (_, i) => ({ target: `topic:t${i}`, message: `event ${i} of ${manyEvents}: stock of sku-${i % 97} changed` })));
+const fragment = (id: number) => notificationItem({ id, message: `event ${id} of ${manyEvents}: stock of sku-${id % 97} changed`, title: "", level: "info", channel: "topic:t1", from: null, sentAt }).value;
+const rendered = fragment(manyEvents);
+const steps: Array<[string, number]> = [
+  [`its share of JSON.parse of a request of ${batch} events`, leastUs(() => JSON.parse(request), 2_000) / batch],
+  ["rendering its notification fragment", leastUs(fragment)],
+  ["encoding its frame (a rendered fragment)", leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: rendered }))],
+  ["rendering and encoding together", leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: fragment(id) }))],
+];
+console.log(`\nSteps every API event takes, alone (least of ${rounds} timings):\n`);
+console.log(table(["step", "CPU µs an event"], steps.map(([step, us]) => [step, us.toFixed(3)])));
