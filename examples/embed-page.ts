@@ -2,7 +2,8 @@
  * An example of another site embedding a herald feed: a shop page on its own origin that loads
  * htmx and its SSE support from herald and includes the live `/embed/orders` fragment.
  *
- *   HERALD_CORS_ORIGINS=http://localhost:3001 npm run dev     # herald on :3000, allowing this page
+ *   HERALD_CORS_ORIGINS=http://localhost:3001 HERALD_PUBLIC_URL=http://localhost:3000 npm run dev
+ *                                                             # herald on :3000, allowing this page
  *   bun examples/embed-page.ts                                # this page on :3001
  *
  * HERALD_URL (default http://localhost:3000) says where herald is; EMBED_PORT (default 3001)

@@ -7,7 +7,7 @@ import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
 import type { Config } from "./config.ts";
-import { viewerOf, type AppContext } from "./context.ts";
+import { identify, viewerOf, type AppContext } from "./context.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
@@ -20,7 +20,8 @@ import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Policy, type AuthorizeHook } from "./policy.ts";
 import { RedisPresence } from "./presence.ts";
-import { errorResponse, internalError, secure } from "./respond.ts";
+import { MemoryRevocations, RedisRevocations, SqliteRevocations, type Revocations } from "./revocations.ts";
+import { errorResponse, internalError, pathOf, secure } from "./respond.ts";
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
@@ -65,6 +66,14 @@ export interface Herald {
   shutdown(): Promise<void>;
 }
 
+/**
+ * Refuses a request whose address cannot be parsed: a missing (HTTP/1.0) or malformed `Host`
+ * leaves Bun's `req.url` without a valid origin, and every route reads the URL.
+ */
+function checkAddress(req: Request): void {
+  if (!URL.canParse(req.url)) throw new HttpError(400, "The request's Host header is missing or malformed.");
+}
+
 /** Opens the configured event log. */
 function openEventLog(config: Config): EventLog {
   const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
@@ -72,6 +81,13 @@ function openEventLog(config: Config): EventLog {
   if (config.eventLog === "redis") return new RedisEventLog({ url: config.redisUrl!, retention, prefix: config.redisPrefix });
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
+}
+
+/** Where sign-outs are kept: beside the events, so every process that shares the log honours them. */
+function openRevocations(config: Config): Revocations {
+  if (config.eventLog === "memory") return new MemoryRevocations();
+  if (config.eventLog === "redis") return new RedisRevocations(config.redisUrl!, config.redisPrefix);
+  return new SqliteRevocations(join(config.dataDir, "herald.db"));
 }
 
 /** The demo shop's database (`/inventory`, `/orders`), beside the event log. */
@@ -95,6 +111,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     config,
     hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
+    revocations: openRevocations(config),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
     presence: null,
@@ -114,35 +131,45 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
 
-  // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
-  // else a logged 500, and every response gets the security headers.
-  const route =
-    (handler: Route): Handler =>
-    async (req, server) => {
-      const viewer = () => viewerOf(ctx, req);
-      try {
-        return secure(await handler(ctx, req, server));
-      } catch (error) {
-        if (error instanceof HttpError) return secure(errorResponse(req, error, viewer, config.retryMs));
-        if (error instanceof RedisUnavailableError) {
-          ctx.log.warn("redis unreachable", { method: req.method, path: new URL(req.url).pathname });
-          const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
-          return secure(errorResponse(req, refused, viewer, config.retryMs));
-        }
-        return secure(internalError(req, error, ctx.log, viewer));
+  // Every route goes through here: the request's address is checked and its sender identified,
+  // thrown HttpErrors become answers in the asker's format, anything else a logged 500, and every
+  // response gets the security headers. Static files need no identity; streams and embed
+  // fragments may be used from the origins in HERALD_CORS_ORIGINS, refusals included.
+  const answer = async (handler: Route, req: Request, server: Server<unknown>, identified: boolean): Promise<Response> => {
+    const viewer = () => viewerOf(ctx, req);
+    try {
+      checkAddress(req);
+      if (identified) await identify(ctx, req);
+      return await handler(ctx, req, server);
+    } catch (error) {
+      if (error instanceof HttpError) return errorResponse(req, error, viewer, config.retryMs);
+      if (error instanceof URIError) {
+        const malformed = new HttpError(400, "The address has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).");
+        return errorResponse(req, malformed, viewer, config.retryMs);
       }
+      if (error instanceof RedisUnavailableError) {
+        ctx.log.warn("redis unreachable", { method: req.method, path: pathOf(req) });
+        const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
+        return errorResponse(req, refused, viewer, config.retryMs);
+      }
+      return internalError(req, error, ctx.log, viewer);
+    }
+  };
+  const route =
+    (handler: Route, { identified = true, cors = false } = {}): Handler =>
+    async (req, server) => {
+      const response = await answer(handler, req, server, identified);
+      return secure(cors ? withCors(ctx, req, response) : response);
     };
 
-  // Streams and embed fragments may be used from the origins in HERALD_CORS_ORIGINS.
-  const shared = (handler: Route): Route => async (c, req, server) => withCors(c, req, await handler(c, req, server));
   const routes: Record<string, Partial<Record<"GET" | "POST" | "OPTIONS", Handler>>> = {
     "/": { GET: route(home) },
     "/login": { POST: route(login) },
     "/logout": { POST: route(logout) },
     "/notify": { POST: route(notify) },
     "/notifications/read": { POST: route(markRead) },
-    "/sse": { GET: route(shared(openStream)), OPTIONS: route(preflight) },
-    "/embed/:topic": { GET: route(shared(embed)), OPTIONS: route(preflight) },
+    "/sse": { GET: route(openStream, { cors: true }), OPTIONS: route(preflight) },
+    "/embed/:topic": { GET: route(embed, { cors: true }), OPTIONS: route(preflight) },
     "/api/publish": { POST: route(apiPublish) },
     "/api/clients": { GET: route(clients) },
     "/monitor": { GET: route(monitor) },
@@ -155,22 +182,32 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     "/healthz": { GET: route(health) },
     "/metrics": { GET: route(metrics) },
   };
-  for (const [path, asset] of loadAssets()) routes[path] = { GET: route((_ctx, req) => serveAsset(asset, req)) };
+  for (const [path, asset] of loadAssets()) routes[path] = { GET: route((_ctx, req) => serveAsset(asset, req), { identified: false }) };
 
   const server = Bun.serve({
     port: config.port,
     hostname: config.host,
+    // Bun's development mode answers an uncaught error with a page of source lines and paths.
+    development: false,
+    // The last resort, for an error thrown by the error path itself: a bare 500, still secured.
+    error(error) {
+      ctx.log.error("unhandled error", { error: String(error instanceof Error ? error.stack : error) });
+      return secure(new Response("Something went wrong on the server; it has been logged.\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } }));
+    },
     // Several worker processes listen on the same port; the kernel spreads connections over them.
     reusePort: config.workers > 1,
     routes,
     // Bun calls this for paths without a route and for methods a route does not take.
-    fetch: route((_ctx, req) => {
-      const path = new URL(req.url).pathname;
-      const methods = routes[path];
-      if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
-      const allow = Object.keys(methods).join(", ");
-      throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
-    }),
+    fetch: route(
+      (_ctx, req) => {
+        const path = new URL(req.url).pathname;
+        const methods = routes[path];
+        if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
+        const allow = Object.keys(methods).join(", ");
+        throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
+      },
+      { identified: false },
+    ),
   });
 
   let closed = false;
@@ -189,6 +226,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       ctx.hub.close();
       await server.stop(true);
       await ctx.hub.log.close();
+      await ctx.revocations.close();
       shop.close();
     },
     async shutdown() {
@@ -205,6 +243,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });
       await stopped;
       await ctx.hub.log.close();
+      await ctx.revocations.close();
       shop.close();
     },
   };

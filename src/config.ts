@@ -38,8 +38,12 @@ export interface Config {
    * credentials). `HERALD_CORS_ORIGINS`, comma-separated, e.g. `https://shop.example`; defaults to none.
    */
   corsOrigins: string[];
-  /** Take the client address from `X-Forwarded-For` (behind a proxy you run). `HERALD_TRUST_PROXY` (`on`/`off`), defaults to `off`. */
-  trustProxy: boolean;
+  /**
+   * How many proxies you run in front of herald, each appending its peer to `X-Forwarded-For`:
+   * the client address is the entry the outermost one added. `HERALD_TRUST_PROXY`: `off` (`0`,
+   * the socket's peer), `on` (`1`), or a number of hops; defaults to `off`.
+   */
+  trustProxy: number;
   /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
   logLevel: LogLevel;
   limits: Limits;
@@ -118,7 +122,7 @@ type Env = Record<string, string | undefined>;
 function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
   const text = env[name];
   if (text === undefined || text.trim() === "") return fallback;
-  const value = Number(text);
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
   if (!Number.isSafeInteger(value) || value < min || value > max) {
     throw new HeraldError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
   }
@@ -142,6 +146,15 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
   throw new HeraldError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
+
+function proxyHops(env: Env): number {
+  const value = env.HERALD_TRUST_PROXY?.trim().toLowerCase();
+  if (value && /^\d+$/.test(value)) return integer(env, "HERALD_TRUST_PROXY", 0, 0, 16);
+  if (value && !["on", "true", "yes", "off", "false", "no"].includes(value)) {
+    throw new HeraldError(`HERALD_TRUST_PROXY must be on, off or a number of proxies (0–16), got ${JSON.stringify(env.HERALD_TRUST_PROXY)}`);
+  }
+  return flag(env, "HERALD_TRUST_PROXY", false) ? 1 : 0;
+}
 
 function groups(env: Env): Record<string, string[]> {
   const out: Record<string, string[]> = {};
@@ -249,7 +262,7 @@ export function loadConfig(env: Env = process.env): Config {
     anonymous: flag(env, "HERALD_ANONYMOUS", true),
     privateTopics: privateTopics(env),
     publicUrl: publicUrl(env),
-    trustProxy: flag(env, "HERALD_TRUST_PROXY", false),
+    trustProxy: proxyHops(env),
     corsOrigins: corsOrigins(env),
     logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, "info"),
     limits: {

@@ -35,16 +35,20 @@ export function corsHeaders(ctx: AppContext, req: Request): Record<string, strin
   };
 }
 
-/** Adds the CORS headers to a response for an allowed origin. */
+/**
+ * Adds the CORS headers to a response for an allowed origin, and `Vary: Origin` to every one:
+ * the headers depend on the origin, so a cache must not hand one origin's answer to another.
+ */
 export function withCors(ctx: AppContext, req: Request, response: Response): Response {
   for (const [name, value] of Object.entries(corsHeaders(ctx, req))) response.headers.set(name, value);
+  response.headers.set("vary", "Origin");
   return response;
 }
 
 /** `OPTIONS`: the preflight htmx's cross-origin requests need (they carry `HX-*` headers). */
 export function preflight(ctx: AppContext, req: Request): Response {
   const headers = corsHeaders(ctx, req);
-  if (!headers["access-control-allow-origin"]) return new Response(null, { status: 204 });
+  if (!headers["access-control-allow-origin"]) return new Response(null, { status: 204, headers: { vary: "Origin" } });
   const asked = req.headers.get("access-control-request-headers") ?? "";
   // Only htmx's own headers and the Last-Event-ID a stream may send.
   const allowed = asked

@@ -2,7 +2,7 @@
  * Reading request bodies into plain values, once, at the edge: size, content type and shape
  * are checked here, so routes see only fields.
  */
-import { csrfNonce, ownOrigins, type AppContext } from "./context.ts";
+import { csrfNonce, csrfSubject, ownOrigins, type AppContext } from "./context.ts";
 import { checkSameOrigin, CSRF_FIELD, CSRF_HEADER } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
 import type { User } from "./session.ts";
@@ -88,6 +88,6 @@ export async function readForm(req: Request, maxBytes: number): Promise<FormFiel
 export async function readBrowserForm(ctx: AppContext, req: Request, user: User | null): Promise<FormFields> {
   checkSameOrigin(req, ownOrigins(ctx, req));
   const fields = await readForm(req, ctx.config.limits.maxBodyBytes);
-  ctx.csrf.verify(csrfNonce(req), user?.id ?? null, fields[CSRF_FIELD] ?? req.headers.get(CSRF_HEADER));
+  ctx.csrf.verify(csrfNonce(req), csrfSubject(user), fields[CSRF_FIELD] ?? req.headers.get(CSRF_HEADER));
   return fields;
 }

@@ -19,7 +19,15 @@ if (config.workers > 1 && !process.env[WORKER_ENV]) {
   process.exit(await superviseWorkers(config, import.meta.path));
 }
 
-const running = startHerald(config);
+let running: ReturnType<typeof startHerald>;
+try {
+  running = startHerald(config);
+} catch (error) {
+  // A problem with the data directory (a secret file too short, say) is one line, not a stack.
+  if (!(error instanceof HeraldError)) throw error;
+  console.error(error.message);
+  process.exit(1);
+}
 console.log(`herald listening on ${running.url}`);
 
 let stopping = false;

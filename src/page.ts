@@ -52,6 +52,15 @@ export const PAGE_FRAMINGS: Record<Page, Htmx4Framing> = {
   embed: new Htmx4Framing({ notification: "main" }),
 };
 
+/**
+ * Event names that herald's own pages act on, which only herald may send: `close` ends an htmx 4
+ * page's stream for good, `snapshot` replaces a page's lists, and the others replace regions of
+ * the page. `notification` is not among them: sending notifications is what publishing is for.
+ */
+export const RESERVED_EVENTS: ReadonlySet<string> = new Set(
+  ["close", ...Object.values(PAGE_FRAMINGS).flatMap((framing) => framing.events)].filter((name) => name !== "notification"),
+);
+
 /** The page named by `?page=`: `inbox` when absent, 400 for one herald does not have, 403 for the monitor unless an admin asks. */
 export function parsePage(text: string | null, user: User | null): Page {
   if (text === null || text === "") return "inbox";

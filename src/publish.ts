@@ -2,14 +2,13 @@
  * Publishing on behalf of someone: the permission check for every target and the rate limit
  * before anything is sent, the publish itself, and its log line. Shared by the send form and the API.
  */
-import { channelKind, channelName, EVERYONE, groupChannel, userChannel, type Channel } from "./channel.ts";
-import type { AppContext } from "./context.ts";
+import { channelKind, channelName, userChannel, type Channel } from "./channel.ts";
+import { userById, type AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
 import type { PublishResult } from "./hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";
-import { groupsOf } from "./session.ts";
-import { NOTIFICATION } from "./snapshot.ts";
+import { NOTIFICATION, unreadCount } from "./snapshot.ts";
 import { unreadBadge } from "../views/notification.ts";
 
 /** One event ready to go: where, under which SSE event name, with which HTML (or how to render it from its id). */
@@ -81,7 +80,7 @@ export async function notifyUnread(ctx: AppContext, events: readonly Outgoing[])
   for (const id of users) {
     const channel = userChannel(id);
     if (ctx.hub.subscriberCount(channel) === 0) continue;
-    const count = await ctx.hub.log.unreadCount(id, [EVERYONE, channel, ...groupsOf(ctx.config.groups, id).map(groupChannel)], NOTIFICATION);
+    const count = await unreadCount(ctx, userById(ctx, id));
     ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
   }
 }

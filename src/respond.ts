@@ -34,6 +34,15 @@ export function seeOther(location: string, headers: Record<string, string> = {})
   return new Response(null, { status: 303, headers: { ...headers, location } });
 }
 
+/** The request's path, also for an address that does not parse (the error path must not throw). */
+export function pathOf(req: Request): string {
+  try {
+    return new URL(req.url).pathname;
+  } catch {
+    return req.url.startsWith("/") ? req.url.split("?")[0]! : "/";
+  }
+}
+
 /** Whether the asker wants JSON: the API, and clients that ask for JSON rather than HTML. */
 function wantsJson(req: Request, path: string): boolean {
   const accept = req.headers.get("accept") ?? "";
@@ -47,7 +56,7 @@ function wantsJson(req: Request, path: string): boolean {
  */
 export function errorResponse(req: Request, error: HttpError, viewer: () => Viewer, retryMs: number): Response {
   const init = { status: error.status, headers: error.headers };
-  const path = new URL(req.url).pathname;
+  const path = pathOf(req);
   if (wantsJson(req, path)) return jsonResponse({ error: error.message, status: error.status }, init);
   if (path === "/sse") {
     // EventSource ignores the body of a non-200 answer, but other clients and logs read it; the
@@ -70,7 +79,7 @@ export function errorResponse(req: Request, error: HttpError, viewer: () => View
 
 /** Logs an unexpected failure and answers 500 without details. */
 export function internalError(req: Request, error: unknown, log: Logger, viewer: () => Viewer): Response {
-  log.error("unhandled error", { method: req.method, path: new URL(req.url).pathname, error: String(error instanceof Error ? error.stack : error) });
+  log.error("unhandled error", { method: req.method, path: pathOf(req), error: String(error instanceof Error ? error.stack : error) });
   return errorResponse(req, new HttpError(500, "Something went wrong on the server; it has been logged."), viewer, 0);
 }
 

@@ -3,8 +3,8 @@
  * has it (read or not), and the user's unread count. The home page's first paint and the
  * `snapshot` event a stream starts with come from here, so they are the same markup.
  */
-import { EVERYONE, groupChannel, userChannel, type Channel } from "./channel.ts";
-import type { AppContext } from "./context.ts";
+import type { Channel } from "./channel.ts";
+import { personalChannels, type AppContext } from "./context.ts";
 import type { User } from "./session.ts";
 import { html, raw, type Html } from "../views/html.ts";
 import { asRead, unreadBadge } from "../views/notification.ts";
@@ -12,14 +12,9 @@ import { asRead, unreadBadge } from "../views/notification.ts";
 /** The SSE event name of notifications, and of what the inbox keeps. */
 export const NOTIFICATION = "notification";
 
-/** The channels whose notifications are the user's own: their inbox and its unread count. */
-export function personalChannels(user: User): Channel[] {
-  return [EVERYONE, userChannel(user.id), ...user.groups.map(groupChannel)];
-}
-
-/** The user's unread notifications. */
+/** The user's unread notifications, on the channels of their inbox (`personalChannels`). */
 export function unreadCount(ctx: AppContext, user: User): Promise<number> {
-  return ctx.hub.log.unreadCount(user.id, personalChannels(user), NOTIFICATION);
+  return ctx.hub.log.unreadCount(user.id, personalChannels(ctx, user), NOTIFICATION);
 }
 
 /**

@@ -18,7 +18,7 @@ describe("configuration", () => {
       anonymous: true,
       privateTopics: [],
       publicUrl: undefined,
-      trustProxy: false,
+      trustProxy: 0,
       corsOrigins: [],
       logLevel: "info",
       limits: {
@@ -90,7 +90,7 @@ describe("configuration", () => {
       groups: { admins: ["alice", "bob", "dave"], ops: ["carol"] },
       anonymous: false,
       privateTopics: ["private.*", "audit"],
-      trustProxy: true,
+      trustProxy: 1,
       logLevel: "warn",
       limits: { maxClients: 500, maxStreamsPerUser: 3, streamsPerIpPerS: 4, publishesPerUserPerS: 2, publishesPerTokenPerS: 50, maxBodyBytes: 2048, maxHtmlBytes: 128, maxBatch: 7 },
     });
@@ -113,6 +113,22 @@ describe("configuration", () => {
     expect(loadConfig({ HERALD_CORS_ORIGINS: "https://a.example, http://localhost:4000/" }).corsOrigins).toEqual(["https://a.example", "http://localhost:4000"]);
     expect(() => loadConfig({ HERALD_LOG: "loud" })).toThrow("HERALD_LOG must be one of debug, info, warn, error, off");
     expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow("HERALD_MAX_BODY_BYTES must be a whole number from 1024");
+  });
+
+  test("HERALD_TRUST_PROXY takes on, off or a number of proxies", () => {
+    expect(loadConfig({}).trustProxy).toBe(0);
+    expect(loadConfig({ HERALD_TRUST_PROXY: "on" }).trustProxy).toBe(1);
+    expect(loadConfig({ HERALD_TRUST_PROXY: "off" }).trustProxy).toBe(0);
+    expect(loadConfig({ HERALD_TRUST_PROXY: "2" }).trustProxy).toBe(2);
+    expect(() => loadConfig({ HERALD_TRUST_PROXY: "first" })).toThrow("HERALD_TRUST_PROXY must be on, off or a number of proxies");
+    expect(() => loadConfig({ HERALD_TRUST_PROXY: "17" })).toThrow("HERALD_TRUST_PROXY must be a whole number from 0 to 16");
+  });
+
+  test("numbers are decimal digits: hex, binary, exponents and fractions are refused", () => {
+    for (const text of ["0x10", "0b11", "1e3", "1.0", "+5", "0o7"]) {
+      expect(() => loadConfig({ HERALD_MAX_CLIENTS: text })).toThrow(`HERALD_MAX_CLIENTS must be a whole number from 1 to`);
+    }
+    expect(loadConfig({ HERALD_MAX_CLIENTS: " 42 " }).limits.maxClients).toBe(42);
   });
 
   test("REDIS_URL makes Redis the event log unless another is asked for", () => {

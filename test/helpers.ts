@@ -73,7 +73,9 @@ export async function signIn(herald: Herald, name: string): Promise<Session> {
   const anonymous = await visit(herald);
   const res = await postForm(herald, "/login", { name }, { session: anonymous, htmx: false });
   if (res.status !== 303) throw new Error(`sign-in as ${name} failed: ${res.status} ${await res.text()}`);
-  const cookie = `${anonymous.cookie}; ${cookiePair(res.headers.get("set-cookie"))}`;
+  // As a browser does: the cookies it had, each replaced by a new one of the same name.
+  const jar = new Map([anonymous.cookie, ...res.headers.getSetCookie().map(cookiePair)].map((pair) => [pair.split("=")[0]!, pair]));
+  const cookie = [...jar.values()].join("; ");
   return { cookie, csrf: await csrfToken(herald, cookie) };
 }
 

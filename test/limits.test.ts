@@ -104,14 +104,37 @@ describe("stream limits", () => {
     expect((await open.event(1)).data).toBe("still live");
   });
 
-  test("behind a trusted proxy, the limit is per forwarded address", async () => {
-    const h = await start({ trustProxy: true, limits: { streamsPerIpPerS: 1 } });
-    const from = (ip: string) => fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": `${ip}, 10.0.0.1` } });
+  test("behind a trusted proxy, the limit is per address the proxy added", async () => {
+    const h = await start({ trustProxy: 1, limits: { streamsPerIpPerS: 1 } });
+    // As nginx's $proxy_add_x_forwarded_for does: whatever the client sent, then the peer it saw.
+    const from = (ip: string, sent = "") => fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": sent ? `${sent}, ${ip}` : ip } });
     for (const ip of ["198.51.100.1", "198.51.100.1", "198.51.100.2", "198.51.100.2"]) (await from(ip)).body!.cancel();
     expect((await from("198.51.100.1")).status).toBe(429);
     const other = await from("198.51.100.3");
     expect(other.status).toBe(200);
     await other.body!.cancel();
+  });
+
+  test("a client cannot escape the limit by writing its own X-Forwarded-For entries", async () => {
+    const h = await start({ trustProxy: 1, limits: { streamsPerIpPerS: 1 } });
+    const statuses = [];
+    for (let i = 0; i < 6; i++) {
+      const res = await fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": `203.0.113.${i}, 10.9.8.${i}, 198.51.100.7` } });
+      statuses.push(res.status);
+      await res.body!.cancel();
+    }
+    expect(statuses).toEqual([200, 200, 429, 429, 429, 429]);
+  });
+
+  test("with two trusted proxies, the address is the one the outer proxy added", async () => {
+    const h = await start({ trustProxy: 2, limits: { streamsPerIpPerS: 1 } });
+    const statuses = [];
+    for (let i = 0; i < 4; i++) {
+      const res = await fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": `203.0.113.${i}, 198.51.100.9, 10.0.0.2` } });
+      statuses.push(res.status);
+      await res.body!.cancel();
+    }
+    expect(statuses).toEqual([200, 200, 429, 429]);
   });
 });
 

@@ -13,6 +13,7 @@ import type { AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readFormData, readJson } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
+import { RESERVED_EVENTS } from "../page.ts";
 import type { Principal } from "../policy.ts";
 import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
@@ -80,6 +81,9 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     const eventValue = field(input, "event") ?? "notification";
     if (typeof eventValue !== "string" || !EVENT_NAME.test(eventValue)) {
       throw new HttpError(400, "event must be a lower-case name: a letter, then letters, digits or \"-\", at most 64.");
+    }
+    if (RESERVED_EVENTS.has(eventValue)) {
+      throw new HttpError(400, `event "${eventValue}" is reserved for herald's own pages; the reserved names are ${[...RESERVED_EVENTS].join(", ")}.`);
     }
     const html = field(input, "html");
     const message = field(input, "message");

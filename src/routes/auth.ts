@@ -2,25 +2,33 @@
  * `POST /login` and `POST /logout`, both CSRF-checked browser forms.
  */
 import { cookieOptions, currentUser, type AppContext } from "../context.ts";
+import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_S, newNonce } from "../csrf.ts";
 import { readBrowserForm } from "../form.ts";
-import { seeOther } from "../respond.ts";
 import { groupsOf, parseUserName, SESSION_COOKIE } from "../session.ts";
 
-/** Signs in with a name, sets the signed session cookie (with the user's groups), and goes home. */
+/**
+ * Signs in with a name: a new session in a signed cookie, and a new CSRF nonce, so that no token
+ * issued before the sign-in (to this browser or to whoever planted its cookie) works after it.
+ */
 export async function login(ctx: AppContext, req: Request): Promise<Response> {
   const fields = await readBrowserForm(ctx, req, currentUser(ctx, req));
   const { id, name } = parseUserName(fields.name);
-  const user = { id, name, groups: groupsOf(ctx.config.groups, id) };
-  const cookie = new Bun.Cookie(SESSION_COOKIE, ctx.sessions.issue(user), cookieOptions(ctx, ctx.sessions.ttlS));
-  ctx.log.info("signed in", { user: id, groups: user.groups.join(",") });
-  return seeOther("/", { "set-cookie": cookie.toString() });
+  const { cookie } = ctx.sessions.issue({ id, name });
+  ctx.log.info("signed in", { user: id, groups: groupsOf(ctx.config.groups, id).join(",") });
+  const headers = new Headers({ location: "/" });
+  headers.append("set-cookie", new Bun.Cookie(SESSION_COOKIE, cookie, cookieOptions(ctx, ctx.sessions.ttlS)).toString());
+  headers.append("set-cookie", new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString());
+  return new Response(null, { status: 303, headers });
 }
 
-/** Clears the session cookie and goes home. */
+/** Ends the session for every process (a replayed cookie is anonymous from now on), clears the cookie and goes home. */
 export async function logout(ctx: AppContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   await readBrowserForm(ctx, req, user);
-  const cookie = new Bun.Cookie(SESSION_COOKIE, "", cookieOptions(ctx, 0));
+  if (user?.session) await ctx.revocations.revoke(user.session.sid, user.session.exp * 1000);
+  const headers = new Headers({ location: "/" });
+  headers.append("set-cookie", new Bun.Cookie(SESSION_COOKIE, "", cookieOptions(ctx, 0)).toString());
+  headers.append("set-cookie", new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString());
   if (user) ctx.log.info("signed out", { user: user.id });
-  return seeOther("/", { "set-cookie": cookie.toString() });
+  return new Response(null, { status: 303, headers });
 }

@@ -25,14 +25,24 @@ function skuOf(req: Request, index: number): string {
   }
 }
 
-/** A whole number from 0 to `MAX_QUANTITY`, or a 400 naming the field. */
+/**
+ * A whole number from 0 (or `-MAX_QUANTITY` when `signed`) to `MAX_QUANTITY`, or a 400 naming the
+ * field. Only decimal digits count: a form's text, or a JSON number; `0x10`, `1e3`, `0b11` and
+ * numbers in JSON strings are refused, not read the way JavaScript's `Number` would.
+ */
 function amount(value: unknown, name: string, { signed = false } = {}): number {
-  const n = typeof value === "string" && value.trim() !== "" ? Number(value) : value;
   const min = signed ? -MAX_QUANTITY : 0;
-  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min || n > MAX_QUANTITY) {
-    throw new HttpError(400, `${name} must be a whole number from ${min} to ${MAX_QUANTITY}.`);
+  const n = typeof value === "string" ? decimal(value, signed) : typeof value === "number" ? value : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < min || n > MAX_QUANTITY) {
+    throw new HttpError(400, `${name} must be a whole number from ${min} to ${MAX_QUANTITY}, in decimal digits.`);
   }
   return n;
+}
+
+/** A form field's decimal integer; NaN for anything else. */
+function decimal(text: string, signed: boolean): number {
+  const trimmed = text.trim();
+  return (signed ? /^-?\d{1,15}$/ : /^\d{1,15}$/).test(trimmed) ? Number(trimmed) : Number.NaN;
 }
 
 export function inventory(ctx: AppContext, req: Request): Response {
@@ -97,9 +107,11 @@ export async function apiInventory(ctx: AppContext, req: Request): Promise<Respo
   const unknown = Object.keys(input).filter((key) => !["quantity", "delta", "threshold"].includes(key));
   if (unknown.length) throw new HttpError(400, `Unknown field ${unknown.map((k) => JSON.stringify(k)).join(", ")}: use quantity, delta or threshold.`);
   const change: StockChange = {};
-  if (input.quantity !== undefined) change.quantity = amount(input.quantity, "quantity");
-  if (input.delta !== undefined) change.delta = amount(input.delta, "delta", { signed: true });
-  if (input.threshold !== undefined) change.threshold = amount(input.threshold, "threshold");
+  // JSON numbers only: a string is a client bug worth a clear 400, not a guess.
+  const number = (value: unknown) => (typeof value === "number" ? value : Number.NaN);
+  if (input.quantity !== undefined) change.quantity = amount(number(input.quantity), "quantity");
+  if (input.delta !== undefined) change.delta = amount(number(input.delta), "delta", { signed: true });
+  if (input.threshold !== undefined) change.threshold = amount(number(input.threshold), "threshold");
   if (Object.keys(change).length === 0) throw new HttpError(400, "Give quantity, delta or threshold.");
   const sku = skuOf(req, 3);
   ctx.inventory.find(sku);

@@ -2,7 +2,7 @@
  * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
 import { parseTarget, parseTopicList } from "../channel.ts";
-import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, mayRead, pageViewer, viewerOf, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
@@ -83,7 +83,8 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
     const text = fields.id ?? "";
     if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
     const event = await log.get(Number(text));
-    if (!event || event.event !== NOTIFICATION) {
+    // Someone else's notification is answered exactly as one that does not exist.
+    if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
       throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
     }
     await log.markRead(user.id, event.id);

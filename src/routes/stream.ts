@@ -9,8 +9,8 @@
  * or unknown, a `history-cut` notice.
  */
 import type { Server } from "bun";
-import { EVERYONE, groupChannel, parseTopicList, topicChannel, userChannel, type Channel } from "../channel.ts";
-import { clientAddress, currentUser, type AppContext } from "../context.ts";
+import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../channel.ts";
+import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";
@@ -56,8 +56,8 @@ export function streamChannels(ctx: AppContext, user: User | null, topics: reado
   const principal = principalOf(user);
   const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
   for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
-  const own: Channel[] = user ? [userChannel(user.id), ...user.groups.map(groupChannel)] : [];
-  return [...asked, ...own.filter((channel) => ctx.policy.allows(principal, "subscribe", channel))];
+  const own = user ? personalChannels(ctx, user).filter((channel) => channel !== EVERYONE) : [];
+  return [...asked, ...own];
 }
 
 /**

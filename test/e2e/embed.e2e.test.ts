@@ -8,6 +8,13 @@ import { chromiumAvailable, e2eTest, launchBrowser, until } from "./browser.ts";
 
 const run = chromiumAvailable();
 
+function freePort(): number {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  return port;
+}
+
 for (const htmx of HTMX_VERSIONS) {
   describe.if(run)(`in Chromium: a page on another origin embeds a live feed (htmx ${htmx})`, () => {
     let browser: Browser;
@@ -20,8 +27,10 @@ for (const htmx of HTMX_VERSIONS) {
       // The shop on 127.0.0.1, herald on localhost: two origins.
       shop = Bun.serve({ port: 0, hostname: "127.0.0.1", fetch: () => new Response("") });
       const shopOrigin = `http://127.0.0.1:${shop.port}`;
-      herald = startTestHerald({ corsOrigins: [shopOrigin], host: "127.0.0.1", htmx });
-      const heraldUrl = herald.url.replace("127.0.0.1", "localhost");
+      // The fragment's stream URL is absolute only with HERALD_PUBLIC_URL, which needs the port first.
+      const port = freePort();
+      const heraldUrl = `http://localhost:${port}`;
+      herald = startTestHerald({ corsOrigins: [shopOrigin], host: "127.0.0.1", port, publicUrl: new URL(heraldUrl), htmx });
       shop.reload({ fetch: () => new Response(embedPage(heraldUrl, "orders", htmx), { headers: { "content-type": "text/html; charset=utf-8" } }) });
     });
 
