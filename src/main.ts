@@ -3,7 +3,7 @@
  */
 import { startHerald } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
-import { HeraldError } from "./errors.ts";
+import { HeraldError, isDiskFull } from "./errors.ts";
 import { superviseWorkers, supervisorGone, WORKER_ENV } from "./workers.ts";
 
 let config: Config;
@@ -19,7 +19,16 @@ if (config.workers > 1 && !process.env[WORKER_ENV]) {
   process.exit(await superviseWorkers(config, import.meta.path));
 }
 
-const running = startHerald(config);
+let running: ReturnType<typeof startHerald>;
+try {
+  running = startHerald(config);
+} catch (error) {
+  // A damaged database or a full disk at start: one line that says which and where, not a stack.
+  if (error instanceof HeraldError) console.error(error.message);
+  else if (isDiskFull(error)) console.error(`herald: cannot start: the disk holding ${config.dataDir} is full (${(error as Error).message}).`);
+  else throw error;
+  process.exit(1);
+}
 console.log(`herald listening on ${running.url}`);
 
 let stopping = false;
