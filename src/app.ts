@@ -9,13 +9,14 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { identify, viewerOf, type AppContext } from "./context.ts";
 import { CsrfTokens } from "./csrf.ts";
-import { HttpError } from "./errors.ts";
+import { HeraldError, HttpError, isCorrupt, isDiskFull } from "./errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "./eventlog/index.ts";
 import { RedisUnavailableError } from "./eventlog/redis.ts";
 import { Hub } from "./hub.ts";
 import { Inventory } from "./inventory.ts";
 import { startLiveFeeds } from "./live.ts";
-import { Orders, sendOrderStep } from "./orders.ts";
+import { Orders } from "./orders.ts";
+import { Outbox, publishOutbox } from "./outbox.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { Policy, type AuthorizeHook } from "./policy.ts";
@@ -37,6 +38,7 @@ import { home, markRead, notify } from "./routes/pages.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
 import { encodeRetry } from "./sse.ts";
+import { WORKER_ENV } from "./workers.ts";
 
 type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
 type Route = (ctx: AppContext, req: Request, server: Server<unknown>) => Response | Promise<Response>;
@@ -75,58 +77,69 @@ function checkAddress(req: Request): void {
 }
 
 /** Opens the configured event log. */
-function openEventLog(config: Config): EventLog {
+function openEventLog(config: Config, log: Logger): EventLog {
   const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
   if (config.eventLog === "memory") return new MemoryEventLog(retention);
   if (config.eventLog === "redis") return new RedisEventLog({ url: config.redisUrl!, retention, prefix: config.redisPrefix });
   mkdirSync(config.dataDir, { recursive: true });
-  return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
+  return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync, log });
 }
 
 /** Where sign-outs are kept: beside the events, so every process that shares the log honours them. */
-function openRevocations(config: Config): Revocations {
+function openRevocations(config: Config, log: Logger): Revocations {
   if (config.eventLog === "memory") return new MemoryRevocations();
-  if (config.eventLog === "redis") return new RedisRevocations(config.redisUrl!, config.redisPrefix);
+  if (config.eventLog === "redis") return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => log.warn(message));
   return new SqliteRevocations(join(config.dataDir, "herald.db"));
 }
 
-/** The demo shop's database (`/inventory`, `/orders`), beside the event log. */
-function openShop(config: Config): Database {
+/** The demo shop's database (`/inventory`, `/orders`), beside the event log, with its outbox, products and orders. */
+function openShop(config: Config, log: Logger): { db: Database; outbox: Outbox; inventory: Inventory; orders: Orders } {
   mkdirSync(config.dataDir, { recursive: true });
-  const db = new Database(join(config.dataDir, "shop.db"));
-  // Several worker processes may open the file at once: wait for a lock rather than fail.
-  db.run("PRAGMA busy_timeout = 5000");
-  db.run("PRAGMA journal_mode = WAL");
-  return db;
+  const path = join(config.dataDir, "shop.db");
+  try {
+    const db = new Database(path);
+    // Several worker processes may open the file at once: wait for a lock rather than fail.
+    db.run("PRAGMA busy_timeout = 5000");
+    db.run("PRAGMA journal_mode = WAL");
+    const slot = Number(process.env[WORKER_ENV] ?? 0) || 0;
+    const outbox = new Outbox(db, { slot, workers: config.workers, log });
+    return { db, outbox, inventory: new Inventory(db), orders: new Orders(db, config.orderStepMs, outbox, log) };
+  } catch (error) {
+    if (!isCorrupt(error)) throw error;
+    throw new HeraldError(`${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start the demo shop afresh.`);
+  }
 }
 
 /** Starts herald with `config` (`port: 0` picks a free port). */
 export function startHerald(config: Config, options: HeraldOptions = {}): Herald {
   const secret = loadSecret(config.secret, config.dataDir);
   const { limits } = config;
-  const shop = openShop(config);
-  const hub = new Hub({ log: openEventLog(config), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
+  const log = options.log ?? createLogger(config.logLevel);
+  const shop = openShop(config, log);
+  const hub = new Hub({ log: openEventLog(config, log), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
   const startedAt = Date.now();
   const ctx: AppContext = {
     config,
     hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
-    revocations: openRevocations(config),
+    revocations: openRevocations(config, log),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
     presence: null,
-    log: options.log ?? createLogger(config.logLevel),
+    log,
     rates: {
       streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
       publishesPerUser: new RateLimiter(limits.publishesPerUserPerS),
       publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
     },
     startedAt,
-    inventory: new Inventory(shop),
-    orders: new Orders(shop, config.orderStepMs),
+    inventory: shop.inventory,
+    orders: shop.orders,
+    outbox: shop.outbox,
     live: startLiveFeeds(hub, startedAt, { marketMs: config.marketMs, metricsMs: config.metricsMs }),
   };
-  ctx.orders.start(sendOrderStep(ctx));
+  ctx.outbox.start(publishOutbox(ctx));
+  ctx.orders.start();
 
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
@@ -150,6 +163,11 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       if (error instanceof RedisUnavailableError) {
         ctx.log.warn("redis unreachable", { method: req.method, path: pathOf(req) });
         const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
+        return errorResponse(req, refused, viewer, config.retryMs);
+      }
+      if (isDiskFull(error)) {
+        ctx.log.error("disk full", { method: req.method, path: pathOf(req), data_dir: config.dataDir });
+        const refused = new HttpError(507, "herald's disk is full, so nothing was stored or sent; try again once space has been freed.", { "retry-after": "30" });
         return errorResponse(req, refused, viewer, config.retryMs);
       }
       return internalError(req, error, ctx.log, viewer);
@@ -222,12 +240,13 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       stopMonitorFeed();
       ctx.live.stop();
       ctx.orders.close();
+      ctx.outbox.close();
       await ctx.presence?.close();
       ctx.hub.close();
       await server.stop(true);
       await ctx.hub.log.close();
       await ctx.revocations.close();
-      shop.close();
+      shop.db.close();
     },
     async shutdown() {
       if (closed) return;
@@ -235,6 +254,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       stopMonitorFeed();
       ctx.live.stop();
       ctx.orders.close();
+      ctx.outbox.close();
       const stopped = server.stop();
       await ctx.hub.log.flush();
       const clients = ctx.hub.clientCount;
@@ -244,7 +264,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       await stopped;
       await ctx.hub.log.close();
       await ctx.revocations.close();
-      shop.close();
+      shop.db.close();
     },
   };
 }

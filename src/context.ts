@@ -13,6 +13,7 @@ import type { LiveFeeds } from "./live.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { Orders } from "./orders.ts";
+import type { Outbox } from "./outbox.ts";
 import type { Policy } from "./policy.ts";
 import type { RedisPresence } from "./presence.ts";
 import type { Revocations } from "./revocations.ts";
@@ -41,6 +42,8 @@ export interface AppContext {
   /** The demo shop's products (`/inventory`) and orders (`/orders`), in `shop.db` in the data directory. */
   inventory: Inventory;
   orders: Orders;
+  /** The events that announce the shop's changes, queued with them in `shop.db` until published. */
+  outbox: Outbox;
   /** The market and metrics feeds of `/live`. */
   live: LiveFeeds;
 }

@@ -25,3 +25,18 @@ export class HttpError extends Error {
     this.headers = headers;
   }
 }
+
+/**
+ * Whether `error` is the disk (or the user's quota) being full: SQLite's `SQLITE_FULL`, which it
+ * answers for ENOSPC on a database or WAL write, or ENOSPC / EDQUOT from a plain file write.
+ */
+export function isDiskFull(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return code === "SQLITE_FULL" || code === "ENOSPC" || code === "EDQUOT";
+}
+
+/** Whether `error` is SQLite finding a file that is not a sound database. */
+export function isCorrupt(error: unknown): boolean {
+  const code = typeof error === "object" && error !== null ? (error as { code?: unknown }).code : undefined;
+  return typeof code === "string" && (code.startsWith("SQLITE_CORRUPT") || code === "SQLITE_NOTADB");
+}

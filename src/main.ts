@@ -3,7 +3,7 @@
  */
 import { startHerald } from "./app.ts";
 import { loadConfig, type Config } from "./config.ts";
-import { HeraldError } from "./errors.ts";
+import { HeraldError, isDiskFull } from "./errors.ts";
 import { superviseWorkers, supervisorGone, WORKER_ENV } from "./workers.ts";
 
 let config: Config;
@@ -23,9 +23,10 @@ let running: ReturnType<typeof startHerald>;
 try {
   running = startHerald(config);
 } catch (error) {
-  // A problem with the data directory (a secret file too short, say) is one line, not a stack.
-  if (!(error instanceof HeraldError)) throw error;
-  console.error(error.message);
+  // A damaged database or a full disk at start: one line that says which and where, not a stack.
+  if (error instanceof HeraldError) console.error(error.message);
+  else if (isDiskFull(error)) console.error(`herald: cannot start: the disk holding ${config.dataDir} is full (${(error as Error).message}).`);
+  else throw error;
   process.exit(1);
 }
 console.log(`herald listening on ${running.url}`);

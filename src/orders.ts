@@ -4,15 +4,19 @@
  *
  * Orders live in `bun:sqlite` with the time of their next step, so an order in flight carries on
  * after a restart; with several processes on one database, a step is taken by whichever process
- * updates the row first, and only that one sends it.
+ * updates the row first, and only that one sends it. The stock taken, the order and its first
+ * step's events are one transaction, and so are each later step and its event: the events go out
+ * through the outbox (`src/outbox.ts`), so none is lost when the event log is away for a while.
  */
 import type { Database } from "bun:sqlite";
-import { userChannel } from "./channel.ts";
+import { topicChannel, userChannel } from "./channel.ts";
 import type { AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
-import { changeStock } from "./inventory.ts";
+import { INVENTORY_TOPIC, recordStockChange } from "./inventory.ts";
+import type { Logger } from "./logger.ts";
+import type { Outbox } from "./outbox.ts";
 import type { Principal } from "./policy.ts";
-import { publishAll } from "./publish.ts";
+import { describe } from "./publish.ts";
 import type { User } from "./session.ts";
 import { orderCard, ordersSnapshot } from "../views/orders.ts";
 
@@ -21,6 +25,8 @@ export type Step = (typeof STEPS)[number];
 const ORDERS: Principal = { kind: "system", label: "orders" };
 /** The most items of one product in one order. */
 export const MAX_ORDER_QUANTITY = 100;
+/** How long a step that could not be written (a full disk) waits before it is tried again. */
+const STEP_RETRY_MS = 1_000;
 
 export interface Order {
   id: number;
@@ -55,14 +61,16 @@ function fromRow(r: OrderRow): Order {
 export class Orders {
   #db: Database;
   #stepMs: number;
+  #outbox: Outbox;
+  #log: Logger;
   #timers = new Map<number, Timer>();
   #closed = false;
-  /** Sends one step; set by `start`. */
-  #send: (order: Order) => Promise<void> = async () => {};
 
-  constructor(db: Database, stepMs: number) {
+  constructor(db: Database, stepMs: number, outbox: Outbox, log: Logger) {
     this.#db = db;
     this.#stepMs = stepMs;
+    this.#outbox = outbox;
+    this.#log = log;
     db.run(`CREATE TABLE IF NOT EXISTS orders (
       id INTEGER PRIMARY KEY AUTOINCREMENT, user_id TEXT NOT NULL, sku TEXT NOT NULL, item TEXT NOT NULL,
       quantity INTEGER NOT NULL, step INTEGER NOT NULL, times TEXT NOT NULL, next_at INTEGER)`);
@@ -70,13 +78,12 @@ export class Orders {
   }
 
   /** Starts moving orders along, those left in flight by an earlier run included. */
-  start(send: (order: Order) => Promise<void>): void {
-    this.#send = send;
+  start(): void {
     const pending = this.#db.query<OrderRow, []>("SELECT * FROM orders WHERE next_at IS NOT NULL").all();
-    for (const row of pending) this.#schedule(fromRow(row));
+    for (const row of pending) this.schedule(fromRow(row));
   }
 
-  /** Records a new order at its first step and schedules the next. */
+  /** Records a new order at its first step; `schedule` it once the transaction has committed. */
   create(userId: string, sku: string, item: string, quantity: number): Order {
     const now = Date.now();
     const row = this.#db
@@ -84,9 +91,7 @@ export class Orders {
         "INSERT INTO orders (user_id, sku, item, quantity, step, times, next_at) VALUES (?, ?, ?, ?, 0, ?, ?) RETURNING *",
       )
       .get(userId, sku, item, quantity, JSON.stringify([now]), now + this.#stepMs)!;
-    const order = fromRow(row);
-    this.#schedule(order);
-    return order;
+    return fromRow(row);
   }
 
   get(id: number): Order | null {
@@ -111,14 +116,27 @@ export class Orders {
     return row ? fromRow(row) : null;
   }
 
-  #schedule(order: Order): void {
+  /** Takes the order's next step when it is due: the step and its `order-status` event in one transaction. */
+  schedule(order: Order): void {
     if (order.nextAt === null || this.#closed) return;
     const timer = setTimeout(() => {
       this.#timers.delete(order.id);
-      const next = this.advance(order);
+      let next: Order | null;
+      try {
+        next = this.#outbox.transaction(() => {
+          const moved = this.advance(order);
+          if (moved) this.#outbox.add(ORDERS, [{ targets: [userChannel(moved.userId)], event: "order-status", data: orderCard(moved, true).value }]);
+          return moved;
+        });
+      } catch (error) {
+        // Nothing changed (the disk is full, say): the same step again in a moment.
+        this.#log.error("order step not taken; trying again", { order: order.id, step: STEPS[order.step + 1], retry_ms: STEP_RETRY_MS, error: String(error) });
+        this.schedule({ ...order, nextAt: Date.now() + STEP_RETRY_MS });
+        return;
+      }
       if (!next) return;
-      this.#schedule(next);
-      void this.#send(next);
+      this.schedule(next);
+      this.#outbox.kick();
     }, Math.max(0, order.nextAt - Date.now()));
     this.#timers.set(order.id, timer);
   }
@@ -132,34 +150,31 @@ export class Orders {
 }
 
 /**
- * Places an order for `user`: takes the stock (409 when there is not enough; the stock change is
- * published as any other), records the order, and sends its first step, `order-placed`, with the
- * buyer's list of orders.
+ * Places an order for `user`: in one transaction, takes the stock (409 when there is not enough),
+ * records the order, and queues the stock change's events and the order's first step,
+ * `order-placed`, with the buyer's list of orders; then sends them. Once that transaction has
+ * committed the order stands, whether or not the events could be published yet.
  */
 export async function placeOrder(ctx: AppContext, user: User, sku: string, quantity: number): Promise<Order> {
   if (!Number.isSafeInteger(quantity) || quantity < 1 || quantity > MAX_ORDER_QUANTITY) {
     throw new HttpError(400, `Order between 1 and ${MAX_ORDER_QUANTITY} items.`);
   }
-  const product = ctx.inventory.find(sku);
-  if (product.quantity < quantity) {
-    throw new HttpError(409, `Only ${product.quantity} of ${product.name} in stock; order fewer.`);
-  }
   // The shop takes the stock, not the buyer: buyers need no right to change the inventory.
-  await changeStock(ctx, ORDERS, sku, { delta: -quantity });
-  const order = ctx.orders.create(user.id, sku, product.name, quantity);
-  // The buyer's whole list, read in the same tick: applied twice (or after a snapshot that has the
-  // order already), it still shows each order once.
-  await publishAll(ctx, ORDERS, [{ targets: [userChannel(order.userId)], event: "order-placed", data: ordersSnapshot(ctx.orders.of(user.id)).value }]);
-  return order;
-}
-
-/** Sends a step after the first: the order's card, replacing the one on the buyer's pages. */
-export function sendOrderStep(ctx: AppContext): (order: Order) => Promise<void> {
-  return async (order) => {
-    try {
-      await publishAll(ctx, ORDERS, [{ targets: [userChannel(order.userId)], event: "order-status", data: orderCard(order, true).value }]);
-    } catch (error) {
-      ctx.log.error("order step not sent", { order: order.id, step: STEPS[order.step], error: String(error) });
+  ctx.policy.check(ORDERS, "publish", topicChannel(INVENTORY_TOPIC));
+  const { order, row, stock } = ctx.outbox.transaction(() => {
+    const product = ctx.inventory.find(sku);
+    if (product.quantity < quantity) {
+      throw new HttpError(409, `Only ${product.quantity} of ${product.name} in stock; order fewer.`);
     }
-  };
+    const stock = recordStockChange(ctx, sku, { delta: -quantity });
+    const order = ctx.orders.create(user.id, sku, product.name, quantity);
+    // The buyer's whole list, read in the same transaction: applied twice (or after a snapshot
+    // that has the order already), it still shows each order once.
+    const placed = { targets: [userChannel(order.userId)], event: "order-placed", data: ordersSnapshot(ctx.orders.of(user.id)).value };
+    return { order, stock, row: ctx.outbox.add(ORDERS, [...stock.events, placed]) };
+  });
+  ctx.orders.schedule(order);
+  const results = await ctx.outbox.sent(row);
+  ctx.log.info("order placed", { order: order.id, sku, quantity, stock: stock.after.quantity, by: describe({ kind: "user", user }), sent: results !== null });
+  return order;
 }

@@ -2,11 +2,10 @@
  * Ended sessions: a session id is recorded here at sign-out, until the moment its cookie would
  * have expired anyway, and a cookie whose session is here is anonymous. Kept where the event log
  * is, so that every process of one herald honours a sign-out: in memory for the memory log, in
- * the sqlite log's file, or in Redis.
+ * the sqlite log's file, or in Redis (with each process's own copy for while Redis is away).
  */
 import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
-import { RedisUnavailableError } from "./eventlog/redis.ts";
 
 export interface Revocations {
   /** Ends session `sid`; `expiresAt` (ms) is when its cookie expires anyway. */
@@ -60,48 +59,112 @@ export class SqliteRevocations implements Revocations {
   }
 }
 
-const REDIS_WAIT_MS = 2_000;
+/** How long a check waits for a connected Redis before it goes by what this process knows. */
+const REDIS_WAIT_MS = 500;
+/** How often each process copies the whole list of ended sessions, for while Redis is away. */
+const SYNC_MS = 30_000;
 
-/** One key per ended session, expiring with it. */
+/**
+ * A sorted set of ended sessions (scored by when each would expire anyway), shared by every
+ * process. Each process also keeps what it knows: the sessions it ended, those Redis said were
+ * ended, and a copy of the whole set taken every `SYNC_MS`. While Redis is unreachable a check
+ * goes by that (a sign-out recorded before the outage still holds), and a sign-out is kept here
+ * and written once Redis is back, so that pages and orders keep working through an outage.
+ */
 export class RedisRevocations implements Revocations {
   readonly #redis: RedisClient;
-  readonly #prefix: string;
+  readonly #key: string;
+  readonly #known = new Map<string, number>();
+  readonly #pending = new Map<string, number>();
+  readonly #timer: ReturnType<typeof setInterval>;
+  readonly #warn: (message: string) => void;
+  #away = false;
 
-  constructor(url: string, prefix: string) {
+  constructor(url: string, prefix: string, warn: (message: string) => void = () => {}) {
     // Like the event log's client: refuse at once while Redis is away rather than hold requests.
     this.#redis = new RedisClient(url, { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
-    this.#prefix = `${prefix}revoked:`;
+    this.#key = `${prefix}revoked-sessions`;
+    this.#warn = warn;
+    this.#timer = setInterval(() => void this.#sync(), SYNC_MS);
+    this.#timer.unref();
+    void this.#sync();
   }
 
   /**
-   * Runs a command, connecting first; an unreachable or silent Redis is `RedisUnavailableError`
-   * (a 503 for the request), never a guess that the session is still valid.
+   * Runs a command if Redis is there and answers in time; `undefined` otherwise. Once Redis is
+   * known to be away, a request does not wait for it: the client reconnects on its own.
    */
-  async #run<T>(command: (redis: RedisClient) => Promise<T>): Promise<T> {
+  async #run<T>(command: (redis: RedisClient) => Promise<T>): Promise<T | undefined> {
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const silent = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new RedisUnavailableError()), REDIS_WAIT_MS);
+    const silent = new Promise<undefined>((resolve) => {
+      timer = setTimeout(() => resolve(undefined), REDIS_WAIT_MS);
     });
     try {
-      if (!this.#redis.connected) await Promise.race([this.#redis.connect(), silent]);
-      return await Promise.race([command(this.#redis), silent]);
-    } catch (error) {
-      throw error instanceof RedisUnavailableError ? error : new RedisUnavailableError();
+      if (!this.#redis.connected) {
+        const connecting = this.#redis.connect().then(() => true);
+        connecting.catch(() => {});
+        if (this.#away || !(await Promise.race([connecting, silent]))) {
+          this.#wentAway();
+          return undefined;
+        }
+      }
+      const answer = await Promise.race([command(this.#redis), silent]);
+      if (answer === undefined) this.#wentAway();
+      else this.#away = false;
+      return answer;
+    } catch {
+      this.#wentAway();
+      return undefined;
     } finally {
       clearTimeout(timer);
     }
   }
 
+  #wentAway(): void {
+    if (this.#away) return;
+    this.#away = true;
+    this.#warn("Redis unreachable: sessions are checked against the sign-outs this process knows of until it is back");
+  }
+
+  /** Writes the sign-outs made while Redis was away. */
+  async #flush(): Promise<void> {
+    if (this.#pending.size === 0) return;
+    const now = Date.now();
+    const entries = [...this.#pending].filter(([, at]) => at > now);
+    const args = entries.flatMap(([sid, at]) => [String(at), sid]);
+    const written = args.length === 0 ? "OK" : await this.#run((redis) => redis.send("ZADD", [this.#key, ...args]));
+    if (written !== undefined) for (const [sid] of entries) this.#pending.delete(sid);
+  }
+
+  async #sync(): Promise<void> {
+    await this.#flush();
+    const now = Date.now();
+    await this.#run((redis) => redis.send("ZREMRANGEBYSCORE", [this.#key, "-inf", String(now)]));
+    const all = (await this.#run((redis) => redis.send("ZRANGEBYSCORE", [this.#key, String(now), "+inf", "WITHSCORES"]))) as string[] | undefined;
+    if (!all) return;
+    for (const [sid, at] of this.#known) if (at <= now) this.#known.delete(sid);
+    for (let i = 0; i + 1 < all.length; i += 2) this.#known.set(all[i]!, Number(all[i + 1]));
+  }
+
   async revoke(sid: string, expiresAt: number): Promise<void> {
-    const ttl = Math.max(1, expiresAt - Date.now());
-    await this.#run((redis) => redis.send("SET", [this.#prefix + sid, "1", "PX", String(ttl)]));
+    this.#known.set(sid, expiresAt);
+    this.#pending.set(sid, expiresAt);
+    await this.#flush();
   }
 
   async isRevoked(sid: string): Promise<boolean> {
-    return (await this.#run((redis) => redis.exists(this.#prefix + sid))) === true;
+    await this.#flush();
+    const now = Date.now();
+    const known = this.#known.get(sid);
+    if (known !== undefined && known > now) return true;
+    const score = await this.#run((redis) => redis.send("ZSCORE", [this.#key, sid]).then((value) => value ?? null));
+    if (score === undefined || score === null) return false;
+    this.#known.set(sid, Number(score));
+    return Number(score) > now;
   }
 
   async close(): Promise<void> {
+    clearInterval(this.#timer);
     this.#redis.close();
   }
 }

@@ -14,7 +14,10 @@
  * disk.
  */
 import { Database, type Statement } from "bun:sqlite";
+import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import type { Channel } from "../channel.ts";
+import { HeraldError, isCorrupt } from "../errors.ts";
+import type { Logger } from "../logger.ts";
 import { ChannelIndex } from "./channel-index.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
@@ -55,11 +58,80 @@ DROP TABLE IF EXISTS names;
 `;
 
 const PRUNE_EVERY_MS = 60_000;
+/**
+ * Events deleted per transaction when pruning, each batch in its own turn of the event loop: one
+ * delete of a day's events would hold the loop (and every stream) for as long as it takes.
+ */
+const PRUNE_BATCH = 1000;
 
 export interface SqliteOptions {
   retention: Retention;
   /** `normal` (the default) or `full`. */
   sync?: "normal" | "full";
+  /** Where a failed prune or commit and a stray WAL are reported. Defaults to none. */
+  log?: Logger;
+}
+
+/** Reads a SQLite varint at `at`: its value and the offset after it. */
+function varint(page: Uint8Array, at: number): [number, number] {
+  let value = 0;
+  for (let i = 0; i < 8; i++) {
+    const byte = page[at + i]!;
+    value = value * 128 + (byte & 0x7f);
+    if (byte < 0x80) return [value, at + i + 1];
+  }
+  return [value * 256 + page[at + 8]!, at + 9];
+}
+
+/**
+ * The highest rowid on any table leaf page in a WAL file (every frame, committed or not), or 0:
+ * at least the newest event id the WAL's database had given since its last checkpoint. File
+ * format: https://www.sqlite.org/fileformat.html, sections 1.6 (b-tree pages) and 4.1 (WAL).
+ */
+export function highestRowidInWal(walPath: string): number {
+  const wal = readFileSync(walPath);
+  if (wal.length < 32) return 0;
+  const view = new DataView(wal.buffer, wal.byteOffset, wal.byteLength);
+  const magic = view.getUint32(0);
+  if (magic !== 0x377f0682 && magic !== 0x377f0683) return 0;
+  const pageSize = view.getUint32(8);
+  if (pageSize < 512 || pageSize > 65536) return 0;
+  let highest = 0;
+  for (let frame = 32; frame + 24 + pageSize <= wal.length; frame += 24 + pageSize) {
+    const page = wal.subarray(frame + 24, frame + 24 + pageSize);
+    // Page 1 starts with the 100-byte database header.
+    const header = view.getUint32(frame) === 1 ? 100 : 0;
+    if (page[header] !== 0x0d) continue;
+    const cells = (page[header + 3]! << 8) | page[header + 4]!;
+    for (let cell = 0; cell < cells; cell++) {
+      const pointer = header + 8 + 2 * cell;
+      const offset = (page[pointer]! << 8) | page[pointer + 1]!;
+      if (offset + 18 > pageSize) continue;
+      // A table leaf cell: the payload's length, then the rowid.
+      const [, afterLength] = varint(page, offset);
+      const [rowid] = varint(page, afterLength);
+      if (Number.isSafeInteger(rowid) && rowid > highest) highest = rowid;
+    }
+  }
+  return highest;
+}
+
+/**
+ * A WAL left beside a database that is missing or empty belongs to an earlier database (the file
+ * was deleted, emptied or replaced): SQLite would delete it on open and the new log would give
+ * ids from 1 again, ids that clients of the old one may hold. Returns the highest id the WAL
+ * held (the new log starts after it) and moves the WAL aside, or 0 when there is none.
+ */
+function setStrayWalAside(path: string, log: Logger | undefined): number {
+  const wal = `${path}-wal`;
+  if (path === ":memory:" || !existsSync(wal) || statSync(wal).size <= 32) return 0;
+  if (existsSync(path) && statSync(path).size > 0) return 0;
+  const highest = highestRowidInWal(wal);
+  const aside = `${wal}.stray-${Date.now()}`;
+  renameSync(wal, aside);
+  rmSync(`${path}-shm`, { force: true });
+  log?.warn("stray WAL set aside: the event log starts after its ids", { database: path, wal: aside, ids_after: highest });
+  return highest;
 }
 
 export class SqliteEventLog implements EventLog {
@@ -69,12 +141,24 @@ export class SqliteEventLog implements EventLog {
   #committedId: number;
   #droppedUpTo: number;
   #pending: StoredEvent[] = [];
+  /** How each pending event's data was made, to make it again if the event gets another id. */
+  #renders: Array<Render | undefined> = [];
   /** The committed events' ids by channel. */
   readonly #index = new ChannelIndex();
-  #batch: { promise: Promise<void>; resolve: () => void; reject: (error: unknown) => void } | null = null;
+  /** The batch being gathered; it resolves with the events that could not be stored, if any. */
+  #batch: { promise: Promise<Map<StoredEvent, unknown> | null>; resolve: (failed: Map<StoredEvent, unknown> | null) => void } | null = null;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
+  /** The prune passes, one after another. */
+  #pruning: Promise<void> = Promise.resolve();
+  #closed = false;
+  readonly #log: Logger | undefined;
   readonly #q: {
     insertEvent: Statement;
+    dropEvents: Statement;
+    dropReads: Statement;
+    setDropped: Statement;
+    nthAfter: Statement<{ id: number }>;
+    lastOlder: Statement<{ id: number }>;
     byIds: Statement<Row>;
     get: Statement<Row>;
     markRead: Statement;
@@ -84,46 +168,68 @@ export class SqliteEventLog implements EventLog {
     readsIn: Statement<{ event_id: number }>;
   };
 
-  /** Opens (or creates) the log at `path`; `:memory:` for a throwaway database. */
+  /**
+   * Opens (or creates) the log at `path`; `:memory:` for a throwaway database. A file that is not
+   * a sound database throws a `HeraldError` that names it.
+   */
   constructor(path: string, options: SqliteOptions) {
     this.#retention = options.retention;
-    this.#db = new Database(path, { create: true, strict: true });
-    this.#db.run("PRAGMA journal_mode = WAL");
-    this.#db.run(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
-    this.#db.run("PRAGMA busy_timeout = 5000");
-    // Checkpoint every 10,000 pages (40 MB) rather than 1,000: fewer, larger checkpoints; the WAL
-    // file is cut back to 64 MB after one.
-    this.#db.run("PRAGMA wal_autocheckpoint = 10000");
-    this.#db.run("PRAGMA journal_size_limit = 67108864");
-    this.#db.exec(OLD_INDEX);
-    this.#db.exec(SCHEMA);
-    const dropped = this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
-    let last = 0;
-    // Rows as arrays, the quickest read: 100,000 events index in about 100 ms.
-    for (const row of this.#db.query("SELECT id, event, channels FROM events WHERE id > ? ORDER BY id").values(dropped)) {
-      const [id, event, channels] = row as [number, string, string];
-      this.#index.add(id, JSON.parse(channels) as Channel[], event);
-      last = id;
+    this.#log = options.log;
+    const strayUpTo = setStrayWalAside(path, options.log);
+    try {
+      this.#db = new Database(path, { create: true, strict: true });
+      this.#db.run("PRAGMA journal_mode = WAL");
+      this.#db.run(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
+      this.#db.run("PRAGMA busy_timeout = 5000");
+      // Checkpoint every 10,000 pages (40 MB) rather than 1,000: fewer, larger checkpoints; the WAL
+      // file is cut back to 64 MB after one.
+      this.#db.run("PRAGMA wal_autocheckpoint = 10000");
+      this.#db.run("PRAGMA journal_size_limit = 67108864");
+      this.#db.exec(OLD_INDEX);
+      this.#db.exec(SCHEMA);
+      let dropped = this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
+      if (strayUpTo > dropped) {
+        // Kept, so that the ids stay beyond the old log's after a restart that finds no events.
+        dropped = strayUpTo;
+        this.#db.run("INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [dropped]);
+      }
+      let last = 0;
+      // Rows as arrays, the quickest read: 100,000 events index in about 100 ms.
+      for (const row of this.#db.query("SELECT id, event, channels FROM events WHERE id > ? ORDER BY id").values(dropped)) {
+        const [id, event, channels] = row as [number, string, string];
+        this.#index.add(id, JSON.parse(channels) as Channel[], event);
+        last = id;
+      }
+      this.#committedId = Math.max(last, dropped);
+      this.#nextId = this.#committedId + 1;
+      this.#droppedUpTo = dropped;
+      const idsOf = "SELECT value FROM json_each($ids)";
+      this.#q = {
+        // Positional parameters on the append path: binding them is cheaper than binding an object.
+        insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)"),
+        dropEvents: this.#db.prepare("DELETE FROM events WHERE id <= ?"),
+        // reads has no index on event_id: each batch takes the first rows it finds.
+        dropReads: this.#db.prepare("DELETE FROM reads WHERE (user, event_id) IN (SELECT user, event_id FROM reads WHERE event_id <= ? LIMIT ?)"),
+        setDropped: this.#db.prepare("INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
+        nthAfter: this.#db.prepare<{ id: number }, [number, number]>("SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?"),
+        // Through the index on `at` (whose entries end with the id), so not a scan of every old event.
+        lastOlder: this.#db.prepare<{ id: number }, [number]>("SELECT id FROM events WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1"),
+        byIds: this.#db.prepare<Row, Record<string, string>>(`SELECT * FROM events WHERE id IN (${idsOf})`),
+        get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
+        markRead: this.#db.prepare("INSERT OR IGNORE INTO reads (user, event_id) VALUES ($user, $id)"),
+        markAll: this.#db.prepare(
+          "INSERT INTO read_marks (user, up_to) VALUES ($user, $upTo) ON CONFLICT (user) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
+        ),
+        clearReads: this.#db.prepare("DELETE FROM reads WHERE user = $user AND event_id <= $upTo"),
+        readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>("SELECT up_to FROM read_marks WHERE user = $user"),
+        readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(`SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`),
+      };
+    } catch (error) {
+      if (!isCorrupt(error)) throw error;
+      throw new HeraldError(`${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start a new event log.`);
     }
-    this.#committedId = Math.max(last, dropped);
-    this.#nextId = this.#committedId + 1;
-    this.#droppedUpTo = dropped;
-    const idsOf = "SELECT value FROM json_each($ids)";
-    this.#q = {
-      // Positional parameters on the append path: binding them is cheaper than binding an object.
-      insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)"),
-      byIds: this.#db.prepare<Row, Record<string, string>>(`SELECT * FROM events WHERE id IN (${idsOf})`),
-      get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
-      markRead: this.#db.prepare("INSERT OR IGNORE INTO reads (user, event_id) VALUES ($user, $id)"),
-      markAll: this.#db.prepare(
-        "INSERT INTO read_marks (user, up_to) VALUES ($user, $upTo) ON CONFLICT (user) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
-      ),
-      clearReads: this.#db.prepare("DELETE FROM reads WHERE user = $user AND event_id <= $upTo"),
-      readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>("SELECT up_to FROM read_marks WHERE user = $user"),
-      readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(`SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`),
-    };
-    this.#prune(Date.now());
-    this.#pruneTimer = setInterval(() => this.#prune(Date.now()), PRUNE_EVERY_MS);
+    this.#pruneInBackground(Date.now());
+    this.#pruneTimer = setInterval(() => this.#pruneInBackground(Date.now()), PRUNE_EVERY_MS);
     this.#pruneTimer.unref();
   }
 
@@ -131,33 +237,68 @@ export class SqliteEventLog implements EventLog {
     const id = this.#nextId++;
     const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
     this.#pending.push(stored);
+    this.#renders.push(render);
     if (!this.#batch) {
-      let resolve!: () => void;
-      let reject!: (error: unknown) => void;
-      const promise = new Promise<void>((res, rej) => ((resolve = res), (reject = rej)));
-      this.#batch = { promise, resolve, reject };
+      let resolve!: (failed: Map<StoredEvent, unknown> | null) => void;
+      const promise = new Promise<Map<StoredEvent, unknown> | null>((res) => (resolve = res));
+      this.#batch = { promise, resolve };
       setImmediate(() => this.#commit());
     }
-    await this.#batch.promise;
+    const failed = await this.#batch.promise;
+    if (failed?.has(stored)) throw failed.get(stored);
     return stored;
   }
 
+  /** Inserts `events` in one transaction and indexes them; throws (storing none) if it fails. */
+  #store(events: readonly StoredEvent[]): void {
+    this.#db.transaction(() => {
+      for (const event of events) this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
+    })();
+    for (const event of events) this.#index.add(event.id, event.channels, event.event);
+    this.#committedId = events.at(-1)?.id ?? this.#committedId;
+  }
+
+  /**
+   * Commits the pending events. A failed commit is tried once more (a lock held past the busy
+   * timeout, an I/O error of a moment), then each event on its own, so that one that cannot be
+   * stored (too large for the space left, say) fails alone. Those stored take consecutive ids
+   * again, their data made anew where it names its id: no id is skipped.
+   */
   #commit(): void {
     const batch = this.#batch;
     const events = this.#pending;
+    const renders = this.#renders;
     this.#batch = null;
     this.#pending = [];
+    this.#renders = [];
     if (!batch) return;
-    try {
-      this.#db.transaction(() => {
-        for (const event of events) this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
-      })();
-      for (const event of events) this.#index.add(event.id, event.channels, event.event);
-      this.#committedId = events.at(-1)?.id ?? this.#committedId;
-      batch.resolve();
-    } catch (error) {
-      batch.reject(error);
+    let firstError: unknown;
+    for (let attempt = 0; attempt < 2; attempt++) {
+      try {
+        this.#store(events);
+        batch.resolve(null);
+        return;
+      } catch (error) {
+        firstError ??= error;
+      }
     }
+    this.#log?.warn("event log commit failed twice; storing its events one by one", { events: events.length, error: String(firstError) });
+    const failed = new Map<StoredEvent, unknown>();
+    events.forEach((event, i) => {
+      const id = this.#committedId + 1;
+      if (event.id !== id) {
+        event.id = id;
+        const render = renders[i];
+        if (typeof render === "function") event.data = render(id);
+      }
+      try {
+        this.#store([event]);
+      } catch (error) {
+        failed.set(event, error);
+      }
+    });
+    this.#nextId = this.#committedId + 1;
+    batch.resolve(failed.size ? failed : null);
   }
 
   async flush(): Promise<void> {
@@ -229,26 +370,40 @@ export class SqliteEventLog implements EventLog {
     return ids.length - (await this.readIds(user, ids)).size;
   }
 
-  async prune(now = Date.now()): Promise<void> {
-    this.#prune(now);
+  prune(now = Date.now()): Promise<void> {
+    const pass = this.#pruning.then(() => this.#pruneInBatches(now));
+    this.#pruning = pass.catch(() => {});
+    return pass;
   }
 
-  #prune(now: number): void {
+  /** A prune from a timer: a failure (a full disk) is logged and the next interval tries again. */
+  #pruneInBackground(now: number): void {
+    this.prune(now).catch((error: unknown) => this.#log?.error("event log prune failed; trying again later", { error: String(error) }));
+  }
+
+  async #pruneInBatches(now: number): Promise<void> {
     const byCount = this.#committedId - this.#retention.maxEvents;
-    const byAge = this.#db.query<{ id: number | null }, [number]>("SELECT MAX(id) AS id FROM events WHERE at < ?").get(now - this.#retention.maxAgeMs)?.id ?? 0;
+    const byAge = this.#q.lastOlder.get(now - this.#retention.maxAgeMs)?.id ?? 0;
     const upTo = Math.min(Math.max(byCount, byAge), this.#committedId);
-    if (upTo <= this.#droppedUpTo) return;
-    this.#db.transaction(() => {
-      this.#db.run("DELETE FROM events WHERE id <= ?", [upTo]);
-      this.#db.run("DELETE FROM reads WHERE event_id <= ?", [upTo]);
-      this.#db.run("INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [upTo]);
-    })();
-    this.#droppedUpTo = upTo;
-    this.#index.dropUpTo(upTo);
+    while (!this.#closed && this.#droppedUpTo < upTo) {
+      const to = Math.min(upTo, this.#q.nthAfter.get(this.#droppedUpTo, PRUNE_BATCH - 1)?.id ?? upTo);
+      this.#db.transaction(() => {
+        this.#q.dropEvents.run(to);
+        this.#q.setDropped.run(to);
+      })();
+      this.#droppedUpTo = to;
+      this.#index.dropUpTo(to);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    while (!this.#closed && this.#q.dropReads.run(this.#droppedUpTo, PRUNE_BATCH).changes === PRUNE_BATCH) {
+      await new Promise((resolve) => setImmediate(resolve));
+    }
   }
 
   async close(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#pruneTimer);
+    await this.#pruning;
     this.#commit();
     this.#db.close();
   }

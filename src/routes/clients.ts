@@ -101,8 +101,13 @@ export function startMonitorFeed(ctx: AppContext, intervalMs = 2_000): () => voi
   const admins = groupChannel(ADMINS);
   const timer = setInterval(async () => {
     if (ctx.hub.subscriberCount(admins) === 0) return;
-    const figures = await clientFigures(ctx);
-    ctx.hub.signal(admins, { event: "monitor", data: monitorFigures(figures).value });
+    try {
+      const figures = await clientFigures(ctx);
+      ctx.hub.signal(admins, { event: "monitor", data: monitorFigures(figures).value });
+    } catch (error) {
+      // Redis away: the figures come with a later tick; a rejection here would end the process.
+      ctx.log.warn("monitor figures not sent", { error: String(error) });
+    }
   }, intervalMs);
   timer.unref();
   return () => clearInterval(timer);
