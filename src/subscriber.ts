@@ -4,9 +4,9 @@
  * Backpressure: Bun hands bytes to the socket until the kernel's buffers are full; then
  * `write()` returns a Promise that settles when they drain, and later bytes wait in this
  * process. Those waiting bytes are `pendingBytes`. Past `maxBuffer` the stream is a slow
- * consumer: it gets a `retry:` hint and is ended, and if the client still does not read, the
- * connection is dropped (`hardClose`) so its bytes are freed. A stream that has not drained for
- * `timeoutMs` is stale and goes the same way.
+ * consumer and its connection is dropped at once (see `close`), which frees what it held; the
+ * client reconnects with the last id it read. A stream that has not drained for `timeoutMs` is
+ * stale and goes the same way.
  *
  * Pacing: what herald itself chose to send a new stream (a replay, a snapshot) is queued apart
  * (`pace`) and written piece by piece, each piece once Bun holds nothing (`paced`), so any amount
@@ -42,16 +42,30 @@ export interface SubscriberInit {
   userId: string | null;
   /** Unsent bytes of live events allowed before the stream counts as a slow consumer. Defaults to 1 MiB. */
   maxBuffer?: number;
-  /** Drops the connection without waiting for buffered bytes. Defaults to doing nothing. */
-  hardClose?: () => void;
-  /** Written before a slow or stale stream is ended: a `retry:` hint. */
-  retryHint?: Uint8Array;
   /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
   framing?: Htmx4Framing | null;
 }
 
-/** The part of Bun's direct stream controller a subscriber writes through. */
-type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
+/**
+ * The part of Bun's direct stream controller a subscriber writes through. `close(error)` drops
+ * the connection; a sink without it (a test's) is ended instead.
+ */
+type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end"> & Partial<Pick<ReadableStreamDirectController, "close">>;
+
+/**
+ * Why a slow or stale stream's connection is dropped. Bun 1.4.5 keeps a connection open while it
+ * holds unsent bytes for it, whatever `end()` or `server.timeout(req, 1)` asked (no FIN for as
+ * long as we watched); `close(error)` drops those bytes and resets the connection at once. Bun
+ * prints the error on stderr, with its stack and source lines unless it has none: made without
+ * a stack, the line is just `error: herald: ...`.
+ */
+const DROPPED = (() => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = new Error("herald: a slow or stalled stream's connection was dropped (see the log's \"stream closed\" line)");
+  Error.stackTraceLimit = limit;
+  return error;
+})();
 
 /** Bytes of herald's own frames (a replay, a snapshot) handed to the socket at a time. */
 const PACE_PIECE = 64 * 1024;
@@ -119,8 +133,6 @@ export class Subscriber {
 
   readonly #sink: Sink;
   readonly #maxBuffer: number;
-  readonly #hardClose: () => void;
-  readonly #retryHint: Uint8Array | undefined;
   /** Settles once Bun holds nothing for the socket, or the stream has closed; `null` while Bun holds nothing. */
   #drain: Promise<void> | null = null;
   #settleDrain: (() => void) | null = null;
@@ -218,8 +230,6 @@ export class Subscriber {
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
     this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
-    this.#hardClose = init.hardClose ?? (() => {});
-    this.#retryHint = init.retryHint;
     this.framing = init.framing ?? null;
   }
 
@@ -355,13 +365,9 @@ export class Subscriber {
     return this.drainingSince !== null && now - this.drainingSince > timeoutMs;
   }
 
-  /**
-   * Ends a stream that cannot keep up: a `retry:` hint after what is buffered (for a client that
-   * is only slow), then the connection is dropped if it still does not drain.
-   */
+  /** Ends a stream that cannot keep up: its connection is dropped (see `close`). */
   #fail(reason: "slow" | "stale"): void {
-    this.close(this.#retryHint, reason);
-    this.#hardClose();
+    this.close(undefined, reason);
   }
 
   /** Ends a stalled stream; see `isStale`. */
@@ -372,24 +378,29 @@ export class Subscriber {
   /**
    * Ends the stream and leaves every channel. Safe to call twice. What `write()` queued is sent
    * first, then `farewell`, if given; what `pace()` queued is not (the client resumes from the
-   * last id it read, before those). A slow or stale stream's queue is dropped instead (its
-   * client resumes from the last id it read).
+   * last id it read, before those). A slow or stale stream's connection is dropped instead, with
+   * whatever Bun and the kernel still hold for it: its client reconnects at once and resumes from
+   * the last id it read. Ended instead, it would keep its connection while Bun holds bytes for it:
+   * a client that does not read would see no end, and an EventSource that sees none never
+   * reconnects.
    */
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
     if (this.closed) return;
-    const frames = reason === "slow" || reason === "stale" || reason === "client" ? [] : this.#out;
+    const drop = reason === "slow" || reason === "stale";
+    const frames = drop || reason === "client" ? [] : this.#out;
     this.#out = [];
     this.#outBytes = 0;
     this.#own = [];
     this.#ownBytes = 0;
-    if (farewell && reason !== "client") frames.push(farewell);
+    if (farewell && !drop && reason !== "client") frames.push(farewell);
     for (const frame of frames) this.#sink.write(frame);
     this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;
     this.#settleDrain?.();
     try {
-      this.#sink.end();
+      if (drop && this.#sink.close) this.#sink.close(DROPPED);
+      else this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
     }

@@ -1,6 +1,7 @@
 /**
- * A stream's socket, seen from the client's side: what herald chose to send (a replay, a
- * snapshot) reaches a client that stops and reads again, however much of it there is.
+ * A stream's socket, seen from the client's side: a client that stops reading is disconnected
+ * for real when it is cut, and what herald chose to send (a replay, a snapshot) reaches a client
+ * that stops and reads again, however much of it there is.
  *
  * The client is a Python process with a small receive buffer (Bun's own sockets always read).
  * It reads only when told, and meanwhile watches its socket's TCP state, so a test sees the
@@ -218,6 +219,73 @@ async function until(check: () => boolean, what: string, timeoutMs = 10_000): Pr
     await Bun.sleep(10);
   }
 }
+
+/** Publishes 15 kB events to `topic` until the hub drops a stream as slow; returns how many it published. */
+async function floodUntilDropped(h: Herald, topic: string, from: number): Promise<number> {
+  const chunk = "x".repeat(15_000);
+  let i = from;
+  while (h.hub.stats().droppedSlow === 0) {
+    if (i > from + 2_000) throw new Error("no stream was dropped as slow");
+    await h.hub.publishToTopic(topic, { event: "notification", data: `${i++} ${chunk}` });
+    // The writer hands frames over at the end of the turn; let it, as a live server would.
+    await Bun.sleep(0);
+  }
+  return i - 1;
+}
+
+describe("a stream cut as slow or stale", () => {
+  for (const reason of ["slow", "stale"] as const) {
+    test(`is disconnected within 2 s while its client does not read: the client's socket sees the end (${reason})`, async () => {
+      const h = start(reason === "slow" ? { maxBuffer: 256 * 1024 } : { maxBuffer: 64 * 1024 * 1024, clientTimeoutMs: 500 });
+      const client = await pausedClient(h, "/sse?topic=flood");
+      await until(() => h.hub.clientCount === 1, "the stream to join");
+      client.watch();
+      await client.next((m) => m.t === "state" && m.state === "ESTABLISHED", "the socket's state", 5_000);
+      const from = client.said;
+      if (reason === "slow") await floodUntilDropped(h, "flood", 1);
+      else {
+        const chunk = "y".repeat(15_000);
+        for (let i = 1; ![...h.hub.subscribers()].some((s) => s.drainingSince !== null); i++) {
+          if (i > 2_000) throw new Error("the client's socket never filled");
+          await h.hub.publishToTopic("flood", { event: "notification", data: `${i} ${chunk}` });
+          await Bun.sleep(0);
+        }
+        await until(() => h.hub.stats().droppedStale === 1, "the stream to be dropped as stale", 5_000);
+      }
+      // Bounded, not timed: on the code before this change, the connection stayed open for good.
+      const ended = await client.next((m) => m.t === "state" && m.state !== "ESTABLISHED", "the connection to end", 2_000, from);
+      expect(["CLOSE", "CLOSE_WAIT"]).toContain(ended.state!);
+      expect(h.hub.clientCount).toBe(0);
+    }, 30_000);
+  }
+
+  test("a client that reads again sees the end at once, and resuming from the last id it read gets every event once, in order", async () => {
+    const h = start({ maxBuffer: 256 * 1024 });
+    const client = await pausedClient(h, "/sse?topic=flood");
+    await until(() => h.hub.clientCount === 1, "the stream to join");
+    await h.hub.publishToTopic("flood", { event: "notification", data: "1 first" });
+    // The snapshot a stream without an id starts with, then the event.
+    expect((await client.read(2)).events).toBe(2);
+    const last = await floodUntilDropped(h, "flood", 2);
+    const decided = Date.now();
+    // Back from the tunnel a moment later: what is left, then the connection's end (FIN or RST),
+    // not only the response's last chunk on a connection that stays open.
+    await Bun.sleep(500);
+    const read = await client.read(Number.MAX_SAFE_INTEGER, 5);
+    expect(["closed", "reset"]).toContain(read.end!);
+    expect(Date.now() - decided).toBeLessThan(2_000);
+
+    // What an EventSource does next: reconnect with the last id it saw.
+    const seen = client.frames().filter((f) => f.event !== "snapshot");
+    const lastSeen = seen.at(-1)!.id;
+    const back = await openStream(h, "?topic=flood", undefined, { "last-event-id": lastSeen });
+    readers.push(back);
+    await back.event(last - Number(lastSeen), 10_000);
+    const ids = [...seen, ...back.events].map((e) => Number(e.id));
+    expect(ids).toEqual(Array.from({ length: last }, (_, i) => i + 1));
+    expect([...seen, ...back.events].map((e) => e.data.split(" ")[0])).toEqual(ids.map(String));
+  }, 30_000);
+});
 
 describe("replay and snapshot are paced by the socket", () => {
   test("a resume after 20 MB of missed events gets all of them, in order, once each, and live events after", async () => {

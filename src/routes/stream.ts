@@ -85,9 +85,6 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     channels,
     userId,
     maxBuffer: ctx.config.maxBuffer,
-    retryHint: retry,
-    // Dropping the connection is the only way to free what Bun holds for a client that does not read.
-    hardClose: () => server.timeout(req, 1),
     framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null,
   };
   const body = subscriberStream(init, req.signal, (subscriber) => {
