@@ -202,9 +202,12 @@ export class Hub {
 
   /**
    * Writes a subscribed stream every logged event on its channels after `afterId`, in order,
-   * waiting for the socket when it fills, then the live events that arrived meanwhile. Call
-   * `beginCatchUp` and `subscribe` first (so nothing published during the replay is missed) and
-   * check `log.covers(afterId)` (so nothing before it is). Resolves with the number replayed.
+   * then the live events that arrived meanwhile. The log is read a page at a time, and each page
+   * is written at the socket's pace (`Subscriber.paced`) before the next is read, so a replay of
+   * any length holds one page in memory, never counts as a slow consumer, and stops when the
+   * stream closes. Call `beginCatchUp` and `subscribe` first (so nothing published during the
+   * replay is missed) and check `log.covers(afterId)` (so nothing before it is). Resolves with
+   * the number replayed.
    */
   async replay(subscriber: Subscriber, afterId: number): Promise<number> {
     subscriber.beginCatchUp();
@@ -220,9 +223,8 @@ export class Hub {
         count++;
       }
       this.#replayed += events.length;
+      if (!(await subscriber.paced())) return count;
       if (events.length < REPLAY_BATCH) break;
-      await subscriber.drained();
-      if (subscriber.closed) return count;
     }
     subscriber.endCatchUp();
     return count;

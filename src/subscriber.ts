@@ -4,9 +4,14 @@
  * Backpressure: Bun hands bytes to the socket until the kernel's buffers are full; then
  * `write()` returns a Promise that settles when they drain, and later bytes wait in this
  * process. Those waiting bytes are `pendingBytes`. Past `maxBuffer` the stream is a slow
- * consumer: it gets a `retry:` hint and is ended, and if the client still does not read, the
- * connection is dropped (`hardClose`) so its bytes are freed. A stream that has not drained for
- * `timeoutMs` is stale and goes the same way.
+ * consumer and its connection is dropped at once (see `close`), which frees what it held; the
+ * client reconnects with the last id it read. A stream that has not drained for `timeoutMs` is
+ * stale and goes the same way.
+ *
+ * Pacing: what herald itself chose to send a new stream (a replay, a snapshot) is queued apart
+ * (`pace`) and written piece by piece, each piece once Bun holds nothing (`paced`), so any amount
+ * of it reaches a client that reads, and none of it counts against `maxBuffer`: that limit is
+ * for live events the client did not keep up with.
  *
  * Coalescing: a write queues its frame on the stream, and a writer hands each due stream's
  * frames to its socket in one send. The writer starts at the end of the event loop's current turn
@@ -20,7 +25,7 @@
  *
  * Catch-up: while a resumed stream replays from the event log, live events wait in a queue and
  * are written after the replay, skipping any the replay already wrote. Every event's id is
- * remembered, so no event is written twice.
+ * remembered, so no event is written twice. The queue is live traffic: it counts.
  */
 import type { Channel } from "./channel.ts";
 import type { Htmx4Framing } from "./htmx.ts";
@@ -35,18 +40,35 @@ export interface SubscriberInit {
   channels: readonly Channel[];
   /** The verified user who opened it, or `null` when anonymous. */
   userId: string | null;
-  /** Unsent bytes allowed before the stream counts as a slow consumer. Defaults to 1 MiB. */
+  /** Unsent bytes of live events allowed before the stream counts as a slow consumer. Defaults to 1 MiB. */
   maxBuffer?: number;
-  /** Drops the connection without waiting for buffered bytes. Defaults to doing nothing. */
-  hardClose?: () => void;
-  /** Written before a slow or stale stream is ended: a `retry:` hint. */
-  retryHint?: Uint8Array;
   /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
   framing?: Htmx4Framing | null;
 }
 
-/** The part of Bun's direct stream controller a subscriber writes through. */
-type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end">;
+/**
+ * The part of Bun's direct stream controller a subscriber writes through. `close(error)` drops
+ * the connection; a sink without it (a test's) is ended instead.
+ */
+type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end"> & Partial<Pick<ReadableStreamDirectController, "close">>;
+
+/**
+ * Why a slow or stale stream's connection is dropped. Bun 1.4.5 keeps a connection open while it
+ * holds unsent bytes for it, whatever `end()` or `server.timeout(req, 1)` asked (no FIN for as
+ * long as we watched); `close(error)` drops those bytes and resets the connection at once. Bun
+ * prints the error on stderr, with its stack and source lines unless it has none: made without
+ * a stack, the line is just `error: herald: ...`.
+ */
+const DROPPED = (() => {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  const error = new Error("herald: a slow or stalled stream's connection was dropped (see the log's \"stream closed\" line)");
+  Error.stackTraceLimit = limit;
+  return error;
+})();
+
+/** Bytes of herald's own frames (a replay, a snapshot) handed to the socket at a time. */
+const PACE_PIECE = 64 * 1024;
 
 let lastSerial = 0;
 
@@ -111,9 +133,9 @@ export class Subscriber {
 
   readonly #sink: Sink;
   readonly #maxBuffer: number;
-  readonly #hardClose: () => void;
-  readonly #retryHint: Uint8Array | undefined;
+  /** Settles once Bun holds nothing for the socket, or the stream has closed; `null` while Bun holds nothing. */
   #drain: Promise<void> | null = null;
+  #settleDrain: (() => void) | null = null;
   /** Live events held back during a replay, or `null` when live. */
   #queue: Array<{ frame: Uint8Array; id: number; at: number }> | null = null;
   #onClose: Array<(subscriber: Subscriber) => void> = [];
@@ -122,10 +144,11 @@ export class Subscriber {
   #outBytes = 0;
   /** Bytes of the catch-up queue. */
   #queuedBytes = 0;
-  /** Bytes handed to Bun that it holds until the socket drains. */
+  /** Bytes of live frames handed to Bun that it holds until the socket drains. */
   #heldBytes = 0;
-  /** Waiting for `#out` to be handed over (see `drained`). */
-  #onSent: Array<() => void> = [];
+  /** herald's own frames (a replay, a snapshot), written at the socket's pace by `paced()`. */
+  #own: Uint8Array[] = [];
+  #ownBytes = 0;
 
   /**
    * Hands the stream's queued frames to its socket in one write, then flushes, so they leave in
@@ -138,16 +161,20 @@ export class Subscriber {
     const bytes = subscriber.#outBytes;
     subscriber.#out = [];
     subscriber.#outBytes = 0;
-    try {
-      subscriber.#hand(frames, bytes);
-    } catch {
-      // A stream Bun has already torn down throws on write: it is gone, and the writer goes on to the others.
-      subscriber.close(undefined, "client");
-    }
-    if (subscriber.#onSent.length > 0) for (const resolve of subscriber.#onSent.splice(0)) resolve();
+    subscriber.#tryHand(frames, bytes, true);
   }
 
-  #hand(frames: readonly Uint8Array[], bytes: number): void {
+  #tryHand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
+    try {
+      this.#hand(frames, bytes, live);
+    } catch {
+      // A stream Bun has already torn down throws on write: it is gone, and the writer goes on to the others.
+      this.close(undefined, "client");
+    }
+  }
+
+  /** Writes `frames` to the socket; bytes Bun then holds count against `maxBuffer` when `live`. */
+  #hand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
     // Several frames are copied into one buffer and written once: a write into Bun's sink costs
     // far more than the copy, and Bun copies what it is given (it holds no reference to it).
     let frame = frames[0]!;
@@ -167,21 +194,35 @@ export class Subscriber {
     if (written === 0) return this.close(undefined, "client");
     const full = typeof written === "number" ? null : written;
     this.#sink.flush();
-    if (full && !this.#drain) {
-      this.drainingSince = Date.now();
-      this.#drain = full.then(
-        () => {
-          this.#drain = null;
-          this.drainingSince = null;
-          this.#heldBytes = 0;
-        },
-        () => {},
-      );
-    }
-    if (this.#drain) {
+    if (full && !this.#drain) this.#watchDrain(full);
+    if (this.#drain && live) {
       this.#heldBytes += bytes;
       if (this.pendingBytes > this.#maxBuffer) this.#fail("slow");
     }
+  }
+
+  #watchDrain(full: Promise<number>): void {
+    this.drainingSince = Date.now();
+    let settle!: () => void;
+    const drain = new Promise<void>((resolve) => (settle = resolve));
+    this.#drain = drain;
+    this.#settleDrain = settle;
+    full.then(
+      () => {
+        if (this.#drain === drain) {
+          this.#drain = null;
+          this.#settleDrain = null;
+          this.drainingSince = null;
+          this.#heldBytes = 0;
+        }
+        settle();
+      },
+      () => {
+        // Bun rejects a pending write when the connection has gone.
+        this.close(undefined, "client");
+        settle();
+      },
+    );
   }
 
   constructor(sink: Sink, init: SubscriberInit) {
@@ -189,8 +230,6 @@ export class Subscriber {
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
     this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
-    this.#hardClose = init.hardClose ?? (() => {});
-    this.#retryHint = init.retryHint;
     this.framing = init.framing ?? null;
   }
 
@@ -199,7 +238,10 @@ export class Subscriber {
     return this.framing ? this.framing.encode(message) : encodeMessage(message);
   }
 
-  /** Bytes waiting in this process: queued, held back during a replay, or held by Bun until the socket drains. */
+  /**
+   * Bytes of live traffic waiting in this process: queued, held back during a replay, or held by
+   * Bun until the socket drains. herald's own frames (`pace`) are not counted.
+   */
   get pendingBytes(): number {
     return this.#outBytes + this.#queuedBytes + this.#heldBytes;
   }
@@ -212,12 +254,6 @@ export class Subscriber {
   onClose(listener: (subscriber: Subscriber) => void): void {
     if (this.closed) listener(this);
     else this.#onClose.push(listener);
-  }
-
-  /** Resolves when the socket has taken what is pending (at once when nothing is), or the stream has closed. */
-  drained(): Promise<void> {
-    if (this.#out.length > 0 && !this.closed) return new Promise<void>((resolve) => this.#onSent.push(resolve)).then(() => this.drained());
-    return this.#drain ?? Promise.resolve();
   }
 
   /** Writes a live event published at `at`, or queues it during a replay. Returns `false` once the stream is gone. */
@@ -233,10 +269,54 @@ export class Subscriber {
     return this.#event(frame, id, at);
   }
 
-  /** Writes an event from the log (a replay or a snapshot's id), skipping ids already written. */
+  /**
+   * Queues an event from the log (a replay), skipping ids already written, to be written by
+   * `paced()`. Returns `false` once the stream is gone.
+   */
   replay(frame: Uint8Array, id: number, at: number): boolean {
-    if (id <= this.lastId) return !this.closed;
-    return this.#event(frame, id, at);
+    if (this.closed) return false;
+    if (id <= this.lastId) return true;
+    this.pace(frame);
+    this.lastId = id;
+    this.eventsSent++;
+    this.lastEventAt = at;
+    return true;
+  }
+
+  /**
+   * Queues a frame herald chose to send (a replay's event, a snapshot, a notice), to be written by
+   * `paced()` after what `write()` queued before it. Not counted against `maxBuffer`.
+   */
+  pace(frame: Uint8Array): void {
+    if (this.closed) return;
+    this.#own.push(frame);
+    this.#ownBytes += frame.byteLength;
+    this.bytesSent += frame.byteLength;
+  }
+
+  /**
+   * Writes the frames `pace` queued at the socket's pace: a piece at a time, each once Bun holds
+   * nothing for the socket. Resolves with `true` once all are written and taken, `false` once the
+   * stream has closed (the client left, or it was dropped as stale meanwhile).
+   */
+  async paced(): Promise<boolean> {
+    while (!this.closed) {
+      if (this.#drain) {
+        await this.#drain;
+        continue;
+      }
+      if (this.#own.length === 0) return true;
+      // What `write()` queued before (the stream's `retry:` line) goes first.
+      Subscriber.send(this);
+      if (this.closed || this.#drain) continue;
+      let count = 0;
+      let bytes = 0;
+      while (count < this.#own.length && (count === 0 || bytes + this.#own[count]!.byteLength <= PACE_PIECE)) bytes += this.#own[count++]!.byteLength;
+      const piece = this.#own.splice(0, count);
+      this.#ownBytes -= bytes;
+      this.#tryHand(piece, bytes, false);
+    }
+    return false;
   }
 
   #event(frame: Uint8Array, id: number, at: number): boolean {
@@ -259,7 +339,7 @@ export class Subscriber {
     if (!queue) return;
     for (const { frame, id, at } of queue) {
       this.#queuedBytes -= frame.byteLength;
-      if (!this.replay(frame, id, at)) return;
+      if (id > this.lastId && !this.#event(frame, id, at)) return;
     }
   }
 
@@ -285,13 +365,9 @@ export class Subscriber {
     return this.drainingSince !== null && now - this.drainingSince > timeoutMs;
   }
 
-  /**
-   * Ends a stream that cannot keep up: a `retry:` hint after what is buffered (for a client that
-   * is only slow), then the connection is dropped if it still does not drain.
-   */
+  /** Ends a stream that cannot keep up: its connection is dropped (see `close`). */
   #fail(reason: "slow" | "stale"): void {
-    this.close(this.#retryHint, reason);
-    this.#hardClose();
+    this.close(undefined, reason);
   }
 
   /** Ends a stalled stream; see `isStale`. */
@@ -300,23 +376,31 @@ export class Subscriber {
   }
 
   /**
-   * Ends the stream and leaves every channel. Safe to call twice. What is queued is sent first,
-   * then `farewell`, if given; a slow or stale stream's queue is dropped instead (its client
-   * resumes from the last id it read).
+   * Ends the stream and leaves every channel. Safe to call twice. What `write()` queued is sent
+   * first, then `farewell`, if given; what `pace()` queued is not (the client resumes from the
+   * last id it read, before those). A slow or stale stream's connection is dropped instead, with
+   * whatever Bun and the kernel still hold for it: its client reconnects at once and resumes from
+   * the last id it read. Ended instead, it would keep its connection while Bun holds bytes for it:
+   * a client that does not read would see no end, and an EventSource that sees none never
+   * reconnects.
    */
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
     if (this.closed) return;
-    const frames = reason === "slow" || reason === "stale" || reason === "client" ? [] : this.#out;
+    const drop = reason === "slow" || reason === "stale";
+    const frames = drop || reason === "client" ? [] : this.#out;
     this.#out = [];
     this.#outBytes = 0;
-    if (farewell && reason !== "client") frames.push(farewell);
+    this.#own = [];
+    this.#ownBytes = 0;
+    if (farewell && !drop && reason !== "client") frames.push(farewell);
     for (const frame of frames) this.#sink.write(frame);
     this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;
-    for (const resolve of this.#onSent.splice(0)) resolve();
+    this.#settleDrain?.();
     try {
-      this.#sink.end();
+      if (drop && this.#sink.close) this.#sink.close(DROPPED);
+      else this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
     }

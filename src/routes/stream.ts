@@ -85,9 +85,6 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     channels,
     userId,
     maxBuffer: ctx.config.maxBuffer,
-    retryHint: retry,
-    // Dropping the connection is the only way to free what Bun holds for a client that does not read.
-    hardClose: () => server.timeout(req, 1),
     framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null,
   };
   const body = subscriberStream(init, req.signal, (subscriber) => {
@@ -121,10 +118,11 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
   const data = await pageSnapshot(ctx, page, user, subscriber.channels, lastId);
   // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
   const retry = subscriber.framing ? ctx.config.retryMs : undefined;
-  subscriber.write(subscriber.encode({ event: "snapshot", id: String(lastId), retry, data }));
+  // A snapshot can be larger than `HERALD_MAX_BUFFER` (a long inbox): it goes at the socket's pace.
+  subscriber.pace(subscriber.encode({ event: "snapshot", id: String(lastId), retry, data }));
   subscriber.lastId = Math.max(subscriber.lastId, lastId);
-  if (from !== null) subscriber.write(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
-  subscriber.endCatchUp();
+  if (from !== null) subscriber.pace(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
+  if (await subscriber.paced()) subscriber.endCatchUp();
 }
 
 function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
