@@ -74,6 +74,25 @@ function openEventLog(config: Config): EventLog {
   return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
 }
 
+/**
+ * Warns once Redis answers when it keeps nothing across a restart: every event and every
+ * client's position would be lost with it (the clients then get a snapshot and a history cut).
+ */
+function warnWithoutPersistence(log: RedisEventLog, logger: Logger): void {
+  const check = (): void => {
+    log.persistence().then(
+      (settings) => {
+        if (settings && settings.appendonly !== "yes" && settings.save.trim() === "") {
+          logger.warn("redis keeps nothing across a restart (appendonly no, save \"\"): a Redis restart loses every event; turn on appendonly", settings);
+        }
+      },
+      // Not reachable yet: ask again later (it is not worth keeping a process alive for).
+      () => void setTimeout(check, 5_000).unref(),
+    );
+  };
+  check();
+}
+
 /** The demo shop's database (`/inventory`, `/orders`), beside the event log. */
 function openShop(config: Config): Database {
   mkdirSync(config.dataDir, { recursive: true });
@@ -113,6 +132,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
 
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
+  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, ctx.log);
 
   // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
   // else a logged 500, and every response gets the security headers.

@@ -12,9 +12,18 @@
  * refuses an entry id at or below the stream's top, so when two processes race, the loser takes
  * new numbers and tries again: ids only ever increase along the stream, with a gap where
  * numbers were given up.
+ *
+ * Epoch: the key `<prefix>epoch` holds `<epoch>:<start>`, made with the first append (or by
+ * whichever process first finds it missing): the epoch's name, and the counter's value when it
+ * was made (ids of the epoch are above it). It lives and dies with the stream: when Redis comes
+ * back empty (restarted without persistence, `FLUSHALL`, a failover to an empty replica) it is
+ * gone, and the next append or the follower makes a new one. Every append checks, in its script,
+ * that the epoch is still the one it took its ids in; the follower reads the key after each
+ * blocking read, and on a new epoch starts over from its start.
  */
 import { RedisClient } from "bun";
 import type { Channel } from "../channel.ts";
+import { newEpoch, type Position } from "./epoch.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
 export interface RedisLogOptions {
@@ -31,25 +40,32 @@ const SCAN = 500;
 const MAX_TRIES = 50;
 /** How long a command waits for a connection before it fails. */
 const CONNECT_WAIT_MS = 250;
-/** How long one blocking read of the stream waits for new entries. */
-const FOLLOW_BLOCK_MS = 5_000;
+/**
+ * How long one blocking read of the stream waits for new entries. A read after a flush sees
+ * nothing (the new epoch's ids are below the one it waits after) until it ends and the epoch is
+ * checked, so this bounds how long a new epoch's events wait.
+ */
+const FOLLOW_BLOCK_MS = 1_000;
 /** Ids kept per index (event name and channel): at least the most a page shows (`HERALD_INBOX_SIZE` ≤ 1000). */
 const INDEX_KEEP = 1_000;
 
 /**
- * Adds a batch of entries (KEYS[1] the stream; ARGV[1] the maxlen, ARGV[2] the ids kept per
- * index, then six per event: its number, at, event, channels, data, and how many index keys it
- * has, which follow in KEYS in the same order) and each id to its indexes, trimmed to the newest
- * ARGV[2]. Returns 0, having written nothing, when the first id is at or below the stream's top
- * (another process took higher ids first); the ids after it are higher, so they cannot fail so.
+ * Adds a batch of entries (KEYS[1] the stream, KEYS[2] the epoch; ARGV[1] the maxlen, ARGV[2] the
+ * ids kept per index, ARGV[3] the epoch the ids were taken in, then six per event: its number,
+ * at, event, channels, data, and how many index keys it has, which follow in KEYS in the same
+ * order) and each id to its indexes, trimmed to the newest ARGV[2]. Returns 0, having written
+ * nothing, when the first id is at or below the stream's top (another process took higher ids
+ * first; the ids after it are higher, so they cannot fail so), and -1 when the epoch is not
+ * ARGV[3] any more (Redis lost its data since).
  */
 const APPEND_SCRIPT = `
-local key = 2
-for a = 3, #ARGV, 6 do
+if redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
+local key = 3
+for a = 4, #ARGV, 6 do
   local n = ARGV[a]
   local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], n .. '-0', 'at', ARGV[a + 1], 'event', ARGV[a + 2], 'channels', ARGV[a + 3], 'data', ARGV[a + 4])
   if type(added) == 'table' and added.err then
-    if a == 3 and string.find(added.err, 'equal or smaller') then return 0 end
+    if a == 4 and string.find(added.err, 'equal or smaller') then return 0 end
     return redis.error_reply(added.err)
   end
   local indexes = tonumber(ARGV[a + 5])
@@ -60,6 +76,30 @@ for a = 3, #ARGV, 6 do
   key = key + indexes
 end
 return 1`;
+
+/**
+ * The epoch (KEYS[1]), made from ARGV[1] and the id counter (KEYS[2]) when there is none: the
+ * first append, or Redis lost its data.
+ */
+const EPOCH_SCRIPT = `
+local current = redis.call('GET', KEYS[1])
+if current then return current end
+current = ARGV[1] .. ':' .. (redis.call('GET', KEYS[2]) or '0')
+redis.call('SET', KEYS[1], current)
+return current`;
+
+/** An epoch as the key holds it: `<name>:<start>`. */
+interface Epoch {
+  value: string;
+  name: string;
+  /** Ids of this epoch are above it. */
+  start: number;
+}
+
+function parseEpoch(value: string): Epoch {
+  const colon = value.indexOf(":");
+  return { value, name: value.slice(0, colon), start: Number(value.slice(colon + 1)) };
+}
 
 /** Most events one append script adds. */
 const APPEND_BATCH = 500;
@@ -114,10 +154,11 @@ function numberOf(entryId: string): number {
   return Number(entryId.slice(0, entryId.indexOf("-")));
 }
 
-function fromEntry([entryId, fields]: Entry): StoredEvent {
+function fromEntry([entryId, fields]: Entry, epoch: string): StoredEvent {
   const value = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
   return {
     id: numberOf(entryId),
+    epoch,
     at: Number(value("at")),
     event: value("event"),
     channels: JSON.parse(value("channels")) as Channel[],
@@ -134,7 +175,11 @@ export class RedisEventLog implements EventLog {
   readonly #readPrefix: string;
   readonly #indexPrefix: string;
   readonly #indexed: string;
+  readonly #epochKey: string;
+  /** The epoch appends were last made in. */
+  #epoch: Epoch | null = null;
   #backfilled: Promise<void> | null = null;
+  #closed = false;
   /** Appends waiting for the tick to end. */
   #pending: PendingAppend[] = [];
   /** Batches being written. */
@@ -152,6 +197,33 @@ export class RedisEventLog implements EventLog {
     this.#readPrefix = `${prefix}read:`;
     this.#indexPrefix = `${prefix}index:`;
     this.#indexed = `${prefix}indexed`;
+    this.#epochKey = `${prefix}epoch`;
+  }
+
+  /** The current epoch, made when there is none. */
+  async #currentEpoch(): Promise<Epoch> {
+    const value = String(await runScript(await this.#client(), EPOCH_SCRIPT, [this.#epochKey, this.#counter], [newEpoch()]));
+    return (this.#epoch = this.#epoch?.value === value ? this.#epoch : parseEpoch(value));
+  }
+
+  async epoch(): Promise<string> {
+    return (await this.#currentEpoch()).name;
+  }
+
+  /**
+   * Redis's persistence settings (`appendonly`, and `save`, the RDB snapshot schedule): with
+   * neither, a restart loses every event, and the clients' ids with them. `null` when Redis does
+   * not let herald read them (`CONFIG` renamed away).
+   */
+  async persistence(): Promise<{ appendonly: string; save: string } | null> {
+    const redis = await this.#client();
+    try {
+      const read = async (name: string) => String(((await redis.send("CONFIG", ["GET", name])) as Record<string, unknown>)[name] ?? "");
+      return { appendonly: await read("appendonly"), save: await read("save") };
+    } catch (error) {
+      if (/unknown command|NOPERM/i.test(String(error))) return null;
+      throw error;
+    }
   }
 
   #indexKey(name: string, channel: Channel): string {
@@ -171,7 +243,7 @@ export class RedisEventLog implements EventLog {
         const entries = (await redis.xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
         await Promise.all(
           entries.flatMap((entry) => {
-            const event = fromEntry(entry);
+            const event = fromEntry(entry, "");
             return event.channels.map((channel) => redis.send("ZADD", [this.#indexKey(event.event, channel), String(event.id), String(event.id)]));
           }),
         );
@@ -193,6 +265,7 @@ export class RedisEventLog implements EventLog {
    */
   async #client(): Promise<RedisClient> {
     if (this.#redis.connected) return this.#redis;
+    if (this.#closed) throw new Error("herald: the Redis event log is closed");
     const connecting = this.#redis.connect();
     connecting.catch(() => {});
     const gaveUp = Bun.sleep(CONNECT_WAIT_MS).then(() => {
@@ -240,27 +313,32 @@ export class RedisEventLog implements EventLog {
    */
   async #appendBatch(batch: readonly PendingAppend[]): Promise<AppendOutcome[]> {
     const redis = await this.#client();
+    let epoch = this.#epoch ?? (await this.#currentEpoch());
     for (let tries = 1; ; tries++) {
       const top = Number(await redis.send("INCRBY", [this.#counter, String(batch.length)]));
       const first = top - batch.length + 1;
       const outcomes = batch.map(({ event, render }, i): AppendOutcome => {
         const id = first + i;
         try {
-          return { stored: { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) } };
+          return { stored: { ...event, id, epoch: epoch.name, data: typeof render === "function" ? render(id) : (render ?? event.data) } };
         } catch (error) {
           return { error };
         }
       });
-      const keys = [this.#stream];
-      const args = [String(this.#retention.maxEvents), String(INDEX_KEEP)];
+      const keys = [this.#stream, this.#epochKey];
+      const args = [String(this.#retention.maxEvents), String(INDEX_KEEP), epoch.value];
       for (const outcome of outcomes) {
         if (!("stored" in outcome)) continue;
         const event = outcome.stored;
         for (const channel of event.channels) keys.push(this.#indexKey(event.event, channel));
         args.push(String(event.id), String(event.at), event.event, JSON.stringify(event.channels), event.data, String(event.channels.length));
       }
-      if (args.length === 2 || Number(await runScript(redis, APPEND_SCRIPT, keys, args)) === 1) return outcomes;
-      // Another process took higher ids first: take new ones.
+      if (args.length === 3) return outcomes;
+      const added = Number(await runScript(redis, APPEND_SCRIPT, keys, args));
+      if (added === 1) return outcomes;
+      // Redis lost its data (and with it the epoch) since: take ids in the new epoch. Or
+      // another process took higher ids first: take new ones.
+      if (added === -1) epoch = await this.#currentEpoch();
       if (tries >= MAX_TRIES) throw new Error(`herald: could not append to the Redis stream after ${tries} tries; other processes kept taking higher ids`);
     }
   }
@@ -283,11 +361,14 @@ export class RedisEventLog implements EventLog {
   }
 
   async lastId(): Promise<number> {
-    return (await this.#info())?.last ?? 0;
+    const [epoch, info] = await Promise.all([this.#currentEpoch(), this.#info()]);
+    return Math.max(epoch.start, info?.last ?? 0);
   }
 
-  async covers(afterId: number): Promise<boolean> {
+  async covers(epoch: string, afterId: number): Promise<boolean> {
     if (!Number.isSafeInteger(afterId) || afterId < 0) return false;
+    const current = await this.#currentEpoch();
+    if (current.name !== epoch || afterId < current.start) return false;
     const info = await this.#info();
     if (!info) return afterId === 0;
     if (afterId > info.last) return false;
@@ -298,12 +379,13 @@ export class RedisEventLog implements EventLog {
   }
 
   async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
+    const { name } = await this.#currentEpoch();
     const out: StoredEvent[] = [];
     let from = `(${afterId}-0`;
     for (;;) {
       const entries = (await (await this.#client()).xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
       for (const entry of entries) {
-        const event = fromEntry(entry);
+        const event = fromEntry(entry, name);
         if (event.channels.some((channel) => channels.includes(channel))) out.push(event);
         if (out.length >= limit) return out;
       }
@@ -328,13 +410,15 @@ export class RedisEventLog implements EventLog {
     const ids = (await this.#indexedIds(channels, name, { upTo, limit })).slice(0, limit);
     if (ids.length === 0) return [];
     const redis = await this.#client();
+    const epoch = (await this.#currentEpoch()).name;
     const entries = (await runScript(redis, ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`))) as Entry[];
-    return entries.map(fromEntry);
+    return entries.map((entry) => fromEntry(entry, epoch));
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {
+    const { name } = await this.#currentEpoch();
     const [entry] = (await (await this.#client()).xrange(this.#stream, `${id}-0`, `${id}-0`)) as Entry[];
-    return entry ? fromEntry(entry) : undefined;
+    return entry ? fromEntry(entry, name) : undefined;
   }
 
   async markRead(user: string, id: number): Promise<void> {
@@ -386,7 +470,7 @@ export class RedisEventLog implements EventLog {
     let from = "-";
     for (;;) {
       const entries = (await redis.xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
-      const young = entries.find((entry) => fromEntry(entry).at >= oldest);
+      const young = entries.find((entry) => fromEntry(entry, "").at >= oldest);
       if (young) {
         await redis.send("XTRIM", [this.#stream, "MINID", young[0]]);
         return;
@@ -400,11 +484,12 @@ export class RedisEventLog implements EventLog {
     }
   }
 
-  follow(afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void } {
+  follow(from: Position, deliver: (events: StoredEvent[], reached: Position) => void): { stop(): void } {
     let stopped = false;
     let reader: RedisClient | null = null;
     const loop = async () => {
-      let last = `${afterId}-0`;
+      let epoch = from.epoch;
+      let last = from.id;
       let backoff = 50;
       while (!stopped) {
         try {
@@ -413,12 +498,31 @@ export class RedisEventLog implements EventLog {
             reader?.close();
             reader = await (await this.#client()).duplicate();
           }
-          const reply = (await reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, last)) as Record<string, Entry[]> | null;
+          // The epoch is read after each blocking read, on the same connection: Redis answers
+          // the GET once the read returns, so the entries read belong to the epoch it names.
+          const [reply, current] = (await Promise.all([
+            reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, `${last}-0`),
+            reader.get(this.#epochKey),
+          ])) as [Record<string, Entry[]> | null, string | null];
           backoff = 50;
+          if (stopped) break;
+          if (current === null || parseEpoch(current).name !== epoch) {
+            // Redis lost its data (restarted empty, flushed): follow the new history from its start.
+            const next = await this.#currentEpoch();
+            if (next.name !== epoch) {
+              epoch = next.name;
+              last = next.start;
+              deliver([], { epoch, id: last });
+            }
+            continue;
+          }
           const entries = reply?.[this.#stream] ?? [];
-          if (entries.length === 0 || stopped) continue;
-          last = entries.at(-1)![0];
-          deliver(entries.map(fromEntry));
+          if (entries.length === 0) continue;
+          last = numberOf(entries.at(-1)![0]);
+          deliver(
+            entries.map((entry) => fromEntry(entry, epoch)),
+            { epoch, id: last },
+          );
         } catch {
           // Redis is away: try again from the last entry delivered, so nothing is skipped or repeated.
           await Bun.sleep(backoff);
@@ -437,6 +541,7 @@ export class RedisEventLog implements EventLog {
 
   async close(): Promise<void> {
     await this.flush();
+    this.#closed = true;
     this.#redis.close();
   }
 }

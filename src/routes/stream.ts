@@ -12,6 +12,7 @@ import type { Server } from "bun";
 import { EVERYONE, groupChannel, parseTopicList, topicChannel, userChannel, type Channel } from "../channel.ts";
 import { clientAddress, currentUser, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
+import { formatEventId, parseEventId } from "../eventlog/index.ts";
 import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";
 import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../page.ts";
@@ -111,18 +112,20 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
  * when an id was given but is not covered, the history notice.
  */
 async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null, page: Page): Promise<void> {
-  const afterId = from !== null && /^\d+$/.test(from) ? Number(from) : NaN;
-  if (await ctx.hub.log.covers(afterId)) {
-    const count = await ctx.hub.replay(subscriber, afterId);
-    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
+  // An id of another epoch (another history: a new database, a Redis that lost its data) or
+  // from before epochs is never taken as covered.
+  const after = from === null ? null : parseEventId(from);
+  if (after && (await ctx.hub.log.covers(after.epoch, after.id))) {
+    const count = await ctx.hub.replay(subscriber, after.id);
+    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
     return;
   }
-  const lastId = await ctx.hub.position();
-  const data = await pageSnapshot(ctx, page, user, subscriber.channels, lastId);
+  const position = await ctx.hub.position();
+  const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
   // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
   const retry = subscriber.framing ? ctx.config.retryMs : undefined;
-  subscriber.write(subscriber.encode({ event: "snapshot", id: String(lastId), retry, data }));
-  subscriber.lastId = Math.max(subscriber.lastId, lastId);
+  subscriber.write(subscriber.encode({ event: "snapshot", id: formatEventId(position.epoch, position.id), retry, data }));
+  if (ctx.hub.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
   if (from !== null) subscriber.write(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
   subscriber.endCatchUp();
 }
