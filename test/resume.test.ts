@@ -55,7 +55,7 @@ describe("resume by id", () => {
   }
 
   test("events published while a long replay is read arrive after it, none twice, none missing", async () => {
-    const h = await start({ maxBuffer: 64 * 1024 * 1024 });
+    const h = await start({ maxBuffer: 64 * 1024 * 1024, replayMaxAnonymous: 10_000 });
     await publishMany(h, "busy", 1, 1200);
     const back = await stream(h, "?topic=busy", undefined, { "last-event-id": (await idsOf(h))(0) });
     // Publish while the replay is under way (it reads 500 events at a time).

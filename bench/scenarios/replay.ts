@@ -69,7 +69,8 @@ async function resume(port: number, topic: string, afterId: string, events: numb
 }
 
 export async function replay(target: Target, events: number): Promise<ReplayResult> {
-  const server = await target.start({ HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)) });
+  // The resuming stream is anonymous: let it replay them all rather than get a snapshot.
+  const server = await target.start({ HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)), HERALD_REPLAY_MAX_ANONYMOUS: String(events) });
   try {
     // Warm-up: publishes, and a replay of them, so that both paths are compiled.
     let afterId = "";

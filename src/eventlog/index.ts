@@ -57,8 +57,13 @@ export interface EventLog {
    * the id is not one this log gave.
    */
   covers(epoch: string, afterId: number): Promise<boolean>;
-  /** Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. */
+  /**
+   * Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. Reads
+   * only those channels' events (through an index), never the whole log.
+   */
   readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]>;
+  /** How many committed events after `afterId` are on any of `channels`, counted up to `max` (from the index, reading no event). */
+  backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number>;
   /**
    * The newest committed events named `event` on any of `channels`, up to id `upTo` (all when
    * omitted), newest first, at most `limit`.

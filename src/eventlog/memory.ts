@@ -75,6 +75,10 @@ export class MemoryEventLog implements EventLog {
     return this.#byIds(this.#index.after(afterId, channels, limit));
   }
 
+  async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
+    return this.#index.after(afterId, channels, max).length;
+  }
+
   async latest(channels: readonly Channel[], name: string, limit: number, upTo = Infinity): Promise<StoredEvent[]> {
     return this.#byIds(this.#index.newest(channels, name, { upTo, limit }));
   }

@@ -3,6 +3,11 @@
  * event, `MAXLEN ~` for retention by count, and the inbox's read marks in sorted sets. Several
  * herald processes can share it.
  *
+ * A replay finds a channel's events through a `ChannelIndex` in memory, as the other logs do: each
+ * process builds it once from the stream's ids, event names and channels (not their data), and
+ * keeps it current with what it follows. Replays read on a connection of their own, so a long
+ * one never queues in front of publishes.
+ *
  * Beside the stream, an index per event name and channel (a sorted set of the newest
  * `INDEX_KEEP` ids) lets a snapshot or an unread count find a channel's latest events without
  * reading the stream: the entries and their index entries are written by one script, atomically.
@@ -23,6 +28,7 @@
  */
 import { RedisClient } from "bun";
 import type { Channel } from "../channel.ts";
+import { ChannelIndex } from "./channel-index.ts";
 import { newEpoch, type Position } from "./epoch.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
@@ -116,6 +122,28 @@ for i = 1, #ARGV do
 end
 return out`;
 
+/** Entries read per request while building the channel index (ids, names and channels only). */
+const INDEX_PAGE = 5_000;
+
+/**
+ * Id, event name and channels of each entry of the stream (KEYS[1]) after ARGV[1] (exclusive),
+ * at most ARGV[2]: what the channel index needs, without the data.
+ */
+const INDEX_SCRIPT = `
+local entries = redis.call('XRANGE', KEYS[1], ARGV[1], '+', 'COUNT', ARGV[2])
+local out = {}
+for _, entry in ipairs(entries) do
+  local fields = entry[2]
+  local name, channels = '', ''
+  for i = 1, #fields, 2 do
+    if fields[i] == 'event' then name = fields[i + 1] elseif fields[i] == 'channels' then channels = fields[i + 1] end
+  end
+  out[#out + 1] = entry[1]
+  out[#out + 1] = name
+  out[#out + 1] = channels
+end
+return out`;
+
 /** Script SHA-1s, for `EVALSHA`: a script's text is sent only when Redis does not have it yet. */
 const shas = new Map<string, string>();
 
@@ -154,6 +182,16 @@ function numberOf(entryId: string): number {
   return Number(entryId.slice(0, entryId.indexOf("-")));
 }
 
+/** An entry's channels, or `null` when they do not parse (an entry not written by herald). */
+function parseChannels(text: string): Channel[] | null {
+  try {
+    const channels: unknown = JSON.parse(text);
+    return Array.isArray(channels) && channels.every((channel) => typeof channel === "string") ? (channels as Channel[]) : null;
+  } catch {
+    return null;
+  }
+}
+
 function fromEntry([entryId, fields]: Entry, epoch: string): StoredEvent {
   const value = (name: string) => fields[fields.indexOf(name) + 1] ?? "";
   return {
@@ -180,6 +218,16 @@ export class RedisEventLog implements EventLog {
   #epoch: Epoch | null = null;
   #backfilled: Promise<void> | null = null;
   #closed = false;
+  /** Replays' own connection. */
+  readonly #replayRedis: RedisClient;
+  /** Each channel's ids, of epoch `#indexEpoch`, complete up to `#indexedUpTo`. */
+  #index = new ChannelIndex();
+  #indexEpoch = "";
+  #indexedUpTo = 0;
+  /** Ids added since retention's trimming was last applied to the index. */
+  #indexedSinceTrim = 0;
+  /** Index updates from the stream, one at a time. */
+  #indexing: Promise<unknown> = Promise.resolve();
   /** Appends waiting for the tick to end. */
   #pending: PendingAppend[] = [];
   /** Batches being written. */
@@ -189,7 +237,9 @@ export class RedisEventLog implements EventLog {
     const prefix = options.prefix ?? "herald:";
     // Fail at once while Redis is unreachable (a publish must be refused, not held and maybe
     // lost), and keep trying to reconnect for as long as herald runs.
-    this.#redis = new RedisClient(options.url, { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
+    const clientOptions = { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 };
+    this.#redis = new RedisClient(options.url, clientOptions);
+    this.#replayRedis = new RedisClient(options.url, clientOptions);
     this.#retention = options.retention;
     this.#stream = `${prefix}events`;
     this.#counter = `${prefix}event-id`;
@@ -263,17 +313,69 @@ export class RedisEventLog implements EventLog {
    * Redis does not answer within a moment (an outage), fails with `RedisUnavailableError`
    * rather than holding the caller while the client keeps reconnecting on its own.
    */
-  async #client(): Promise<RedisClient> {
-    if (this.#redis.connected) return this.#redis;
+  #client(): Promise<RedisClient> {
+    return this.#connected(this.#redis);
+  }
+
+  async #connected(redis: RedisClient): Promise<RedisClient> {
+    if (redis.connected) return redis;
     if (this.#closed) throw new Error("herald: the Redis event log is closed");
-    const connecting = this.#redis.connect();
+    const connecting = redis.connect();
     connecting.catch(() => {});
     const gaveUp = Bun.sleep(CONNECT_WAIT_MS).then(() => {
       throw new RedisUnavailableError();
     });
     gaveUp.catch(() => {});
     await Promise.race([connecting, gaveUp]);
-    return this.#redis;
+    return redis;
+  }
+
+  /**
+   * Adds entries read after id `after` of `epoch` to the channel index, if they follow on from
+   * what it holds (the follower and the index's own reads may each be ahead of the other).
+   */
+  #indexEntries(epoch: string, after: number, entries: ReadonlyArray<{ id: number; event: string; channels: readonly Channel[] | null }>): void {
+    if (epoch !== this.#indexEpoch || after > this.#indexedUpTo) return;
+    for (const { id, event, channels } of entries) {
+      if (id <= this.#indexedUpTo) continue;
+      if (channels) this.#index.add(id, channels, event);
+      this.#indexedUpTo = id;
+      this.#indexedSinceTrim++;
+    }
+  }
+
+  /**
+   * Brings the channel index up to the stream's top, reading ids, names and channels on the
+   * replays' connection; the first time (or in a new epoch) from the start. Resolves with the epoch.
+   */
+  #syncIndex(): Promise<string> {
+    const synced = this.#indexing.then(async () => {
+      const epoch = (await this.#currentEpoch()).name;
+      if (epoch !== this.#indexEpoch) {
+        this.#index = new ChannelIndex();
+        this.#indexEpoch = epoch;
+        this.#indexedUpTo = 0;
+        this.#indexedSinceTrim = 0;
+      }
+      const redis = await this.#connected(this.#replayRedis);
+      for (;;) {
+        const from = this.#indexedUpTo;
+        const flat = (await runScript(redis, INDEX_SCRIPT, [this.#stream], [`(${from}-0`, String(INDEX_PAGE)])) as string[];
+        const entries = [];
+        for (let i = 0; i < flat.length; i += 3) entries.push({ id: numberOf(flat[i]!), event: flat[i + 1]!, channels: parseChannels(flat[i + 2]!) });
+        this.#indexEntries(epoch, from, entries);
+        if (entries.length < INDEX_PAGE) break;
+      }
+      if (this.#indexedSinceTrim > this.#retention.maxEvents / 4) {
+        // Forget the ids retention has trimmed from the stream, so the index stays its size.
+        const [oldest] = (await redis.xrange(this.#stream, "-", "+", "COUNT", "1")) as Entry[];
+        this.#index.dropUpTo(oldest ? numberOf(oldest[0]) - 1 : this.#indexedUpTo);
+        this.#indexedSinceTrim = 0;
+      }
+      return epoch;
+    });
+    this.#indexing = synced.catch(() => {});
+    return synced;
   }
 
   /**
@@ -379,19 +481,16 @@ export class RedisEventLog implements EventLog {
   }
 
   async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
-    const { name } = await this.#currentEpoch();
-    const out: StoredEvent[] = [];
-    let from = `(${afterId}-0`;
-    for (;;) {
-      const entries = (await (await this.#client()).xrange(this.#stream, from, "+", "COUNT", String(SCAN))) as Entry[];
-      for (const entry of entries) {
-        const event = fromEntry(entry, name);
-        if (event.channels.some((channel) => channels.includes(channel))) out.push(event);
-        if (out.length >= limit) return out;
-      }
-      if (entries.length < SCAN) return out;
-      from = `(${entries.at(-1)![0]}`;
-    }
+    const epoch = await this.#syncIndex();
+    const ids = this.#index.after(afterId, channels, limit);
+    if (ids.length === 0) return [];
+    const entries = (await runScript(await this.#connected(this.#replayRedis), ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`))) as Entry[];
+    return entries.map((entry) => fromEntry(entry, epoch));
+  }
+
+  async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
+    await this.#syncIndex();
+    return this.#index.after(afterId, channels, max).length;
   }
 
   /** Ids of `name` events on any of `channels` with ids in (`above`, `upTo`], newest first, at most `limit` a channel. */
@@ -487,6 +586,8 @@ export class RedisEventLog implements EventLog {
   follow(from: Position, deliver: (events: StoredEvent[], reached: Position) => void): { stop(): void } {
     let stopped = false;
     let reader: RedisClient | null = null;
+    // The channel index is built now, not by the first replay.
+    this.#syncIndex().catch(() => {});
     const loop = async () => {
       let epoch = from.epoch;
       let last = from.id;
@@ -518,11 +619,12 @@ export class RedisEventLog implements EventLog {
           }
           const entries = reply?.[this.#stream] ?? [];
           if (entries.length === 0) continue;
+          const after = last;
           last = numberOf(entries.at(-1)![0]);
-          deliver(
-            entries.map((entry) => fromEntry(entry, epoch)),
-            { epoch, id: last },
-          );
+          const events = entries.map((entry) => fromEntry(entry, epoch));
+          // Indexed before the streams are sent them: a replay then finds every event sent before its stream joined.
+          this.#indexEntries(epoch, after, events);
+          deliver(events, { epoch, id: last });
         } catch {
           // Redis is away: try again from the last entry delivered, so nothing is skipped or repeated.
           await Bun.sleep(backoff);
@@ -543,5 +645,6 @@ export class RedisEventLog implements EventLog {
     await this.flush();
     this.#closed = true;
     this.#redis.close();
+    this.#replayRedis.close();
   }
 }

@@ -202,6 +202,10 @@ export class SqliteEventLog implements EventLog {
     return this.#byIds(this.#index.after(afterId, channels, limit));
   }
 
+  async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
+    return this.#index.after(afterId, channels, max).length;
+  }
+
   async latest(channels: readonly Channel[], event: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
     return this.#byIds(this.#index.newest(channels, event, { upTo, limit }));
   }

@@ -115,7 +115,7 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
   // An id of another epoch (another history: a new database, a Redis that lost its data) or
   // from before epochs is never taken as covered.
   const after = from === null ? null : parseEventId(from);
-  if (after && (await ctx.hub.log.covers(after.epoch, after.id))) {
+  if (after && (await ctx.hub.log.covers(after.epoch, after.id)) && (user || (await withinAnonymousReplay(ctx, subscriber, after.id)))) {
     const count = await ctx.hub.replay(subscriber, after.id);
     if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
     return;
@@ -128,6 +128,19 @@ async function start(ctx: AppContext, subscriber: Subscriber, user: User | null,
   if (ctx.hub.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
   if (from !== null) subscriber.write(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
   subscriber.endCatchUp();
+}
+
+/**
+ * Whether an anonymous stream's missed events are few enough to replay: past
+ * `HERALD_REPLAY_MAX_ANONYMOUS` it gets a snapshot instead, so that an id far back (`<epoch>-0`)
+ * from anyone cannot make herald read and send the whole log for one request.
+ */
+async function withinAnonymousReplay(ctx: AppContext, subscriber: Subscriber, afterId: number): Promise<boolean> {
+  const max = ctx.config.replayMaxAnonymous;
+  const missed = await ctx.hub.log.backlog(afterId, subscriber.channels, max + 1);
+  if (missed <= max) return true;
+  ctx.log.info("replay refused", { stream: subscriber.serial, after: afterId, missed: `>${max}` });
+  return false;
 }
 
 function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
