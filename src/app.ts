@@ -66,10 +66,18 @@ export interface Herald {
 }
 
 /** Opens the configured event log. */
-function openEventLog(config: Config): EventLog {
+function openEventLog(config: Config, logger: Logger): EventLog {
   const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
   if (config.eventLog === "memory") return new MemoryEventLog(retention);
-  if (config.eventLog === "redis") return new RedisEventLog({ url: config.redisUrl!, retention, prefix: config.redisPrefix });
+  if (config.eventLog === "redis") {
+    return new RedisEventLog({
+      url: config.redisUrl!,
+      retention,
+      prefix: config.redisPrefix,
+      timeoutMs: config.redisTimeoutMs,
+      onBadEntry: (entry) => logger.warn("redis stream entry skipped: not one herald wrote", { entry }),
+    });
+  }
   mkdirSync(config.dataDir, { recursive: true });
   return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync });
 }
@@ -78,7 +86,8 @@ function openEventLog(config: Config): EventLog {
  * Warns once Redis answers when it keeps nothing across a restart: every event and every
  * client's position would be lost with it (the clients then get a snapshot and a history cut).
  */
-function warnWithoutPersistence(log: RedisEventLog, logger: Logger): void {
+function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string): void {
+  let told = false;
   const check = (): void => {
     log.persistence().then(
       (settings) => {
@@ -86,8 +95,12 @@ function warnWithoutPersistence(log: RedisEventLog, logger: Logger): void {
           logger.warn("redis keeps nothing across a restart (appendonly no, save \"\"): a Redis restart loses every event; turn on appendonly", settings);
         }
       },
-      // Not reachable yet: ask again later (it is not worth keeping a process alive for).
-      () => void setTimeout(check, 5_000).unref(),
+      // Not reachable yet: say so once, and ask again later (not worth keeping a process alive for).
+      () => {
+        if (!told) logger.warn("redis unreachable: answering 503 until it is; check REDIS_URL", { redis: new URL(url).host });
+        told = true;
+        setTimeout(check, 5_000).unref();
+      },
     );
   };
   check();
@@ -108,7 +121,8 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   const secret = loadSecret(config.secret, config.dataDir);
   const { limits } = config;
   const shop = openShop(config);
-  const hub = new Hub({ log: openEventLog(config), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
+  const logger = options.log ?? createLogger(config.logLevel);
+  const hub = new Hub({ log: openEventLog(config, logger), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
   const startedAt = Date.now();
   const ctx: AppContext = {
     config,
@@ -117,7 +131,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
     presence: null,
-    log: options.log ?? createLogger(config.logLevel),
+    log: logger,
     rates: {
       streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
       publishesPerUser: new RateLimiter(limits.publishesPerUserPerS),
@@ -131,8 +145,8 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   ctx.orders.start(sendOrderStep(ctx));
 
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
-  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
-  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, ctx.log);
+  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs, timeoutMs: config.redisTimeoutMs });
+  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, ctx.log, config.redisUrl!);
 
   // Every route goes through here: thrown HttpErrors become answers in the asker's format, anything
   // else a logged 500, and every response gets the security headers.

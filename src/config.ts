@@ -54,6 +54,11 @@ export interface Config {
   /** Prefix of herald's Redis keys. `HERALD_REDIS_PREFIX`, defaults to `herald:`. */
   redisPrefix: string;
   /**
+   * How long herald waits for Redis to answer a command before it gives up (a publish then
+   * answers 503 with `Retry-After`). `HERALD_REDIS_TIMEOUT_MS`, defaults to `2000`.
+   */
+  redisTimeoutMs: number;
+  /**
    * Processes serving one port (`reusePort`), to hold more streams than one process's open-file
    * limit allows; they share the hub through Redis, so more than one needs `REDIS_URL`.
    * `HERALD_WORKERS`, defaults to `1`.
@@ -271,6 +276,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
     redisUrl: redisUrl(env),
     redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
+    redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS", 2_000, 10),
     workers: workers(env),
     presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
     monitorMs: integer(env, "HERALD_MONITOR_MS", 2_000, 50),

@@ -118,6 +118,9 @@ export class Hub {
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
   #followed = 0;
+  /** Whether a shared log did not answer when the follower tried to start (and has not since). */
+  #unreachable = false;
+  #closed = false;
   /** The epoch followed; a new one restarts the ids. */
   #followedEpoch = "";
   /** Publishers waiting, by event id, each with the time it stops waiting (in the order they started). */
@@ -153,8 +156,20 @@ export class Hub {
    * process's earlier event, which the stream would then skip as already seen).
    */
   async #follow(follow: NonNullable<EventLog["follow"]>): Promise<{ stop(): void }> {
-    this.#followedEpoch = await this.log.epoch();
-    this.#followed = await this.log.lastId();
+    // Redis may not answer yet (herald started first): wait for it, rather than fail (an
+    // unhandled rejection would end the process); until then streams and publishes get 503s.
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      if (this.#closed) return { stop() {} };
+      try {
+        this.#followedEpoch = await this.log.epoch();
+        this.#followed = await this.log.lastId();
+        break;
+      } catch {
+        this.#unreachable = true;
+        await Bun.sleep(wait);
+      }
+    }
+    this.#unreachable = false;
     return follow({ epoch: this.#followedEpoch, id: this.#followed }, (events, reached) => {
       if (reached.epoch !== this.#followedEpoch) this.#newEpoch(reached);
       for (const event of events) {
@@ -191,6 +206,11 @@ export class Hub {
     if (!this.#following) return { epoch: await this.log.epoch(), id: await this.log.lastId() };
     await this.#following;
     return { epoch: this.#followedEpoch, id: this.#followed };
+  }
+
+  /** Whether streams can start: false while a shared log has not answered since herald started. */
+  get ready(): boolean {
+    return !this.#unreachable;
   }
 
   /** Whether `epoch` is the one this hub sends now (a shared log's may have changed since a `position()`). */
@@ -456,6 +476,7 @@ export class Hub {
    */
   close(farewell?: (subscriber: Subscriber) => Uint8Array | undefined, reason: CloseReason = "server"): void {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    this.#closed = true;
     void this.#following?.then((follower) => follower.stop());
     for (const subscriber of [...this.#subscribers]) subscriber.close(farewell?.(subscriber), reason);
   }

@@ -7,8 +7,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test
 import type { Herald } from "../src/app.ts";
 import { createLogger } from "../src/logger.ts";
 import { eventually, idsOf, openStream, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
-import { apiPublish } from "./process.ts";
-import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
+import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
+import { freePort, redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const run = redisAvailable();
 const TOKEN = "redis-fault-token-0123456789";
@@ -123,3 +123,112 @@ describe.if(run)("Redis that comes back empty", () => {
     }
   });
 });
+
+/** `POST /api/publish` that gives up after 10 s, so a hang shows as a failure rather than a stuck test. */
+function publishOnce(url: string, body: unknown): Promise<Response> {
+  return fetch(`${url}/api/publish`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+    body: JSON.stringify(body),
+    signal: AbortSignal.timeout(10_000),
+  });
+}
+
+describe.if(run)("Redis that hangs or is away", () => {
+  test("Redis stopped with SIGSTOP: a publish answers 503 with Retry-After within the timeout and is not stored when Redis wakes", async () => {
+    const redis = await startRedis();
+    try {
+      const herald = start(redis, { redisTimeoutMs: 500 });
+      const reader = await stream(herald, "?topic=t");
+      await eventually(() => herald.hub.clientCount === 1, "the stream");
+      await apiPublish(herald.url, TOKEN, { target: "topic:t", html: "<p>before</p>" });
+      await reader.event(1);
+
+      redis.pause();
+      const during = await publishOnce(herald.url, { target: "topic:t", html: "<p>during</p>" });
+      expect(during.status).toBe(503);
+      expect(during.headers.get("retry-after")).toBe("5");
+      expect(((await during.json()) as { error: string }).error).toContain("Redis");
+      // Everyone else is still served.
+      expect((await fetch(`${herald.url}/healthz`, { signal: AbortSignal.timeout(10_000) })).status).toBeLessThan(600);
+
+      redis.resume();
+      const after = await publishWhenBack(herald, { target: "topic:t", html: "<p>after</p>" });
+      await reader.event(2, 5_000);
+      // The refused publish, which Redis ran once it woke, past its deadline, stored nothing:
+      // a client that sends it again makes no duplicate.
+      const log = await herald.hub.log.readAfter(0, ["topic:t"], 10);
+      expect(log.map((e) => e.data)).toEqual(["<p>before</p>", "<p>after</p>"]);
+      expect(reader.events.map((e) => e.data)).toEqual(["<p>before</p>", "<p>after</p>"]);
+      expect(reader.events[1]!.id).toBe(after.id);
+    } finally {
+      await redis.destroy();
+    }
+  }, 30_000);
+
+  test("Redis unreachable at start: herald stays up answering 503s, and serves once Redis answers", async () => {
+    const port = freePort();
+    let herald: HeraldProcess | null = null;
+    let redis: RedisServer | null = null;
+    try {
+      herald = await spawnHerald({ REDIS_URL: `redis://127.0.0.1:${port}`, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: `/tmp/herald-unreachable-${port}` });
+      await Bun.sleep(1_000);
+      expect(herald.proc.exitCode).toBeNull();
+      const refused = await publishOnce(herald.url, { target: "topic:t", html: "<p>x</p>" });
+      expect(refused.status).toBe(503);
+      expect(refused.headers.get("retry-after")).not.toBeNull();
+      const sse = await fetch(`${herald.url}/sse?topic=t`, { signal: AbortSignal.timeout(10_000) });
+      expect(sse.status).toBe(503);
+      expect(sse.headers.get("retry-after")).not.toBeNull();
+      expect(await sse.text()).toContain("retry:");
+
+      redis = await startRedis({ port });
+      let open: Response | null = null;
+      for (let i = 0; i < 100 && open?.status !== 200; i++) {
+        await open?.body?.cancel();
+        open = await fetch(`${herald.url}/sse?topic=t`, { signal: AbortSignal.timeout(10_000) });
+        if (open.status !== 200) await Bun.sleep(100);
+      }
+      expect(open!.status).toBe(200);
+      await open!.body?.cancel();
+      const reader = await openStream(herald.url, "?topic=t");
+      readers.push(reader);
+      const sent = await apiPublish(herald.url, TOKEN, { target: "topic:t", html: "<p>now</p>" });
+      expect((await reader.event(1, 5_000)).id).toBe(sent.id);
+      expect(herald.proc.exitCode).toBeNull();
+    } finally {
+      if (herald && herald.proc.exitCode === null) await herald.kill("SIGKILL");
+      await redis?.destroy();
+    }
+  }, 30_000);
+
+  test("a stream entry herald cannot read is logged and skipped; the events after it are followed", async () => {
+    const redis = await startRedis();
+    const client = new Bun.RedisClient(redis.url);
+    try {
+      const lines: string[] = [];
+      const herald = start(redis, { redisPrefix: "bad:" }, lines);
+      const reader = await stream(herald, "?topic=t");
+      await eventually(() => herald.hub.clientCount === 1, "the stream");
+      const first = await apiPublish(herald.url, TOKEN, { target: "topic:t", html: "<p>one</p>" });
+      await reader.event(1);
+      // An entry another program wrote, with the next id, and a good one after it, added together
+      // so that the follower reads them in one batch (the counter moved past both).
+      const next = Number(first.id.slice(first.id.lastIndexOf("-") + 1)) + 1;
+      await client.send("EVAL", [
+        "redis.call('INCRBY', KEYS[2], 2) redis.call('XADD', KEYS[1], ARGV[1] .. '-0', 'at', '0', 'event', 'notification', 'channels', 'not json', 'data', '?') redis.call('XADD', KEYS[1], (ARGV[1] + 1) .. '-0', 'at', ARGV[2], 'event', 'notification', 'channels', '[\"topic:t\"]', 'data', '<p>two</p>') return 1",
+        "2", "bad:events", "bad:event-id", String(next), String(Date.now()),
+      ]);
+      expect((await reader.event(2, 5_000)).data).toBe("<p>two</p>");
+      const third = await apiPublish(herald.url, TOKEN, { target: "topic:t", html: "<p>three</p>" });
+      expect((await reader.event(3, 5_000)).data).toBe("<p>three</p>");
+      expect(reader.events.map((e) => e.id)).toEqual([first.id, `${first.id.slice(0, first.id.lastIndexOf("-"))}-${next + 1}`, third.id]);
+      expect(third.delivered).toBe(1);
+      await eventually(() => lines.some((line) => line.includes("redis stream entry skipped") && line.includes(`${next}-0`)), "the warning");
+    } finally {
+      client.close();
+      await redis.destroy();
+    }
+  }, 20_000);
+});
+

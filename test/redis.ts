@@ -38,7 +38,8 @@ export interface RedisServer {
   destroy(): Promise<void>;
 }
 
-function freePort(): number {
+/** A port nothing listens on (yet). */
+export function freePort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
   listener.stop(true);

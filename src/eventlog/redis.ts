@@ -38,6 +38,10 @@ export interface RedisLogOptions {
   retention: Retention;
   /** Prefix of every key. Defaults to `herald:`. */
   prefix?: string;
+  /** How long a command may take before it fails with `RedisUnavailableError`. Defaults to `2000` milliseconds. */
+  timeoutMs?: number;
+  /** Told about a stream entry the follower cannot read (not written by herald), which it skips. */
+  onBadEntry?: (entryId: string) => void;
 }
 
 /** Entries read from the stream per request while scanning. */
@@ -57,21 +61,27 @@ const INDEX_KEEP = 1_000;
 
 /**
  * Adds a batch of entries (KEYS[1] the stream, KEYS[2] the epoch; ARGV[1] the maxlen, ARGV[2] the
- * ids kept per index, ARGV[3] the epoch the ids were taken in, then six per event: its number,
+ * ids kept per index, ARGV[3] the epoch the ids were taken in, ARGV[4] the deadline in Unix
+ * milliseconds, after which the publisher has been told the append failed, then six per event: its number,
  * at, event, channels, data, and how many index keys it has, which follow in KEYS in the same
  * order) and each id to its indexes, trimmed to the newest ARGV[2]. Returns 0, having written
  * nothing, when the first id is at or below the stream's top (another process took higher ids
- * first; the ids after it are higher, so they cannot fail so), and -1 when the epoch is not
- * ARGV[3] any more (Redis lost its data since).
+ * first; the ids after it are higher, so they cannot fail so), -1 when the epoch is not ARGV[3]
+ * any more (Redis lost its data since), and -2, writing nothing, past the deadline: a Redis that
+ * hung (SIGSTOP, a long fork) and runs the script once it wakes must not store an event whose
+ * publisher was answered 503 and may send it again. Redis's clock and herald's are compared, so
+ * they must agree to well within the timeout (NTP).
  */
 const APPEND_SCRIPT = `
 if redis.call('GET', KEYS[2]) ~= ARGV[3] then return -1 end
+local now = redis.call('TIME')
+if tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000) > tonumber(ARGV[4]) then return -2 end
 local key = 3
-for a = 4, #ARGV, 6 do
+for a = 5, #ARGV, 6 do
   local n = ARGV[a]
   local added = redis.pcall('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], n .. '-0', 'at', ARGV[a + 1], 'event', ARGV[a + 2], 'channels', ARGV[a + 3], 'data', ARGV[a + 4])
   if type(added) == 'table' and added.err then
-    if a == 4 and string.find(added.err, 'equal or smaller') then return 0 end
+    if a == 5 and string.find(added.err, 'equal or smaller') then return 0 end
     return redis.error_reply(added.err)
   end
   local indexes = tonumber(ARGV[a + 5])
@@ -159,12 +169,22 @@ async function runScript(redis: RedisClient, script: string, keys: readonly stri
   }
 }
 
-/** Redis cannot be reached: nothing was stored. */
+/** Redis cannot be reached, or did not answer in time: nothing was stored. */
 export class RedisUnavailableError extends Error {
-  constructor() {
-    super("herald: Redis is unreachable");
+  constructor(message = "herald: Redis is unreachable") {
+    super(message);
     this.name = "RedisUnavailableError";
   }
+}
+
+/** Waits for `work` at most `ms`, then fails with `RedisUnavailableError` (a late answer is dropped). */
+export function withinTimeout<T>(work: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new RedisUnavailableError(`herald: Redis did not answer within ${ms} ms`)), ms);
+  });
+  work.catch(() => {});
+  return Promise.race([work, late]).finally(() => clearTimeout(timer));
 }
 
 type Entry = [string, string[]];
@@ -207,6 +227,8 @@ function fromEntry([entryId, fields]: Entry, epoch: string): StoredEvent {
 export class RedisEventLog implements EventLog {
   readonly #redis: RedisClient;
   readonly #retention: Retention;
+  readonly #timeoutMs: number;
+  readonly #onBadEntry: (entryId: string) => void;
   readonly #stream: string;
   readonly #counter: string;
   readonly #readUpTo: string;
@@ -241,6 +263,8 @@ export class RedisEventLog implements EventLog {
     this.#redis = new RedisClient(options.url, clientOptions);
     this.#replayRedis = new RedisClient(options.url, clientOptions);
     this.#retention = options.retention;
+    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#onBadEntry = options.onBadEntry ?? (() => {});
     this.#stream = `${prefix}events`;
     this.#counter = `${prefix}event-id`;
     this.#readUpTo = `${prefix}read-up-to`;
@@ -257,7 +281,12 @@ export class RedisEventLog implements EventLog {
   }
 
   async epoch(): Promise<string> {
-    return (await this.#currentEpoch()).name;
+    return (await this.#timed(this.#currentEpoch())).name;
+  }
+
+  /** Every command a request waits for goes through here: a Redis that hangs must not hold the request. */
+  #timed<T>(work: Promise<T>): Promise<T> {
+    return withinTimeout(work, this.#timeoutMs);
   }
 
   /**
@@ -395,7 +424,7 @@ export class RedisEventLog implements EventLog {
     this.#pending = [];
     for (let from = 0; from < pending.length; from += APPEND_BATCH) {
       const batch = pending.slice(from, from + APPEND_BATCH);
-      const written = this.#appendBatch(batch).then(
+      const written = this.#timed(this.#appendBatch(batch, Date.now() + this.#timeoutMs)).then(
         (outcomes) =>
           batch.forEach(({ resolve, reject }, i) => {
             const outcome = outcomes[i]!;
@@ -413,7 +442,7 @@ export class RedisEventLog implements EventLog {
    * Adds a batch; each append's outcome, in order. An event whose data fails to render is left out
    * (its id is given up) and fails alone, not the others of its batch.
    */
-  async #appendBatch(batch: readonly PendingAppend[]): Promise<AppendOutcome[]> {
+  async #appendBatch(batch: readonly PendingAppend[], deadline: number): Promise<AppendOutcome[]> {
     const redis = await this.#client();
     let epoch = this.#epoch ?? (await this.#currentEpoch());
     for (let tries = 1; ; tries++) {
@@ -428,16 +457,17 @@ export class RedisEventLog implements EventLog {
         }
       });
       const keys = [this.#stream, this.#epochKey];
-      const args = [String(this.#retention.maxEvents), String(INDEX_KEEP), epoch.value];
+      const args = [String(this.#retention.maxEvents), String(INDEX_KEEP), epoch.value, String(deadline)];
       for (const outcome of outcomes) {
         if (!("stored" in outcome)) continue;
         const event = outcome.stored;
         for (const channel of event.channels) keys.push(this.#indexKey(event.event, channel));
         args.push(String(event.id), String(event.at), event.event, JSON.stringify(event.channels), event.data, String(event.channels.length));
       }
-      if (args.length === 3) return outcomes;
+      if (args.length === 4) return outcomes;
       const added = Number(await runScript(redis, APPEND_SCRIPT, keys, args));
       if (added === 1) return outcomes;
+      if (added === -2) throw new RedisUnavailableError(`herald: Redis did not answer within ${this.#timeoutMs} ms`);
       // Redis lost its data (and with it the epoch) since: take ids in the new epoch. Or
       // another process took higher ids first: take new ones.
       if (added === -1) epoch = await this.#currentEpoch();
@@ -463,15 +493,14 @@ export class RedisEventLog implements EventLog {
   }
 
   async lastId(): Promise<number> {
-    const [epoch, info] = await Promise.all([this.#currentEpoch(), this.#info()]);
+    const [epoch, info] = await this.#timed(Promise.all([this.#currentEpoch(), this.#info()]));
     return Math.max(epoch.start, info?.last ?? 0);
   }
 
   async covers(epoch: string, afterId: number): Promise<boolean> {
     if (!Number.isSafeInteger(afterId) || afterId < 0) return false;
-    const current = await this.#currentEpoch();
+    const [current, info] = await this.#timed(Promise.all([this.#currentEpoch(), this.#info()]));
     if (current.name !== epoch || afterId < current.start) return false;
-    const info = await this.#info();
     if (!info) return afterId === 0;
     if (afterId > info.last) return false;
     // Everything after afterId is still there when the oldest kept entry follows it directly, or
@@ -481,15 +510,15 @@ export class RedisEventLog implements EventLog {
   }
 
   async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
-    const epoch = await this.#syncIndex();
+    const epoch = await this.#timed(this.#syncIndex());
     const ids = this.#index.after(afterId, channels, limit);
     if (ids.length === 0) return [];
-    const entries = (await runScript(await this.#connected(this.#replayRedis), ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`))) as Entry[];
+    const entries = (await this.#timed(runScript(await this.#connected(this.#replayRedis), ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`)))) as Entry[];
     return entries.map((entry) => fromEntry(entry, epoch));
   }
 
   async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
-    await this.#syncIndex();
+    await this.#timed(this.#syncIndex());
     return this.#index.after(afterId, channels, max).length;
   }
 
@@ -505,7 +534,11 @@ export class RedisEventLog implements EventLog {
     return [...new Set(lists.flat().map(Number))].sort((a, b) => b - a);
   }
 
-  async latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
+  latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
+    return this.#timed(this.#latest(channels, name, limit, upTo));
+  }
+
+  async #latest(channels: readonly Channel[], name: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
     const ids = (await this.#indexedIds(channels, name, { upTo, limit })).slice(0, limit);
     if (ids.length === 0) return [];
     const redis = await this.#client();
@@ -547,7 +580,11 @@ export class RedisEventLog implements EventLog {
   }
 
   /** Counted from the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds. */
-  async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
+  unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
+    return this.#timed(this.#unreadCount(user, channels, name));
+  }
+
+  async #unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     const upTo = await this.#upTo(user);
     const indexed = await this.#indexedIds(channels, name, { above: upTo });
     if (indexed.length === 0) return 0;
@@ -601,10 +638,11 @@ export class RedisEventLog implements EventLog {
           }
           // The epoch is read after each blocking read, on the same connection: Redis answers
           // the GET once the read returns, so the entries read belong to the epoch it names.
-          const [reply, current] = (await Promise.all([
-            reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, `${last}-0`),
-            reader.get(this.#epochKey),
-          ])) as [Record<string, Entry[]> | null, string | null];
+          // A Redis that hangs (SIGSTOP) would hold this read forever: give up, and reconnect.
+          const [reply, current] = (await withinTimeout(
+            Promise.all([reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, `${last}-0`), reader.get(this.#epochKey)]),
+            FOLLOW_BLOCK_MS + this.#timeoutMs,
+          )) as [Record<string, Entry[]> | null, string | null];
           backoff = 50;
           if (stopped) break;
           if (current === null || parseEpoch(current).name !== epoch) {
@@ -621,12 +659,20 @@ export class RedisEventLog implements EventLog {
           if (entries.length === 0) continue;
           const after = last;
           last = numberOf(entries.at(-1)![0]);
-          const events = entries.map((entry) => fromEntry(entry, epoch));
+          const events: StoredEvent[] = [];
+          for (const entry of entries) {
+            // An entry herald did not write (or a damaged one) is skipped, not read again forever.
+            if (parseChannels(entry[1][entry[1].indexOf("channels") + 1] ?? "")) events.push(fromEntry(entry, epoch));
+            else this.#onBadEntry(entry[0]);
+          }
           // Indexed before the streams are sent them: a replay then finds every event sent before its stream joined.
           this.#indexEntries(epoch, after, events);
-          deliver(events, { epoch, id: last });
+          if (events.length > 0) deliver(events, { epoch, id: last });
         } catch {
-          // Redis is away: try again from the last entry delivered, so nothing is skipped or repeated.
+          // Redis is away: try again from the last entry delivered, so nothing is skipped or
+          // repeated, on a new connection (one that timed out may still hold the old read).
+          reader?.close();
+          reader = null;
           await Bun.sleep(backoff);
           backoff = Math.min(backoff * 2, 2_000);
         }

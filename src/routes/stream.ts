@@ -76,6 +76,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
 
   const address = clientAddress(ctx, req, server);
   checkLimits(ctx, address, user?.id ?? null);
+  if (!ctx.hub.ready) throw new HttpError(503, "herald cannot reach its event store (Redis) yet; try again shortly.", { "retry-after": "5" });
 
   // Bun closes connections idle for 10 s by default; a stream is idle between events by nature.
   server.timeout(req, 0);
