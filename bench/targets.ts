@@ -128,15 +128,15 @@ export function engineEnv(engine: Engine): Record<string, string> {
   return {};
 }
 
-/** `POST /api/publish` with the bench's token; resolves with the event's id. */
-export async function publishThroughApi(port: number, topic: string, message: string): Promise<number> {
+/** `POST /api/publish` with the bench's token; resolves with the event's id (`<epoch>-<n>`). */
+export async function publishThroughApi(port: number, topic: string, message: string): Promise<string> {
   const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
     method: "POST",
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
     body: JSON.stringify({ target: `topic:${topic}`, message }),
   });
   if (res.status !== 200) throw new Error(`herald publish failed: ${res.status} ${await res.text()}`);
-  return Number(((await res.json()) as { id: string }).id);
+  return ((await res.json()) as { id: string }).id;
 }
 
 /** herald with one event log: `sqlite` (its default), `memory`, or `redis` (on the bench's own redis-server). */

@@ -77,12 +77,20 @@ function checkAddress(req: Request): void {
 }
 
 /** Opens the configured event log. */
-function openEventLog(config: Config, log: Logger): EventLog {
+function openEventLog(config: Config, logger: Logger): EventLog {
   const retention = { maxEvents: config.logMaxEvents, maxAgeMs: config.logMaxAgeS * 1000 };
   if (config.eventLog === "memory") return new MemoryEventLog(retention);
-  if (config.eventLog === "redis") return new RedisEventLog({ url: config.redisUrl!, retention, prefix: config.redisPrefix });
+  if (config.eventLog === "redis") {
+    return new RedisEventLog({
+      url: config.redisUrl!,
+      retention,
+      prefix: config.redisPrefix,
+      timeoutMs: config.redisTimeoutMs,
+      onBadEntry: (entry) => logger.warn("redis stream entry skipped: not one herald wrote", { entry }),
+    });
+  }
   mkdirSync(config.dataDir, { recursive: true });
-  return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync, log });
+  return new SqliteEventLog(join(config.dataDir, "herald.db"), { retention, sync: config.sqliteSync, log: logger });
 }
 
 /** Where sign-outs are kept: beside the events, so every process that shares the log honours them. */
@@ -90,6 +98,30 @@ function openRevocations(config: Config, log: Logger): Revocations {
   if (config.eventLog === "memory") return new MemoryRevocations();
   if (config.eventLog === "redis") return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => log.warn(message));
   return new SqliteRevocations(join(config.dataDir, "herald.db"));
+}
+
+/**
+ * Warns once Redis answers when it keeps nothing across a restart: every event and every
+ * client's position would be lost with it (the clients then get a snapshot and a history cut).
+ */
+function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string): void {
+  let told = false;
+  const check = (): void => {
+    log.persistence().then(
+      (settings) => {
+        if (settings && settings.appendonly !== "yes" && settings.save.trim() === "") {
+          logger.warn("redis keeps nothing across a restart (appendonly no, save \"\"): a Redis restart loses every event; turn on appendonly", settings);
+        }
+      },
+      // Not reachable yet: say so once, and ask again later (not worth keeping a process alive for).
+      () => {
+        if (!told) logger.warn("redis unreachable: answering 503 until it is; check REDIS_URL", { redis: new URL(url).host });
+        told = true;
+        setTimeout(check, 5_000).unref();
+      },
+    );
+  };
+  check();
 }
 
 /** The demo shop's database (`/inventory`, `/orders`), beside the event log, with its outbox, products and orders. */
@@ -142,7 +174,8 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
   ctx.orders.start();
 
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
-  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs });
+  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs, timeoutMs: config.redisTimeoutMs });
+  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, ctx.log, config.redisUrl!);
 
   // Every route goes through here: the request's address is checked and its sender identified,
   // thrown HttpErrors become answers in the asker's format, anything else a logged 500, and every

@@ -58,6 +58,11 @@ export interface Config {
   /** Prefix of herald's Redis keys. `HERALD_REDIS_PREFIX`, defaults to `herald:`. */
   redisPrefix: string;
   /**
+   * How long herald waits for Redis to answer a command before it gives up (a publish then
+   * answers 503 with `Retry-After`). `HERALD_REDIS_TIMEOUT_MS`, defaults to `2000`.
+   */
+  redisTimeoutMs: number;
+  /**
    * Processes serving one port (`reusePort`), to hold more streams than one process's open-file
    * limit allows; they share the hub through Redis, so more than one needs `REDIS_URL`.
    * `HERALD_WORKERS`, defaults to `1`.
@@ -84,6 +89,12 @@ export interface Config {
   drainMs: number;
   /** Notifications a page and a snapshot show. `HERALD_INBOX_SIZE`, defaults to `50`. */
   inboxSize: number;
+  /**
+   * Most events one stream that is not signed in may have replayed when it resumes; with more
+   * missed, it gets a snapshot and a history-cut instead, so one anonymous request cannot pull the
+   * whole log. `HERALD_REPLAY_MAX_ANONYMOUS`, defaults to `1000`.
+   */
+  replayMaxAnonymous: number;
   /** How often the `market` topic gets new prices, while someone follows it. `HERALD_MARKET_MS`, defaults to `2000`. */
   marketMs: number;
   /** How often the `metrics` topic gets this process's figures, while someone follows it. `HERALD_METRICS_MS`, defaults to `3000`. */
@@ -278,6 +289,7 @@ export function loadConfig(env: Env = process.env): Config {
     eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
     redisUrl: redisUrl(env),
     redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
+    redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS", 2_000, 10),
     workers: workers(env),
     presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
     monitorMs: integer(env, "HERALD_MONITOR_MS", 2_000, 50),
@@ -288,6 +300,7 @@ export function loadConfig(env: Env = process.env): Config {
     clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS", 45_000, 0),
     drainMs: integer(env, "HERALD_DRAIN_MS", 5_000, 0),
     inboxSize: integer(env, "HERALD_INBOX_SIZE", 50, 1, 1000),
+    replayMaxAnonymous: integer(env, "HERALD_REPLAY_MAX_ANONYMOUS", 1_000, 0),
     marketMs: integer(env, "HERALD_MARKET_MS", 2_000, 50),
     metricsMs: integer(env, "HERALD_METRICS_MS", 3_000, 50),
     orderStepMs: integer(env, "HERALD_ORDER_STEP_MS", 3_000, 10),

@@ -8,14 +8,14 @@
  * later event there.
  */
 import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
-import type { EventLog } from "./eventlog/index.ts";
+import { formatEventId, type EventLog, type Position } from "./eventlog/index.ts";
 import type { Htmx4Framing } from "./htmx.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import type { CloseReason, Subscriber } from "./subscriber.ts";
 
 /** The outcome of one publish. */
 export interface PublishResult {
-  /** The event's id, sent as `id:`; ids increase across the hub. */
+  /** The event's id, sent as `id:` (`<epoch>-<n>`); ids increase across the hub within an epoch. */
   id: string;
   /** How many open streams the event was written to. */
   delivered: number;
@@ -118,8 +118,13 @@ export class Hub {
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
   #followed = 0;
+  /** Whether a shared log did not answer when the follower tried to start (and has not since). */
+  #unreachable = false;
+  #closed = false;
+  /** The epoch followed; a new one restarts the ids. */
+  #followedEpoch = "";
   /** Publishers waiting, by event id, each with the time it stops waiting (in the order they started). */
-  readonly #waiting = new Map<number, { resolve: (delivered: number) => void; until: number }>();
+  readonly #waiting = new Map<number, { resolve: (delivered: number) => void; epoch: string; until: number }>();
   /** One timer for every waiting publisher, rather than one per publish that mostly fires for nothing. */
   #waitTimer: ReturnType<typeof setTimeout> | null = null;
   /**
@@ -151,13 +156,30 @@ export class Hub {
    * process's earlier event, which the stream would then skip as already seen).
    */
   async #follow(follow: NonNullable<EventLog["follow"]>): Promise<{ stop(): void }> {
-    this.#followed = await this.log.lastId();
-    return follow(this.#followed, (events) => {
+    // Redis may not answer yet (herald started first): wait for it, rather than fail (an
+    // unhandled rejection would end the process); until then streams and publishes get 503s.
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      if (this.#closed) return { stop() {} };
+      try {
+        this.#followedEpoch = await this.log.epoch();
+        this.#followed = await this.log.lastId();
+        break;
+      } catch {
+        this.#unreachable = true;
+        await Bun.sleep(wait);
+      }
+    }
+    this.#unreachable = false;
+    return follow({ epoch: this.#followedEpoch, id: this.#followed }, (events, reached) => {
+      if (reached.epoch !== this.#followedEpoch) this.#newEpoch(reached);
       for (const event of events) {
-        const delivered = this.#fanOut(event.channels, { event: event.event, id: String(event.id), data: event.data }, event.id, event.at);
+        const delivered = this.#fanOut(event.channels, { event: event.event, id: formatEventId(event.epoch, event.id), data: event.data }, event.id, event.at);
         this.#followed = event.id;
-        this.#waiting.get(event.id)?.resolve(delivered);
-        this.#waiting.delete(event.id);
+        const waiting = this.#waiting.get(event.id);
+        if (waiting?.epoch === event.epoch) {
+          waiting.resolve(delivered);
+          this.#waiting.delete(event.id);
+        }
         const slot = event.id % RECENT_KEPT;
         this.#recent.ids[slot] = event.id;
         this.#recent.delivered[slot] = delivered;
@@ -166,13 +188,34 @@ export class Hub {
   }
 
   /**
-   * The id up to which this hub has sent everything: a stream that starts from a snapshot of the
-   * log up to here gets every later event live.
+   * The shared log started a new history (Redis lost its data): its ids start again, so what the
+   * streams have been sent and the recent delivered counts say nothing about them any more.
    */
-  async position(): Promise<number> {
-    if (!this.#following) return this.log.lastId();
+  #newEpoch(reached: Position): void {
+    this.#followedEpoch = reached.epoch;
+    this.#followed = reached.id;
+    this.#recent.ids.fill(0);
+    for (const subscriber of this.#subscribers) subscriber.lastId = 0;
+  }
+
+  /**
+   * The position up to which this hub has sent everything: a stream that starts from a snapshot
+   * of the log up to here gets every later event live.
+   */
+  async position(): Promise<Position> {
+    if (!this.#following) return { epoch: await this.log.epoch(), id: await this.log.lastId() };
     await this.#following;
-    return this.#followed;
+    return { epoch: this.#followedEpoch, id: this.#followed };
+  }
+
+  /** Whether streams can start: false while a shared log has not answered since herald started. */
+  get ready(): boolean {
+    return !this.#unreachable;
+  }
+
+  /** Whether `epoch` is the one this hub sends now (a shared log's may have changed since a `position()`). */
+  isCurrent(epoch: string): boolean {
+    return this.#following === null || epoch === this.#followedEpoch;
   }
 
   /** Adds an open stream to each of its channels, live from now; it leaves them all when it closes. */
@@ -206,8 +249,8 @@ export class Hub {
    * is written at the socket's pace (`Subscriber.paced`) before the next is read, so a replay of
    * any length holds one page in memory, never counts as a slow consumer, and stops when the
    * stream closes. Call `beginCatchUp` and `subscribe` first (so nothing published during the
-   * replay is missed) and check `log.covers(afterId)` (so nothing before it is). Resolves with
-   * the number replayed.
+   * replay is missed) and check `log.covers(epoch, afterId)` (so nothing before it is). Resolves
+   * with the number replayed.
    */
   async replay(subscriber: Subscriber, afterId: number): Promise<number> {
     subscriber.beginCatchUp();
@@ -218,7 +261,7 @@ export class Hub {
       const events = await this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
       if (subscriber.closed) return count;
       for (const event of events) {
-        if (!subscriber.replay(subscriber.encode({ event: event.event, id: String(event.id), data: event.data }), event.id, event.at)) return count;
+        if (!subscriber.replay(subscriber.encode({ event: event.event, id: formatEventId(event.epoch, event.id), data: event.data }), event.id, event.at)) return count;
         cursor = event.id;
         count++;
       }
@@ -245,11 +288,10 @@ export class Hub {
     const started = performance.now();
     const { data } = publication;
     const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
-    const delivered = this.#following
-      ? await this.#followedOut(stored.id)
-      : this.#fanOut(channels, { event: stored.event, id: String(stored.id), data: stored.data }, stored.id, stored.at);
+    const id = formatEventId(stored.epoch, stored.id);
+    const delivered = this.#following ? await this.#followedOut(stored.id, stored.epoch) : this.#fanOut(channels, { event: stored.event, id, data: stored.data }, stored.id, stored.at);
     this.#observePublish((performance.now() - started) / 1000);
-    return { id: String(stored.id), delivered };
+    return { id, delivered };
   }
 
   #observePublish(seconds: number): void {
@@ -263,15 +305,15 @@ export class Hub {
     }
   }
 
-  /** Resolves with how many of this process's streams got event `id` once the follower has sent it. */
-  #followedOut(id: number): Promise<number> {
-    if (id <= this.#followed) {
+  /** Resolves with how many of this process's streams got event `id` of `epoch` once the follower has sent it. */
+  #followedOut(id: number, epoch: string): Promise<number> {
+    if (epoch === this.#followedEpoch && id <= this.#followed) {
       const slot = id % RECENT_KEPT;
       return Promise.resolve(this.#recent.ids[slot] === id ? this.#recent.delivered[slot]! : 0);
     }
     return new Promise((resolve) => {
       // The event is stored; if the follower is held up (Redis away), do not hold the publisher.
-      this.#waiting.set(id, { resolve, until: performance.now() + this.#followWaitMs });
+      this.#waiting.set(id, { resolve, epoch, until: performance.now() + this.#followWaitMs });
       if (!this.#waitTimer) this.#waitTimer = setTimeout(() => this.#stopWaiting(), this.#followWaitMs).unref();
     });
   }
@@ -436,6 +478,7 @@ export class Hub {
    */
   close(farewell?: (subscriber: Subscriber) => Uint8Array | undefined, reason: CloseReason = "server"): void {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
+    this.#closed = true;
     void this.#following?.then((follower) => follower.stop());
     for (const subscriber of [...this.#subscribers]) subscriber.close(farewell?.(subscriber), reason);
   }

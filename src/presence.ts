@@ -5,6 +5,7 @@
  * dies stops being counted once its key expires.
  */
 import { RedisClient } from "bun";
+import { withinTimeout } from "./eventlog/redis.ts";
 import type { Hub, PresenceCounts } from "./hub.ts";
 
 export interface PresenceOptions {
@@ -15,6 +16,8 @@ export interface PresenceOptions {
   intervalMs?: number;
   /** Milliseconds after which a silent process is no longer counted. Defaults to three intervals. */
   ttlMs?: number;
+  /** How long a command may take before it fails (a Redis that hangs). Defaults to `2000`. */
+  timeoutMs?: number;
 }
 
 /** Counts summed over every live process. */
@@ -28,6 +31,7 @@ export class RedisPresence {
   readonly #key: string;
   readonly #pattern: string;
   readonly #ttlMs: number;
+  readonly #timeoutMs: number;
   readonly #timer: ReturnType<typeof setInterval>;
 
   constructor(hub: Hub, options: PresenceOptions) {
@@ -35,6 +39,7 @@ export class RedisPresence {
     this.#hub = hub;
     const intervalMs = options.intervalMs ?? 2_000;
     this.#ttlMs = options.ttlMs ?? intervalMs * 3;
+    this.#timeoutMs = options.timeoutMs ?? 2_000;
     this.#pattern = `${options.prefix}presence:*`;
     this.#key = `${options.prefix}presence:${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
     this.#timer = setInterval(() => void this.publish(), intervalMs);
@@ -46,14 +51,18 @@ export class RedisPresence {
   async publish(): Promise<void> {
     try {
       if (!this.#redis.connected) await this.#redis.connect();
-      await this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]);
+      await withinTimeout(this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]), this.#timeoutMs);
     } catch {
       // Redis is unreachable: this process drops out of the totals until it is back.
     }
   }
 
-  /** The counts of every live process, summed. */
-  async totals(): Promise<ClusterCounts> {
+  /** The counts of every live process, summed; fails with `RedisUnavailableError` when Redis does not answer in time. */
+  totals(): Promise<ClusterCounts> {
+    return withinTimeout(this.#totals(), this.#timeoutMs);
+  }
+
+  async #totals(): Promise<ClusterCounts> {
     if (!this.#redis.connected) await this.#redis.connect();
     const keys: string[] = [];
     let cursor = "0";

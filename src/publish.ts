@@ -55,7 +55,7 @@ export async function publishAll(ctx: AppContext, by: Principal, events: readonl
   // as many lines as it publishes events.
   const targets = [...new Set(events.flatMap((e) => e.targets))];
   ctx.log.info("published", {
-    ids: `${results[0]!.id}-${results.at(-1)!.id}`,
+    ids: `${results[0]!.id}..${results.at(-1)!.id}`,
     events: events.length,
     names: [...new Set(events.map((e) => e.event))].join(","),
     targets: targets.length > 10 ? `${targets.slice(0, 10).join(",")},… (${targets.length})` : targets.join(","),

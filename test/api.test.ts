@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { eventually, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { eventually, idsOf, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 
 const TOKEN = "publisher-token-0123456789";
 const OTHER = "second-token-abcdefghijkl";
@@ -8,6 +8,8 @@ const OTHER = "second-token-abcdefghijkl";
 let herald: Herald;
 let orders: SseReader;
 let bob: SseReader;
+/** Event ids of the herald's epoch. */
+let id: (n: number) => string;
 
 function publish(body: unknown, { token = TOKEN, type = "application/json" }: { token?: string | null; type?: string } = {}): Promise<Response> {
   const headers: Record<string, string> = { "content-type": type };
@@ -21,6 +23,7 @@ function publish(body: unknown, { token = TOKEN, type = "application/json" }: { 
 
 beforeEach(async () => {
   herald = startTestHerald({ publishTokens: [TOKEN, OTHER], groups: { ops: ["bob"] } });
+  id = await idsOf(herald);
   orders = await openStream(herald, "?topic=orders");
   bob = await openStream(herald, "", (await signIn(herald, "bob")).cookie);
   await eventually(() => herald.hub.clientCount === 2, "two streams");
@@ -36,9 +39,9 @@ describe("POST /api/publish", () => {
   test("a message is rendered, escaped, and answered with {id, delivered}", async () => {
     const res = await publish({ target: "topic:orders", message: "<b>Order 17</b> shipped", title: "Orders", level: "success" });
     expect(res.status).toBe(200);
-    expect(await res.json()).toEqual({ id: "1", delivered: 1 });
+    expect(await res.json()).toEqual({ id: id(1), delivered: 1 });
     const event = await orders.event(1);
-    expect(event).toMatchObject({ event: "notification", id: "1" });
+    expect(event).toMatchObject({ event: "notification", id: id(1) });
     expect(event.data).toContain('<li id="n-1" class="notification level-success unread" data-channel="topic:orders">');
     expect(event.data).toContain("&lt;b&gt;Order 17&lt;/b&gt; shipped");
     expect(event.data).toContain('<p class="title">Orders</p>');
@@ -46,13 +49,13 @@ describe("POST /api/publish", () => {
 
   test("html is sent as the token holder wrote it, under the event name given", async () => {
     const res = await publish({ target: "user:bob", event: "price-tick", html: '<span id="price" hx-swap-oob="true">42.10</span>' });
-    expect(await res.json()).toEqual({ id: "1", delivered: 1 });
-    expect(await bob.event(1)).toEqual({ event: "price-tick", data: '<span id="price" hx-swap-oob="true">42.10</span>', id: "1" });
+    expect(await res.json()).toEqual({ id: id(1), delivered: 1 });
+    expect(await bob.event(1)).toEqual({ event: "price-tick", data: '<span id="price" hx-swap-oob="true">42.10</span>', id: id(1) });
   });
 
   test("targets: one event to several channels, once per stream", async () => {
     const res = await publish({ targets: ["topic:orders", "user:bob", "everyone"], message: "all of you" });
-    expect(await res.json()).toEqual({ id: "1", delivered: 2 });
+    expect(await res.json()).toEqual({ id: id(1), delivered: 2 });
     expect((await orders.event(1)).data).toContain("all of you");
     expect((await bob.event(1)).data).toContain("all of you");
     expect((await orders.event(1)).data).toContain('data-channel="topic:orders, user:bob, everyone"');
@@ -67,21 +70,21 @@ describe("POST /api/publish", () => {
       ],
     });
     expect(await res.json()).toEqual([
-      { id: "1", delivered: 1 },
-      { id: "2", delivered: 1 },
-      { id: "3", delivered: 1 },
+      { id: id(1), delivered: 1 },
+      { id: id(2), delivered: 1 },
+      { id: id(3), delivered: 1 },
     ]);
     await orders.event(2);
-    expect(orders.events.map((e) => e.id)).toEqual(["1", "3"]);
-    expect(await bob.event(1)).toEqual({ event: "ops", data: "<p>ops only</p>", id: "2" });
+    expect(orders.events.map((e) => e.id)).toEqual([id(1), id(3)]);
+    expect(await bob.event(1)).toEqual({ event: "ops", data: "<p>ops only</p>", id: id(2) });
     const array = await publish([{ target: "user:bob", message: "a" }]);
-    expect(await array.json()).toEqual([{ id: "4", delivered: 1 }]);
+    expect(await array.json()).toEqual([{ id: id(4), delivered: 1 }]);
   });
 
   test("a form body works for a single event, with target repeated for several", async () => {
     const form = new URLSearchParams([["target", "topic:orders"], ["target", "user:bob"], ["message", "from a form"], ["level", "warning"]]);
     const res = await publish(form, { type: "application/x-www-form-urlencoded" });
-    expect(await res.json()).toEqual({ id: "1", delivered: 2 });
+    expect(await res.json()).toEqual({ id: id(1), delivered: 2 });
     expect((await bob.event(1)).data).toContain("level-warning");
   });
 
@@ -130,7 +133,7 @@ describe("POST /api/publish", () => {
       if (status === 401) expect(res.headers.get("www-authenticate")).toStartWith("Bearer");
       expect(herald.hub.stats().published).toBe(0);
 
-      expect(await (await publish({ target: "topic:orders", message: "after" })).json()).toEqual({ id: "1", delivered: 1 });
+      expect(await (await publish({ target: "topic:orders", message: "after" })).json()).toEqual({ id: id(1), delivered: 1 });
       expect((await orders.event(1)).data).toContain("after");
     });
   }

@@ -10,7 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
 import { redisAvailable, startRedis } from "./redis.ts";
-import { openStream, postForm, signIn, startTestHerald, visit, type Session, type SseReader, type TestConfig } from "./helpers.ts";
+import { openStream, postForm, seq, signIn, startTestHerald, visit, type Session, type SseReader, type TestConfig } from "./helpers.ts";
 
 const TOKEN = "attacker-suite-token-0123456789";
 const SECRET = "attacker-suite-secret-0123456789";
@@ -43,7 +43,8 @@ async function publish(target: string, message: string): Promise<number> {
     body: JSON.stringify({ target, message }),
   });
   expect(res.status).toBe(200);
-  return ((await res.json()) as { id: number }).id;
+  // The number within the log's epoch: what the page's mark-read button sends.
+  return seq(((await res.json()) as { id: string }).id);
 }
 
 async function stream(query: string, cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {

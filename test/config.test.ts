@@ -44,6 +44,8 @@ describe("configuration", () => {
       clientTimeoutMs: 45_000,
       drainMs: 5_000,
       inboxSize: 50,
+      redisTimeoutMs: 2_000,
+      replayMaxAnonymous: 1_000,
       marketMs: 2_000,
       metricsMs: 3_000,
       orderStepMs: 3_000,

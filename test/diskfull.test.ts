@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
 import { isDiskFull } from "../src/errors.ts";
-import { openStream, postForm, signIn, startTestHerald, type SseReader } from "./helpers.ts";
+import { openStream, postForm, seq, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
 import { mountTmpfs, type Tmpfs } from "./tmpfs.ts";
 
@@ -70,7 +70,9 @@ describe("a full disk", () => {
       // Retention of 10 events: the 30 published below are over it, so each start prunes.
       const env = { HERALD_DATA_DIR: disk.dir, HERALD_LOG_MAX_EVENTS: "10", HERALD_ORDER_STEP_MS: "200" };
       const herald = await spawn(env);
-      for (let i = 1; i <= 30; i++) await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `before ${i}` });
+      let lastBefore = "";
+      for (let i = 1; i <= 30; i++) lastBefore = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `before ${i}` })).id;
+      const id = (n: number) => `${lastBefore.slice(0, lastBefore.lastIndexOf("-"))}-${n}`;
       const alice = await signIn({ url: herald.url } as Herald, "alice");
       const ordered = await postForm({ url: herald.url } as Herald, "/orders", { sku: "KB-101", quantity: "1" }, { session: alice });
       expect(ordered.status).toBe(200);
@@ -86,7 +88,7 @@ describe("a full disk", () => {
       expect(herald.proc.exitCode).toBeNull();
       expect((await fetch(`${herald.url}/healthz`)).status).toBe(200);
       expect(news.done).toBe(false);
-      const stillOpen = await stream(herald.url, "?topic=news", { "last-event-id": "25" });
+      const stillOpen = await stream(herald.url, "?topic=news", { "last-event-id": id(25) });
       await stillOpen.event(5);
       expect(stillOpen.events.map((e) => e.data.includes("before 30"))).toContain(true);
 
@@ -95,15 +97,15 @@ describe("a full disk", () => {
       const again = await spawn(env);
       await Bun.sleep(500);
       expect(again.proc.exitCode).toBeNull();
-      const replay = await stream(again.url, "?topic=news", { "last-event-id": "28" });
+      const replay = await stream(again.url, "?topic=news", { "last-event-id": id(28) });
       await replay.event(2);
-      expect(replay.events.map((e) => e.id)).toEqual(["29", "30"]);
+      expect(replay.events.map((e) => e.id)).toEqual([id(29), id(30)]);
       expect((await publish(again.url, { target: "topic:news", message: "still full" })).status).toBe(507);
 
       disk.free();
-      const { id } = await apiPublish(again.url, TOKEN, { target: "topic:news", message: "space again" });
+      const spaced = await apiPublish(again.url, TOKEN, { target: "topic:news", message: "space again" });
       // After the 30 and the order's two (its product row and order-placed), none given twice.
-      expect(Number(id)).toBeGreaterThan(32);
+      expect(seq(spaced.id)).toBeGreaterThan(32);
       await replay.until(() => replay.events.some((e) => e.data.includes("space again")), "the event published once space was freed");
     },
     30_000,
@@ -114,7 +116,7 @@ describe("a full disk", () => {
     const herald = startTestHerald({ dataDir: disk.dir, eventLog: "sqlite" });
     cleanup.push(() => herald.stop());
     const first = await herald.hub.publish("topic:t", { event: "notification", data: "<li>first</li>" });
-    expect(first.id).toBe("1");
+    expect(seq(first.id)).toBe(1);
     // Room for a few small commits, not for 400 KB of one event.
     disk.fill();
     disk.free();
@@ -129,7 +131,7 @@ describe("a full disk", () => {
     expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
     expect(isDiskFull((outcomes[1] as PromiseRejectedResult).reason)).toBe(true);
     const ids = outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<{ id: string }>).value.id);
-    expect(ids).toEqual(["2", "3", "4"]);
+    expect(ids.map(seq)).toEqual([2, 3, 4]);
     const stored = await herald.hub.log.readAfter(1, ["topic:t"], 10);
     expect(stored.map((e) => [e.id, e.data])).toEqual([
       [2, "<li>a</li>"],
@@ -172,7 +174,9 @@ describe("a damaged or replaced event log", () => {
   test("an emptied herald.db beside the WAL of the killed process gives new ids after the old ones, never the same ids again", async () => {
     const dir = tempDir();
     const herald = await spawn({ HERALD_DATA_DIR: dir });
-    for (let i = 1; i <= 50; i++) await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `old ${i}` });
+    let oldId = "";
+    for (let i = 1; i <= 50; i++) oldId = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `old ${i}` })).id;
+    const oldEpoch = oldId.slice(0, oldId.lastIndexOf("-"));
     // Killed, so the WAL is not checkpointed into herald.db and stays beside it; then the
     // database file is emptied (restored from nothing, or truncated by mistake).
     await herald.kill("SIGKILL");
@@ -180,13 +184,13 @@ describe("a damaged or replaced event log", () => {
 
     const again = await spawn({ HERALD_DATA_DIR: dir });
     const { id } = await apiPublish(again.url, TOKEN, { target: "topic:news", message: "new 1" });
-    expect(Number(id)).toBeGreaterThan(50);
+    expect(seq(id)).toBeGreaterThan(50);
     // A client that saw old id 30 is told history was cut rather than being sent ids it has seen.
-    const resumed = await stream(again.url, "?topic=news", { "last-event-id": "30" });
+    const resumed = await stream(again.url, "?topic=news", { "last-event-id": `${oldEpoch}-30` });
     await resumed.until(() => resumed.pageEvents.some((e) => e.event === "history-cut"), "a history-cut notice");
     // And a later restart keeps giving ids after the old ones.
     await again.kill("SIGKILL");
     const third = await spawn({ HERALD_DATA_DIR: dir });
-    expect(Number((await apiPublish(third.url, TOKEN, { target: "topic:news", message: "new 2" })).id)).toBe(Number(id) + 1);
+    expect(seq((await apiPublish(third.url, TOKEN, { target: "topic:news", message: "new 2" })).id)).toBe(seq(id) + 1);
   }, 30_000);
 });

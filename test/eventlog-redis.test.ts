@@ -103,7 +103,7 @@ describe.if(run)("Redis event log", () => {
     const log = open();
     const stored = await log.append(event("x"));
     expect(await log.get(stored.id)).toMatchObject({ id: stored.id, data: "x" });
-    expect(await log.covers(stored.id - 1)).toBe(true);
+    expect(await log.covers(await log.epoch(), stored.id - 1)).toBe(true);
     await log.close();
   });
 

@@ -139,11 +139,11 @@ for (const [name, open] of backends) {
       await log.flush();
       await log.prune();
       expect((await log.readAfter(0, ["everyone"], 100)).map((e) => e.id)).toEqual([4, 5, 6, 7, 8]);
-      expect((await log.covers(2))).toBe(false);
-      expect((await log.covers(3))).toBe(true);
-      expect((await log.covers(8))).toBe(true);
-      expect((await log.covers(9))).toBe(false);
-      expect((await log.covers(Number.NaN))).toBe(false);
+      expect((await log.covers(await log.epoch(), 2))).toBe(false);
+      expect((await log.covers(await log.epoch(), 3))).toBe(true);
+      expect((await log.covers(await log.epoch(), 8))).toBe(true);
+      expect((await log.covers(await log.epoch(), 9))).toBe(false);
+      expect((await log.covers(await log.epoch(), Number.NaN))).toBe(false);
     });
 
     test("drops events older than the age limit", async () => {
@@ -155,8 +155,8 @@ for (const [name, open] of backends) {
       await log.flush();
       await log.prune(now);
       expect((await log.readAfter(0, ["everyone"], 10)).map((e) => e.data)).toEqual(["fresh"]);
-      expect((await log.covers(1))).toBe(false);
-      expect((await log.covers(2))).toBe(true);
+      expect((await log.covers(await log.epoch(), 1))).toBe(false);
+      expect((await log.covers(await log.epoch(), 2))).toBe(true);
     });
 
     test("keeps read marks per user, one at a time or all up to an id", async () => {
@@ -193,8 +193,8 @@ describe("sqlite event log on disk", () => {
     const second = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
     logs.push(second);
     expect((await second.lastId())).toBe(5);
-    expect((await second.covers(1))).toBe(false);
-    expect((await second.covers(2))).toBe(true);
+    expect((await second.covers(await second.epoch(), 1))).toBe(false);
+    expect((await second.covers(await second.epoch(), 2))).toBe(true);
     expect((await second.readAfter(2, ["user:bob"], 10)).map((e) => e.data)).toEqual(["n3", "n4", "n5"]);
     expect((await second.append(event(["user:bob"], "n6"))).id).toBe(6);
     await second.flush();
@@ -248,7 +248,7 @@ describe("sqlite event log on disk", () => {
       const log = new SqliteEventLog(path, { retention: { maxEvents: 100, maxAgeMs: 3_600_000 } });
       logs.push(log);
       expect(await log.lastId()).toBe(4);
-      expect(await log.covers(0)).toBe(false);
+      expect(await log.covers(await log.epoch(), 0)).toBe(false);
       expect((await log.readAfter(1, ["user:bob"], 10)).map((e) => e.data)).toEqual(["to bob", "to both"]);
       expect((await log.readAfter(1, ["topic:inventory"], 10)).map((e) => e.data)).toEqual(["a row", "to both"]);
       expect((await log.latest(["user:bob", "topic:inventory"], "notification", 10)).map((e) => e.id)).toEqual([4, 2]);
@@ -275,8 +275,8 @@ describe("sqlite event log on disk", () => {
     const second = new SqliteEventLog(path, { retention: { maxEvents: 1, maxAgeMs: 1 } });
     logs.push(second);
     expect((await second.lastId())).toBe(3);
-    expect((await second.covers(3))).toBe(true);
-    expect((await second.covers(1))).toBe(false);
+    expect((await second.covers(await second.epoch(), 3))).toBe(true);
+    expect((await second.covers(await second.epoch(), 1))).toBe(false);
     expect((await second.append(event(["everyone"], "y"))).id).toBe(4);
   });
 });

@@ -7,7 +7,7 @@ import { HeraldError } from "../src/errors.ts";
 import { formatMessage } from "../src/sse.ts";
 import { createLogger } from "../src/logger.ts";
 import { rawRequest } from "./raw.ts";
-import { eventually, openStream, signIn, startTestHerald } from "./helpers.ts";
+import { eventually, openStream, seq, signIn, startTestHerald } from "./helpers.ts";
 
 const SEED = Number(process.env.HERALD_FUZZ_SEED ?? Date.now() % 1_000_000);
 const TOKEN = "fuzz-token-0123456789abcdef";
@@ -149,8 +149,8 @@ describe(`fuzz (seed ${SEED})`, () => {
       let lastId = 0;
       for (const event of observer.events) {
         expect(event.event).toMatch(/^[a-z][a-z0-9-]{0,63}$/);
-        expect(Number(event.id)).toBeGreaterThan(lastId);
-        lastId = Number(event.id);
+        expect(seq(event.id)).toBeGreaterThan(lastId);
+        lastId = seq(event.id);
         if (!event.data.startsWith("<y-fuzz>")) expect(event.data).not.toContain("<x-fuzz");
       }
       expect(observer.events.filter((e) => e.event === "notification").length).toBeGreaterThan(50);

@@ -267,3 +267,14 @@ export function perTestHerald(): { readonly herald: Herald; start(overrides?: Te
     },
   };
 }
+
+/** The number in an event id (`<epoch>-<n>`), for comparing order. */
+export function seq(id: string | undefined): number {
+  return Number(id?.slice(id.lastIndexOf("-") + 1));
+}
+
+/** Makes ids of the herald's current epoch: `(await idsOf(herald))(3)` is the id of its event 3. */
+export async function idsOf(herald: Herald): Promise<(n: number) => string> {
+  const epoch = await herald.hub.log.epoch();
+  return (n) => `${epoch}-${n}`;
+}

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { loadConfig } from "../src/config.ts";
 import { HeraldError } from "../src/errors.ts";
-import { perTestHerald, postForm, signIn } from "./helpers.ts";
+import { idsOf, perTestHerald, postForm, signIn } from "./helpers.ts";
 
 const HTMX4 = { "hx-request": "true" };
 let herald: Herald;
@@ -18,7 +18,7 @@ describe("streams for htmx 4", () => {
     // The snapshot: unnamed, already out of band, and carrying retry: (htmx 4 ignores a bare retry: frame).
     expect(four.events[0]!.event).toBe("message");
     expect(four.events[0]!.data).toStartWith('<ul id="notifications" hx-swap-oob="innerHTML">');
-    expect(four.raw).toContain("id: 0\nretry: 1234\ndata: <ul id=\"notifications\"");
+    expect(four.raw).toContain(`id: ${(await idsOf(herald))(0)}\nretry: 1234\ndata: <ul id="notifications"`);
 
     await postForm(herald, "/notify", { target: "user:alice", message: "hi <b>there</b>" }, { session: alice });
     await four.until(() => four.events.length >= 3, "the notification and the unread count");
@@ -27,11 +27,11 @@ describe("streams for htmx 4", () => {
     expect(note!.data).toStartWith('<div hx-swap-oob="afterbegin:#notifications"><li id="n-1" class="notification');
     expect(note!.data).toEndWith("</li></div>");
     expect(note!.data).toContain("hi &lt;b&gt;there&lt;/b&gt;");
-    expect(note!.id).toBe("1");
+    expect(note!.id).toBe((await idsOf(herald))(1));
     expect(unread!.data).toBe('<span id="unread-count" class="unread-count" hx-swap-oob="true">1</span>');
 
     await two.event(1);
-    expect(two.events[0]).toMatchObject({ event: "notification", id: "1" });
+    expect(two.events[0]).toMatchObject({ event: "notification", id: (await idsOf(herald))(1) });
     expect(two.events[0]!.data).toStartWith('<li id="n-1" class="notification');
     expect(two.raw).not.toContain("hx-swap-oob=\"afterbegin");
   });
@@ -61,11 +61,12 @@ describe("streams for htmx 4", () => {
     herald = start();
     const alice = await signIn(herald, "alice");
     for (const message of ["one", "two"]) await postForm(herald, "/notify", { target: "user:alice", message }, { session: alice });
-    const four = await stream("", alice.cookie, { ...HTMX4, "last-event-id": "0" });
+    const id = await idsOf(herald);
+    const four = await stream("", alice.cookie, { ...HTMX4, "last-event-id": id(0) });
     await four.until(() => four.events.length >= 2, "the replay");
     expect(four.events.map((e) => [e.event, e.id])).toEqual([
-      ["message", "1"],
-      ["message", "2"],
+      ["message", id(1)],
+      ["message", id(2)],
     ]);
     expect(four.events[1]!.data).toStartWith('<div hx-swap-oob="afterbegin:#notifications"><li id="n-2"');
   });

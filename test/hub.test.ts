@@ -1,10 +1,10 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/errors.ts";
-import { MemoryEventLog, type NewEvent, type Render, type StoredEvent } from "../src/eventlog/index.ts";
+import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/eventlog/index.ts";
 import { Hub } from "../src/hub.ts";
 import { Subscriber } from "../src/subscriber.ts";
-import { eventually, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
+import { eventually, idsOf, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
 const open: SseReader[] = [];
@@ -100,7 +100,7 @@ describe("hub", () => {
     expect(herald.hub.disconnectUser("frank", { event: "bye", data: "signed out" })).toBe(1);
     await frank.ended();
     // The id is the last one the stream saw: its snapshot's (the log is empty, so 0).
-    expect(frank.events).toEqual([{ event: "bye", data: "signed out", id: "0" }]);
+    expect(frank.events).toEqual([{ event: "bye", data: "signed out", id: (await idsOf(herald))(0) }]);
     expect(herald.hub.clientCount).toBe(1);
     expect(herald.hub.isConnected("frank")).toBe(false);
     herald.hub.publishToEveryone({ event: "notification", data: "still here" });
@@ -125,7 +125,7 @@ describe("hub", () => {
     await eventually(() => herald.hub.clientCount === 1, "one stream");
     expect(() => herald.hub.publishToTopic("a", { event: "x\ndata: evil", data: "x" })).toThrow(HeraldError);
     herald.hub.publishToTopic("a", { event: "ok", data: "fine" });
-    expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: "1" });
+    expect(await reader.event(1)).toEqual({ event: "ok", data: "fine", id: (await idsOf(herald))(1) });
     expect(reader.raw).not.toContain("evil");
   });
 });
@@ -146,7 +146,8 @@ function recordingSink(busyMs = 0) {
       return chunk.byteLength;
     },
     flush() {
-      sink.sends.push(unsent);
+      // The epoch is random: ids are compared by their number.
+      sink.sends.push(unsent.replace(/^id: [a-z0-9]+-/gm, "id: "));
       unsent = "";
       return 0;
     },
@@ -240,8 +241,8 @@ describe("with a shared log", () => {
   /** A memory log that, like Redis, others write too: the hub fans out what `follow` hands it, when the test says. */
   class HeldLog extends MemoryEventLog {
     deliver: ((events: StoredEvent[]) => void) | null = null;
-    follow(_afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void } {
-      this.deliver = deliver;
+    follow(_from: Position, deliver: (events: StoredEvent[], reached: Position) => void): { stop(): void } {
+      this.deliver = (events) => deliver(events, { epoch: events[0]!.epoch, id: events.at(-1)!.id });
       return { stop() {} };
     }
   }

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
-import { perTestHerald, postForm, signIn, visit } from "./helpers.ts";
+import { perTestHerald, postForm, seq, signIn, visit } from "./helpers.ts";
 
 const TOKEN = "inventory-token-0123456789";
 let herald: Herald;
@@ -42,7 +42,7 @@ describe("inventory", () => {
     expect(alert.event).toBe("low-stock");
     expect(alert.data).toContain('<li id="alert-KB-101" class="alert" data-sku="KB-101">');
     expect(alert.data).toContain("is at 4, below its threshold of 5");
-    expect(Number(alert.id)).toBeGreaterThan(Number(row.id));
+    expect(seq(alert.id)).toBeGreaterThan(seq(row.id));
 
     const restocked = await postForm(herald, "/inventory/KB-101", { action: "restock", amount: "10" }, { session: alice });
     expect(restocked.status).toBe(200);

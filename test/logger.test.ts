@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
 import { createLogger } from "../src/logger.ts";
-import { eventually, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
+import { eventually, idsOf, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
 
 describe("structured logs", () => {
   test("writes JSON lines at the level and above", () => {
@@ -24,6 +24,7 @@ describe("structured logs", () => {
     const token = "the-publish-token-0123456789";
     const herald = startTestHerald({ secret, publishTokens: [token] }, { log: createLogger("info", (line) => lines.push(line)) });
     try {
+      const id = await idsOf(herald);
       const alice = await signIn(herald, "alice");
       const reader = await openStream(herald, "?topic=orders", alice.cookie);
       await eventually(() => herald.hub.clientCount === 1, "one stream");
@@ -46,10 +47,10 @@ describe("structured logs", () => {
       expect(entries.find((e) => e.msg === "stream closed")).toMatchObject({ user: "alice", events: 2 });
       const published = entries.filter((e) => e.msg === "published");
       expect(published).toEqual([
-        expect.objectContaining({ id: "1", event: "notification", targets: "topic:orders", delivered: 1, by: "user:alice" }),
-        expect.objectContaining({ id: "2", targets: "user:alice", delivered: 1, by: "token#1" }),
+        expect.objectContaining({ id: id(1), event: "notification", targets: "topic:orders", delivered: 1, by: "user:alice" }),
+        expect.objectContaining({ id: id(2), targets: "user:alice", delivered: 1, by: "token#1" }),
         // A batch is one line.
-        expect.objectContaining({ ids: "3-14", events: 12, names: "notification", targets: "topic:t0,topic:t1,topic:t2,topic:t3,topic:t4,topic:t5,topic:t6,topic:t7,topic:t8,topic:t9,… (12)", delivered: 0, by: "token#1" }),
+        expect.objectContaining({ ids: `${id(3)}..${id(14)}`, events: 12, names: "notification", targets: "topic:t0,topic:t1,topic:t2,topic:t3,topic:t4,topic:t5,topic:t6,topic:t7,topic:t8,topic:t9,… (12)", delivered: 0, by: "token#1" }),
       ]);
       const all = lines.join("\n");
       for (const forbidden of [secret, token, alice.csrf, alice.cookie.split("herald_session=")[1]!, "herald_csrf="]) {

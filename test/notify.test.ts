@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
+import { idsOf, openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 import { notificationItem } from "../views/notification.ts";
 
 let herald: Herald;
@@ -51,7 +51,7 @@ describe("POST /notify", () => {
     await postForm(herald, "/notify", { target: "user:bob", message: "line one\r\nevent: evil\nid: 666\rdata: x" }, { session: alice });
     const event = await bobStream.event(1);
     expect(event.event).toBe("notification");
-    expect(event.id).toBe("1");
+    expect(event.id).toBe((await idsOf(herald))(1));
     expect(event.data).toContain('<p class="message">line one\nevent: evil\nid: 666\ndata: x</p>');
     expect(bobStream.events).toHaveLength(1);
   });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
-import { perTestHerald, postForm, signIn, visit } from "./helpers.ts";
+import { perTestHerald, postForm, seq, signIn, visit } from "./helpers.ts";
 
 let herald: Herald;
 const { start, stream } = perTestHerald();
@@ -35,7 +35,7 @@ describe("orders", () => {
     expect(alices.events[3]!.data).toContain('<li id="order-1" class="order step-delivered" data-status="delivered" hx-swap-oob="true">');
     // Each step's time is on the timeline; delivered has all four.
     expect(alices.events[3]!.data.match(/<li class="done">/g)).toHaveLength(4);
-    const ids = alices.events.map((e) => Number(e.id));
+    const ids = alices.events.map((e) => seq(e.id));
     expect(ids).toEqual([...ids].sort((a, b) => a - b));
 
     await Bun.sleep(100);

@@ -24,26 +24,43 @@ export interface RedisServer {
   port: number;
   /** Stops the server (it can be started again on the same port and data). */
   stop(): Promise<void>;
+  /** Kills it with SIGKILL, as a crash would (it can be started again). */
+  kill(): Promise<void>;
+  /** Freezes it with SIGSTOP: connections stay open, nothing is answered. */
+  pause(): void;
+  /** Lets it run again after `pause()` (SIGCONT). */
+  resume(): void;
+  /** `FLUSHALL` on a connection of its own. */
+  flushAll(): Promise<void>;
   /** Starts it again after `stop()`. */
   start(): Promise<void>;
   /** Stops it and removes its directory. */
   destroy(): Promise<void>;
 }
 
-function freePort(): number {
+/** A port nothing listens on (yet). */
+export function freePort(): number {
   const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
   const port = listener.port;
   listener.stop(true);
   return port;
 }
 
-/** Starts a redis-server with append-only persistence in a temporary directory. */
-export async function startRedis(): Promise<RedisServer> {
+export interface RedisOptions {
+  /** Append-only persistence (`appendonly yes`); without it the server keeps nothing across a restart. Defaults to `true`. */
+  persistence?: boolean;
+  /** A port to listen on, for a server started again where another was. Defaults to a free one. */
+  port?: number;
+}
+
+/** Starts a redis-server in a temporary directory, with append-only persistence unless told otherwise (and never RDB snapshots). */
+export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "herald-redis-"));
-  const port = freePort();
+  const port = options.port ?? freePort();
+  const appendonly = options.persistence === false ? "no" : "yes";
   let proc: Subprocess | null = null;
   const start = async () => {
-    proc = Bun.spawn([REDIS_SERVER, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "yes"], {
+    proc = Bun.spawn([REDIS_SERVER, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", appendonly], {
       stdout: "pipe",
       stderr: "inherit",
     });
@@ -64,13 +81,28 @@ export async function startRedis(): Promise<RedisServer> {
     await proc.exited;
     proc = null;
   };
+  const signal = (name: NodeJS.Signals) => (proc as Subprocess | null)?.kill(name);
   await start();
   return {
     url: `redis://127.0.0.1:${port}`,
     port,
     stop,
+    async kill() {
+      if (!proc) return;
+      proc.kill("SIGKILL");
+      await proc.exited;
+      proc = null;
+    },
+    pause: () => signal("SIGSTOP"),
+    resume: () => signal("SIGCONT"),
+    async flushAll() {
+      const client = new Bun.RedisClient(`redis://127.0.0.1:${port}`);
+      await client.send("FLUSHALL", []);
+      client.close();
+    },
     start,
     async destroy() {
+      signal("SIGCONT");
       await stop();
       rmSync(dir, { recursive: true, force: true });
     },

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { eventually, openStream, postForm, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 
 let herald: Herald | undefined;
 const open: SseReader[] = [];
@@ -46,7 +46,7 @@ describe("resume by id", () => {
         : await stream(h, `?topic=news&lastEventId=${lastSeen}`);
       await back.event(7);
       expect(back.events.map((e) => e.data)).toEqual(["e6", "e7", "e8", "e9", "e10", "e11", "e12"]);
-      expect(back.events.map((e) => Number(e.id))).toEqual([6, 7, 8, 9, 10, 11, 12]);
+      expect(back.events.map((e) => e.id)).toEqual([6, 7, 8, 9, 10, 11, 12].map(await idsOf(h)));
       expect(back.pageEvents).toEqual([]);
       await publishMany(h, "news", 13, 13);
       expect((await back.event(8)).data).toBe("e13");
@@ -55,14 +55,14 @@ describe("resume by id", () => {
   }
 
   test("events published while a long replay is read arrive after it, none twice, none missing", async () => {
-    const h = await start({ maxBuffer: 64 * 1024 * 1024 });
+    const h = await start({ maxBuffer: 64 * 1024 * 1024, replayMaxAnonymous: 10_000 });
     await publishMany(h, "busy", 1, 1200);
-    const back = await stream(h, "?topic=busy", undefined, { "last-event-id": "0" });
+    const back = await stream(h, "?topic=busy", undefined, { "last-event-id": (await idsOf(h))(0) });
     // Publish while the replay is under way (it reads 500 events at a time).
     const live = publishMany(h, "busy", 1201, 1300);
     await live;
     await back.event(1300, 10_000);
-    const ids = back.events.map((e) => Number(e.id));
+    const ids = back.events.map((e) => seq(e.id));
     expect(ids).toEqual(Array.from({ length: 1300 }, (_, i) => i + 1));
   });
 
@@ -70,24 +70,26 @@ describe("resume by id", () => {
     const h = await start({ logMaxEvents: 5 });
     await publishMany(h, "t", 1, 20);
     await h.hub.log.prune();
-    const back = await stream(h, "?topic=t", undefined, { "last-event-id": "3" });
+    const id = await idsOf(h);
+    const back = await stream(h, "?topic=t", undefined, { "last-event-id": id(3) });
     await back.until(() => back.pageEvents.length >= 2, "snapshot and notice");
     const [snapshot, cut] = back.pageEvents;
     expect(snapshot!.event).toBe("snapshot");
-    expect(snapshot!.id).toBe("20");
+    expect(snapshot!.id).toBe(id(20));
     expect(cut!.event).toBe("history-cut");
     expect(cut!.data).toContain("You were away longer than herald keeps history");
     expect(back.events).toEqual([]);
   });
 
-  for (const id of ["999", "abc", "-1", "1e3", "18446744073709551617"]) {
-    test(`an unknown id (${id}) gets a snapshot and a history-cut notice`, async () => {
+  for (const unknown of ["999", "abc", "-1", "1e3", "18446744073709551617", "<epoch>-999", "<epoch>-18446744073709551617", "<epoch>-01", "zzzzzzzz-1"]) {
+    test(`an unknown id (${unknown}) gets a snapshot and a history-cut notice`, async () => {
       const h = await start();
       await publishMany(h, "t", 1, 3);
-      const back = await stream(h, "?topic=t", undefined, { "last-event-id": id });
+      const id = await idsOf(h);
+      const back = await stream(h, "?topic=t", undefined, { "last-event-id": unknown.replace("<epoch>", (await h.hub.log.epoch())) });
       await back.until(() => back.pageEvents.length >= 2, "snapshot and notice");
       expect(back.pageEvents.map((e) => e.event)).toEqual(["snapshot", "history-cut"]);
-      expect(back.pageEvents[0]!.id).toBe("3");
+      expect(back.pageEvents[0]!.id).toBe(id(3));
     });
   }
 });
@@ -107,7 +109,7 @@ describe("snapshot", () => {
     const reader = await stream(h, "?topic=orders", alice.cookie);
     await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
     const snapshot = reader.pageEvents[0]!;
-    expect(snapshot.id).toBe("7");
+    expect(snapshot.id).toBe((await idsOf(h))(7));
     expect(snapshot.data).toBe(
       '<ul id="notifications" hx-swap-oob="innerHTML"><li>for alice 2</li>\n<li>all</li>\n<li>order</li></ul><span id="unread-count" class="unread-count" hx-swap-oob="true">3</span>',
     );
@@ -152,14 +154,14 @@ describe("acknowledged only when durable", () => {
       body: JSON.stringify([{ target: "topic:a", message: "x" }, { target: "topic:b", message: "y" }]),
     });
     const answer = (await res.json()) as Array<{ id: string }>;
-    for (const { id } of answer) expect(await h.hub.log.get(Number(id))).toBeDefined();
+    for (const { id } of answer) expect(await h.hub.log.get(seq(id))).toBeDefined();
     expect(await h.hub.log.lastId()).toBe(2);
   });
 
   test("counts return to zero after streams leave, replayed or not", async () => {
     const h = await start();
     await publishMany(h, "t", 1, 3);
-    const readers = [await stream(h, "?topic=t"), await stream(h, "?topic=t", undefined, { "last-event-id": "1" })];
+    const readers = [await stream(h, "?topic=t"), await stream(h, "?topic=t", undefined, { "last-event-id": (await idsOf(h))(1) })];
     await eventually(() => h.hub.clientCount === 2, "two streams");
     for (const reader of readers) reader.close();
     await eventually(() => h.hub.clientCount === 0, "no streams");

@@ -13,7 +13,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
 import type { Herald } from "../src/app.ts";
-import { openStream, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import { idsOf, openStream, seq, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 
 const CLIENT = String.raw`
 import json, select, socket, sys, time
@@ -280,8 +280,8 @@ describe("a stream cut as slow or stale", () => {
     const lastSeen = seen.at(-1)!.id;
     const back = await openStream(h, "?topic=flood", undefined, { "last-event-id": lastSeen });
     readers.push(back);
-    await back.event(last - Number(lastSeen), 10_000);
-    const ids = [...seen, ...back.events].map((e) => Number(e.id));
+    await back.event(last - seq(lastSeen), 10_000);
+    const ids = [...seen, ...back.events].map((e) => seq(e.id));
     expect(ids).toEqual(Array.from({ length: last }, (_, i) => i + 1));
     expect([...seen, ...back.events].map((e) => e.data.split(" ")[0])).toEqual(ids.map(String));
   }, 30_000);
@@ -289,14 +289,15 @@ describe("a stream cut as slow or stale", () => {
 
 describe("replay and snapshot are paced by the socket", () => {
   test("a resume after 20 MB of missed events gets all of them, in order, once each, and live events after", async () => {
-    // The default slow-consumer limit (1 MiB): the replay is twenty times larger.
-    const h = start({});
+    // The default slow-consumer limit (1 MiB): the replay is twenty times larger. The client is
+    // anonymous, so its replay cap is raised above the 2,000 events it missed.
+    const h = start({ replayMaxAnonymous: 10_000 });
     await h.hub.publishToTopic("big", { event: "notification", data: "1 seen" });
     const chunk = "z".repeat(10_000);
     const missed = 2_000;
     for (let i = 2; i <= missed + 1; i++) await h.hub.publishToTopic("big", { event: "notification", data: `${i} ${chunk}` });
 
-    const client = await pausedClient(h, "/sse?topic=big", { "Last-Event-ID": "1" });
+    const client = await pausedClient(h, "/sse?topic=big", { "Last-Event-ID": (await idsOf(h))(1) });
     // The client does not read: the replay fills its socket and waits.
     await until(() => [...h.hub.subscribers()].some((s) => s.drainingSince !== null), "the client's socket to fill");
     // Live events published meanwhile come after the replay.
@@ -305,9 +306,9 @@ describe("replay and snapshot are paced by the socket", () => {
     const read = await client.read(missed + 50, 5, 60_000);
     expect(read.end).toBeNull();
     const frames = client.frames();
-    const ids = frames.map((f) => Number(f.id));
+    const ids = frames.map((f) => seq(f.id));
     expect(ids).toEqual(Array.from({ length: missed + 50 }, (_, i) => i + 2));
-    expect(frames.every((f) => f.data === `${f.id} ${Number(f.id) <= missed + 1 ? chunk : "live"}`)).toBe(true);
+    expect(frames.every((f) => f.data === `${seq(f.id)} ${seq(f.id) <= missed + 1 ? chunk : "live"}`)).toBe(true);
     expect(h.hub.stats().droppedSlow).toBe(0);
     expect(h.hub.clientCount).toBe(1);
 
@@ -328,12 +329,12 @@ describe("replay and snapshot are paced by the socket", () => {
     expect(read.end).toBeNull();
     const [snapshot] = client.frames();
     expect(snapshot!.event).toBe("snapshot");
-    expect(snapshot!.id).toBe("300");
+    expect(seq(snapshot!.id)).toBe(300);
     for (let i = 1; i <= 300; i++) expect(snapshot!.data).toContain(`<li id="n-${i}">${chunk}</li>`);
     expect(h.hub.stats().droppedSlow).toBe(0);
 
     await h.hub.publishToEveryone({ event: "notification", data: "<li>live</li>" });
     expect((await client.read(2)).events).toBe(2);
-    expect(client.frames()[1]).toEqual({ event: "notification", id: "301", data: "<li>live</li>" });
+    expect(client.frames()[1]).toEqual({ event: "notification", id: (await idsOf(h))(301), data: "<li>live</li>" });
   }, 60_000);
 });

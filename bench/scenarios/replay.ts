@@ -29,7 +29,7 @@ const PUBLISHERS = 32;
  * Opens a stream on `topic` resuming after `afterId`, and reads until it has `events` events
  * (frames after the `retry:` hint), or 60 s pass. Times are in ms from the request.
  */
-async function resume(port: number, topic: string, afterId: number, events: number) {
+async function resume(port: number, topic: string, afterId: string, events: number) {
   const abort = new AbortController();
   const timer = setTimeout(() => abort.abort(), 60_000);
   const started = performance.now();
@@ -38,7 +38,7 @@ async function resume(port: number, topic: string, afterId: number, events: numb
   let lastWasNewline = false;
   let tail = "";
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/sse?topic=${topic}`, { headers: { "last-event-id": String(afterId), accept: "text/event-stream" }, signal: abort.signal });
+    const res = await fetch(`http://127.0.0.1:${port}/sse?topic=${topic}`, { headers: { "last-event-id": afterId, accept: "text/event-stream" }, signal: abort.signal });
     if (res.status !== 200 || !res.body) throw new Error(`replay stream refused: ${res.status}`);
     for await (const body of res.body) {
       // A frame ends with a blank line; a read may split the "\n\n" (as in the load client).
@@ -69,16 +69,20 @@ async function resume(port: number, topic: string, afterId: number, events: numb
 }
 
 export async function replay(target: Target, events: number): Promise<ReplayResult> {
-  const server = await target.start({ HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)) });
+  // The resuming stream is anonymous: let it replay them all rather than get a snapshot.
+  const server = await target.start({ HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)), HERALD_REPLAY_MAX_ANONYMOUS: String(events) });
   try {
     // Warm-up: publishes, and a replay of them, so that both paths are compiled.
-    let afterId = 0;
+    let afterId = "";
     for (let i = 0; i < 20; i++) afterId = await publishThroughApi(server.port, "warm-up", `warm-up ${i}`);
-    await resume(server.port, "warm-up", 0, 20);
+    // Ids are `<epoch>-<n>`: the warm-up replays from the epoch's start.
+    const epoch = afterId.slice(0, afterId.lastIndexOf("-"));
+    await resume(server.port, "warm-up", `${epoch}-0`, 20);
 
     let lastId = 0;
     await concurrently(events, PUBLISHERS, async (i) => {
-      lastId = Math.max(lastId, await publishThroughApi(server.port, "replay", `missed event ${i} of ${events}: stock of sku-${i % 97} changed`));
+      const id = await publishThroughApi(server.port, "replay", `missed event ${i} of ${events}: stock of sku-${i % 97} changed`);
+      lastId = Math.max(lastId, Number(id.slice(id.lastIndexOf("-") + 1)));
     });
     await Bun.sleep(500);
     const run = await resume(server.port, "replay", afterId, events);
@@ -89,7 +93,7 @@ export async function replay(target: Target, events: number): Promise<ReplayResu
       seconds: run.ms / 1000,
       eventsPerS: Math.round(run.received / (run.ms / 1000)),
       firstEventMs: run.firstEventMs,
-      complete: run.tail.includes(`\nid: ${lastId}\n`),
+      complete: run.tail.includes(`\nid: ${epoch}-${lastId}\n`),
     };
   } finally {
     await server.stop();

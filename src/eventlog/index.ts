@@ -4,12 +4,14 @@
  * default, durable), memory (a bounded ring, for tests and throwaway runs), and Redis Streams
  * (shared by several processes).
  *
- * Ids are whole numbers from 1, increasing, assigned when an event is appended. Appends are
+ * Ids are whole numbers from 1, increasing, assigned when an event is appended, within the log's
+ * epoch (`./epoch.ts`): the identity of its history, stored with it. Appends are
  * batched, and `append` resolves once its event is committed, so a publisher is acknowledged only
  * then. Every method answers with a Promise, so that a backend across the network fits the same
  * interface; the local backends answer at once.
  */
 import type { Channel } from "../channel.ts";
+import type { Position } from "./epoch.ts";
 
 export interface NewEvent {
   channels: readonly Channel[];
@@ -26,6 +28,8 @@ export type Render = string | ((id: number) => string);
 
 export interface StoredEvent extends NewEvent {
   id: number;
+  /** The epoch the id belongs to. */
+  epoch: string;
 }
 
 export interface Retention {
@@ -43,15 +47,23 @@ export interface EventLog {
   append(event: NewEvent, render?: Render): Promise<StoredEvent>;
   /** Resolves once every event appended so far is committed. */
   flush(): Promise<void>;
-  /** The highest id committed, or 0. */
+  /** The log's current epoch (a shared log's may change while it runs: a flushed Redis starts a new one). */
+  epoch(): Promise<string>;
+  /** The highest id committed in the current epoch, or 0. */
   lastId(): Promise<number>;
   /**
-   * Whether the log holds every event after `afterId`, so that a replay from it is complete:
-   * false when retention dropped some, or when the id is not one this log gave.
+   * Whether the log holds every event after `afterId` of `epoch`, so that a replay from it is
+   * complete: false for another epoch than the current one, when retention dropped some, or when
+   * the id is not one this log gave.
    */
-  covers(afterId: number): Promise<boolean>;
-  /** Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. */
+  covers(epoch: string, afterId: number): Promise<boolean>;
+  /**
+   * Committed events after `afterId` on any of `channels`, oldest first, at most `limit`. Reads
+   * only those channels' events (through an index), never the whole log.
+   */
   readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]>;
+  /** How many committed events after `afterId` are on any of `channels`, counted up to `max` (from the index, reading no event). */
+  backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number>;
   /**
    * The newest committed events named `event` on any of `channels`, up to id `upTo` (all when
    * omitted), newest first, at most `limit`.
@@ -76,11 +88,15 @@ export interface EventLog {
 
   /**
    * Present on a log that several processes share: calls `deliver` with every event appended
-   * after `afterId`, by any process, in id order, as they come, until `stop()`. Each process
-   * sends its streams what it follows, so all of them send the same events in the same order.
+   * after `from`, by any process, in id order, as they come, until `stop()`, with the position
+   * reached. Each process sends its streams what it follows, so all of them send the same events
+   * in the same order. When the log's epoch changes, `deliver` is called with no events and the
+   * new epoch's start, then with that epoch's events.
    */
-  follow?(afterId: number, deliver: (events: StoredEvent[]) => void): { stop(): void };
+  follow?(from: Position, deliver: (events: StoredEvent[], reached: Position) => void): { stop(): void };
 }
+
+export { formatEventId, newEpoch, parseEventId, type Position } from "./epoch.ts";
 
 export { MemoryEventLog } from "./memory.ts";
 export { SqliteEventLog } from "./sqlite.ts";

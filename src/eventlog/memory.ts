@@ -1,14 +1,17 @@
 /**
  * The in-memory event log: a bounded ring, with the ids of each channel's events beside it
  * (`ChannelIndex`), so that a replay, a snapshot or an unread count reads only the channels' own
- * events rather than the whole log (100,000 events by default). Nothing survives a restart.
+ * events rather than the whole log (100,000 events by default). Nothing survives a restart: each
+ * log is an epoch of its own.
  */
 import type { Channel } from "../channel.ts";
 import { ChannelIndex } from "./channel-index.ts";
+import { newEpoch } from "./epoch.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
 export class MemoryEventLog implements EventLog {
   readonly #retention: Retention;
+  readonly #epoch = newEpoch();
   /** Oldest first; `#events[i].id === #firstId + i`. */
   #events: StoredEvent[] = [];
   #nextId = 1;
@@ -25,7 +28,7 @@ export class MemoryEventLog implements EventLog {
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     // The id is taken only once the data has rendered: the ring's ids must have no gaps.
     const id = this.#nextId;
-    const stored: StoredEvent = { channels: event.channels, event: event.event, data: typeof render === "function" ? render(id) : (render ?? event.data), at: event.at, id };
+    const stored: StoredEvent = { channels: event.channels, event: event.event, data: typeof render === "function" ? render(id) : (render ?? event.data), at: event.at, id, epoch: this.#epoch };
     this.#nextId++;
     this.#events.push(stored);
     this.#index.add(id, event.channels, event.event);
@@ -35,12 +38,16 @@ export class MemoryEventLog implements EventLog {
 
   async flush(): Promise<void> {}
 
+  async epoch(): Promise<string> {
+    return this.#epoch;
+  }
+
   async lastId(): Promise<number> {
     return this.#nextId - 1;
   }
 
-  async covers(afterId: number): Promise<boolean> {
-    return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#nextId - 1;
+  async covers(epoch: string, afterId: number): Promise<boolean> {
+    return epoch === this.#epoch && Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#nextId - 1;
   }
 
   /** Index of the first event with id > `afterId`. */
@@ -66,6 +73,10 @@ export class MemoryEventLog implements EventLog {
 
   async readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]> {
     return this.#byIds(this.#index.after(afterId, channels, limit));
+  }
+
+  async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
+    return this.#index.after(afterId, channels, max).length;
   }
 
   async latest(channels: readonly Channel[], name: string, limit: number, upTo = Infinity): Promise<StoredEvent[]> {

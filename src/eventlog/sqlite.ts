@@ -9,6 +9,11 @@
  * index, 8 of 11 µs an event). Logs written by earlier versions, which kept that index in the
  * tables `event_channels` and `names`, have those tables dropped when opened.
  *
+ * The log's epoch is a row of `meta`, made when the file is: a new file is a new history. A backup
+ * restored over the file brings its own epoch back; delete that row (`DELETE FROM meta WHERE key =
+ * 'epoch'`) before starting herald on it, so that ids handed out after the backup was taken are
+ * not taken for positions in it.
+ *
  * `synchronous=NORMAL`: a commit survives the process being killed (the WAL is in the kernel's
  * hands), not necessarily a power cut; `HERALD_SQLITE_SYNC=full` makes every commit wait for the
  * disk.
@@ -19,6 +24,7 @@ import type { Channel } from "../channel.ts";
 import { HeraldError, isCorrupt } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import { ChannelIndex } from "./channel-index.ts";
+import { newEpoch } from "./epoch.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
 
 interface Row {
@@ -29,8 +35,8 @@ interface Row {
   channels: string;
 }
 
-function fromRow(row: Row): StoredEvent {
-  return { id: row.id, at: row.at, event: row.event, data: row.data, channels: JSON.parse(row.channels) as Channel[] };
+function fromRow(row: Row, epoch: string): StoredEvent {
+  return { id: row.id, epoch, at: row.at, event: row.event, data: row.data, channels: JSON.parse(row.channels) as Channel[] };
 }
 
 const SCHEMA = `
@@ -137,6 +143,7 @@ function setStrayWalAside(path: string, log: Logger | undefined): number {
 export class SqliteEventLog implements EventLog {
   readonly #db: Database;
   readonly #retention: Retention;
+  readonly #epoch: string;
   #nextId: number;
   #committedId: number;
   #droppedUpTo: number;
@@ -187,6 +194,9 @@ export class SqliteEventLog implements EventLog {
       this.#db.run("PRAGMA journal_size_limit = 67108864");
       this.#db.exec(OLD_INDEX);
       this.#db.exec(SCHEMA);
+      // `meta.value` has integer affinity; an epoch starts with a letter, so it stays text.
+      this.#db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [newEpoch()]);
+      this.#epoch = String(this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'epoch'").get()!.value);
       let dropped = this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
       if (strayUpTo > dropped) {
         // Kept, so that the ids stay beyond the old log's after a restart that finds no events.
@@ -235,7 +245,7 @@ export class SqliteEventLog implements EventLog {
 
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     const id = this.#nextId++;
-    const stored = { ...event, id, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+    const stored = { ...event, id, epoch: this.#epoch, data: typeof render === "function" ? render(id) : (render ?? event.data) };
     this.#pending.push(stored);
     this.#renders.push(render);
     if (!this.#batch) {
@@ -305,12 +315,16 @@ export class SqliteEventLog implements EventLog {
     await this.#batch?.promise;
   }
 
+  async epoch(): Promise<string> {
+    return this.#epoch;
+  }
+
   async lastId(): Promise<number> {
     return this.#committedId;
   }
 
-  async covers(afterId: number): Promise<boolean> {
-    return Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#committedId;
+  async covers(epoch: string, afterId: number): Promise<boolean> {
+    return epoch === this.#epoch && Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#committedId;
   }
 
   /** The events with `ids` that are still kept, in the order of `ids`. */
@@ -320,7 +334,7 @@ export class SqliteEventLog implements EventLog {
     const events: StoredEvent[] = [];
     for (const id of ids) {
       const row = rows.get(id);
-      if (row) events.push(fromRow(row));
+      if (row) events.push(fromRow(row, this.#epoch));
     }
     return events;
   }
@@ -329,13 +343,17 @@ export class SqliteEventLog implements EventLog {
     return this.#byIds(this.#index.after(afterId, channels, limit));
   }
 
+  async backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number> {
+    return this.#index.after(afterId, channels, max).length;
+  }
+
   async latest(channels: readonly Channel[], event: string, limit: number, upTo?: number): Promise<StoredEvent[]> {
     return this.#byIds(this.#index.newest(channels, event, { upTo, limit }));
   }
 
   #get(id: number): StoredEvent | undefined {
     const row = this.#q.get.get({ id });
-    return row ? fromRow(row) : undefined;
+    return row ? fromRow(row, this.#epoch) : undefined;
   }
 
   async get(id: number): Promise<StoredEvent | undefined> {

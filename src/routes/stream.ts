@@ -12,6 +12,7 @@ import type { Server } from "bun";
 import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../channel.ts";
 import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
+import { formatEventId, parseEventId } from "../eventlog/index.ts";
 import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";
 import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../page.ts";
@@ -75,6 +76,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
 
   const address = clientAddress(ctx, req, server);
   checkLimits(ctx, address, user?.id ?? null);
+  if (!ctx.hub.ready) throw new HttpError(503, "herald cannot reach its event store (Redis) yet; try again shortly.", { "retry-after": "5" });
 
   // Bun closes connections idle for 10 s by default; a stream is idle between events by nature.
   server.timeout(req, 0);
@@ -108,21 +110,36 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
  * when an id was given but is not covered, the history notice.
  */
 async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null, page: Page): Promise<void> {
-  const afterId = from !== null && /^\d+$/.test(from) ? Number(from) : NaN;
-  if (await ctx.hub.log.covers(afterId)) {
-    const count = await ctx.hub.replay(subscriber, afterId);
-    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: afterId, events: count });
+  // An id of another epoch (another history: a new database, a Redis that lost its data) or
+  // from before epochs is never taken as covered.
+  const after = from === null ? null : parseEventId(from);
+  if (after && (await ctx.hub.log.covers(after.epoch, after.id)) && (user || (await withinAnonymousReplay(ctx, subscriber, after.id)))) {
+    const count = await ctx.hub.replay(subscriber, after.id);
+    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
     return;
   }
-  const lastId = await ctx.hub.position();
-  const data = await pageSnapshot(ctx, page, user, subscriber.channels, lastId);
+  const position = await ctx.hub.position();
+  const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
   // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
   const retry = subscriber.framing ? ctx.config.retryMs : undefined;
   // A snapshot can be larger than `HERALD_MAX_BUFFER` (a long inbox): it goes at the socket's pace.
-  subscriber.pace(subscriber.encode({ event: "snapshot", id: String(lastId), retry, data }));
-  subscriber.lastId = Math.max(subscriber.lastId, lastId);
+  subscriber.pace(subscriber.encode({ event: "snapshot", id: formatEventId(position.epoch, position.id), retry, data }));
+  if (ctx.hub.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
   if (from !== null) subscriber.pace(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
   if (await subscriber.paced()) subscriber.endCatchUp();
+}
+
+/**
+ * Whether an anonymous stream's missed events are few enough to replay: past
+ * `HERALD_REPLAY_MAX_ANONYMOUS` it gets a snapshot instead, so that an id far back (`<epoch>-0`)
+ * from anyone cannot make herald read and send the whole log for one request.
+ */
+async function withinAnonymousReplay(ctx: AppContext, subscriber: Subscriber, afterId: number): Promise<boolean> {
+  const max = ctx.config.replayMaxAnonymous;
+  const missed = await ctx.hub.log.backlog(afterId, subscriber.channels, max + 1);
+  if (missed <= max) return true;
+  ctx.log.info("replay refused", { stream: subscriber.serial, after: afterId, missed: `>${max}` });
+  return false;
 }
 
 function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
