@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { createLogger } from "../src/logger.ts";
-import { eventually, idsOf, openStream, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
 import { freePort, redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
@@ -161,6 +161,29 @@ describe.if(run)("Redis that hangs or is away", () => {
       expect(log.map((e) => e.data)).toEqual(["<p>before</p>", "<p>after</p>"]);
       expect(reader.events.map((e) => e.data)).toEqual(["<p>before</p>", "<p>after</p>"]);
       expect(reader.events[1]!.id).toBe(after.id);
+    } finally {
+      await redis.destroy();
+    }
+  }, 30_000);
+
+  test("Redis stopped with SIGSTOP: marking read answers 503 within the timeout, and pages still load", async () => {
+    const redis = await startRedis();
+    try {
+      const herald = start(redis, { redisTimeoutMs: 500 });
+      const carol = await signIn(herald, "carol");
+      const { id } = await apiPublish(herald.url, TOKEN, { target: "user:carol", message: "read me" });
+      redis.pause();
+      // Without a timeout each of these would hang for as long as Redis sleeps (past the test's limit).
+      for (const fields of [{ id: String(seq(id)) }, { all: "1" }] as Record<string, string>[]) {
+        const res = await postForm(herald, "/notifications/read", fields, { session: carol });
+        expect(res.status).toBe(503);
+        expect(res.headers.get("retry-after")).toBe("5");
+      }
+      const page = await fetch(`${herald.url}/inventory`, { headers: { cookie: carol.cookie } });
+      expect(page.status).toBe(200);
+      redis.resume();
+      const res = await postForm(herald, "/notifications/read", { id: String(seq(id)) }, { session: carol });
+      expect(res.status).toBe(200);
     } finally {
       await redis.destroy();
     }

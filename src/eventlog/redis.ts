@@ -547,17 +547,25 @@ export class RedisEventLog implements EventLog {
     return entries.map((entry) => fromEntry(entry, epoch));
   }
 
-  async get(id: number): Promise<StoredEvent | undefined> {
+  get(id: number): Promise<StoredEvent | undefined> {
+    return this.#timed(this.#get(id));
+  }
+
+  async #get(id: number): Promise<StoredEvent | undefined> {
     const { name } = await this.#currentEpoch();
     const [entry] = (await (await this.#client()).xrange(this.#stream, `${id}-0`, `${id}-0`)) as Entry[];
     return entry ? fromEntry(entry, name) : undefined;
   }
 
   async markRead(user: string, id: number): Promise<void> {
-    await (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]);
+    await this.#timed((async () => (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]))());
   }
 
-  async markAllRead(user: string, upTo: number): Promise<void> {
+  markAllRead(user: string, upTo: number): Promise<void> {
+    return this.#timed(this.#markAllRead(user, upTo));
+  }
+
+  async #markAllRead(user: string, upTo: number): Promise<void> {
     await (await this.#client()).eval(
       "local c = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') if tonumber(ARGV[2]) > c then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2]) return 1",
       2,
@@ -572,7 +580,11 @@ export class RedisEventLog implements EventLog {
     return Number((await (await this.#client()).send("HGET", [this.#readUpTo, user])) ?? 0);
   }
 
-  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
+  readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
+    return this.#timed(this.#readIds(user, ids));
+  }
+
+  async #readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
     const upTo = await this.#upTo(user);
     const scores = (await (await this.#client()).send("ZMSCORE", [this.#readPrefix + user, ...ids.map(String)])) as Array<string | number | null>;
@@ -593,7 +605,7 @@ export class RedisEventLog implements EventLog {
     const kept = oldest ? numberOf(oldest[0]) : Infinity;
     const candidates = indexed.filter((id) => id >= kept);
     if (candidates.length === 0) return 0;
-    const read = await this.readIds(user, candidates);
+    const read = await this.#readIds(user, candidates);
     return candidates.length - read.size;
   }
 
