@@ -23,11 +23,11 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { topicChannel, type Channel } from "../src/channel.ts";
-import { MemoryEventLog, SqliteEventLog, type EventLog } from "../src/eventlog/index.ts";
-import { Hub } from "../src/hub.ts";
-import { encodeMessage } from "../src/sse.ts";
-import { Subscriber } from "../src/subscriber.ts";
+import { topicChannel, type Channel } from "../src/core/channel.ts";
+import { MemoryEventLog, SqliteEventLog, type EventLog } from "../src/core/eventlog/index.ts";
+import { Hub } from "../src/core/hub.ts";
+import { encodeMessage } from "../src/core/sse.ts";
+import { Subscriber } from "../src/core/subscriber.ts";
 import { notificationItem } from "../views/notification.ts";
 import { count, median, percent, table } from "./report.ts";
 

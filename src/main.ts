@@ -1,10 +1,10 @@
 /**
  * Entry point: the only module with side effects. `bun src/main.ts`.
  */
-import { startHerald } from "./app.ts";
-import { loadConfig, type Config } from "./config.ts";
-import { HeraldError, isDiskFull } from "./errors.ts";
-import { superviseWorkers, supervisorGone, WORKER_ENV } from "./workers.ts";
+import { startHerald } from "./server/app.ts";
+import { loadConfig, type Config } from "./server/config.ts";
+import { HeraldError, isDiskFull } from "./core/errors.ts";
+import { superviseWorkers, supervisorGone, WORKER_ENV } from "./server/workers.ts";
 
 let config: Config;
 try {

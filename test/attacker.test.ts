@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/app.ts";
+import type { Herald } from "../src/server/app.ts";
 import { redisAvailable, startRedis } from "./redis.ts";
 import { openStream, postForm, seq, signIn, startTestHerald, visit, type Session, type SseReader, type TestConfig } from "./helpers.ts";
 

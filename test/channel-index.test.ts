@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Channel } from "../src/channel.ts";
-import { ChannelIndex } from "../src/eventlog/channel-index.ts";
+import type { Channel } from "../src/core/channel.ts";
+import { ChannelIndex } from "../src/core/eventlog/channel-index.ts";
 
 describe("channel index", () => {
   function filled(): ChannelIndex {

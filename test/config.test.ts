@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { loadConfig } from "../src/config.ts";
-import { HeraldError } from "../src/errors.ts";
+import { loadConfig } from "../src/server/config.ts";
+import { HeraldError } from "../src/core/errors.ts";
 
 describe("configuration", () => {
   test("has working defaults with nothing set", () => {

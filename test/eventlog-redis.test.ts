@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { RedisClient } from "bun";
-import { RedisEventLog, type NewEvent, type StoredEvent } from "../src/eventlog/index.ts";
+import { RedisEventLog, type NewEvent, type StoredEvent } from "../src/core/eventlog/index.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const run = redisAvailable();

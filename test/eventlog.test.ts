@@ -3,8 +3,8 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Channel } from "../src/channel.ts";
-import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog, type NewEvent } from "../src/eventlog/index.ts";
+import type { Channel } from "../src/core/channel.ts";
+import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog, type NewEvent } from "../src/core/eventlog/index.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const dirs: string[] = [];

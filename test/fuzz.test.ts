@@ -3,9 +3,9 @@
  * Seeded, so a failure can be replayed: set HERALD_FUZZ_SEED to the seed a failure printed.
  */
 import { describe, expect, test } from "bun:test";
-import { HeraldError } from "../src/errors.ts";
-import { formatMessage } from "../src/sse.ts";
-import { createLogger } from "../src/logger.ts";
+import { HeraldError } from "../src/core/errors.ts";
+import { formatMessage } from "../src/core/sse.ts";
+import { createLogger } from "../src/server/logger.ts";
 import { rawRequest } from "./raw.ts";
 import { eventually, openStream, seq, signIn, startTestHerald } from "./helpers.ts";
 

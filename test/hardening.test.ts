@@ -6,10 +6,10 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/app.ts";
-import { createLogger, type Logger } from "../src/logger.ts";
-import { SECURITY_HEADERS } from "../src/respond.ts";
-import { loadSecret } from "../src/session.ts";
+import type { Herald } from "../src/server/app.ts";
+import { createLogger, type Logger } from "../src/server/logger.ts";
+import { SECURITY_HEADERS } from "../src/server/respond.ts";
+import { loadSecret } from "../src/server/session.ts";
 import { perTestHerald, postForm, signIn } from "./helpers.ts";
 import { rawRequest, type RawAnswer } from "./raw.ts";
 

@@ -6,8 +6,8 @@ import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHerald, type Herald, type HeraldOptions } from "../src/app.ts";
-import { loadConfig, type Config, type Limits } from "../src/config.ts";
+import { startHerald, type Herald, type HeraldOptions } from "../src/server/app.ts";
+import { loadConfig, type Config, type Limits } from "../src/server/config.ts";
 
 /** Settings a test changes; `limits` may name only some limits. */
 export type TestConfig = Partial<Omit<Config, "limits">> & { limits?: Partial<Limits> };

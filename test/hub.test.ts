@@ -1,9 +1,9 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/app.ts";
-import { HeraldError } from "../src/errors.ts";
-import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/eventlog/index.ts";
-import { Hub } from "../src/hub.ts";
-import { Subscriber } from "../src/subscriber.ts";
+import type { Herald } from "../src/server/app.ts";
+import { HeraldError } from "../src/core/errors.ts";
+import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/core/eventlog/index.ts";
+import { Hub } from "../src/core/hub.ts";
+import { Subscriber } from "../src/core/subscriber.ts";
 import { eventually, idsOf, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;

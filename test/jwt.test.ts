@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { JwtError, JwtVerifier, MAX_TOKEN_LENGTH } from "../src/jwt.ts";
+import { JwtError, JwtVerifier, MAX_TOKEN_LENGTH } from "../src/server/jwt.ts";
 import { inAnHour, testSigner, unsignedToken, type SigningAlgorithm } from "./jwt-sign.ts";
 
 async function verifierFor(alg: SigningAlgorithm, extra: { issuer?: string; audience?: string } = {}) {

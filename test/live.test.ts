@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import type { Herald } from "../src/app.ts";
-import { Market } from "../src/live.ts";
+import type { Herald } from "../src/server/app.ts";
+import { Market } from "../src/shop/live.ts";
 import { eventually, perTestHerald, postForm, signIn } from "./helpers.ts";
 
 let herald: Herald;

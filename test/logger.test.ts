@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import { createLogger } from "../src/logger.ts";
+import { createLogger } from "../src/server/logger.ts";
 import { eventually, idsOf, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
 
 describe("structured logs", () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/app.ts";
+import type { Herald } from "../src/server/app.ts";
 import { perTestHerald, postForm, seq, signIn, visit } from "./helpers.ts";
 
 let herald: Herald;

@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/app.ts";
+import type { Herald } from "../src/server/app.ts";
 import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 import { spawnHerald, type HeraldProcess } from "./process.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";

@@ -1,8 +1,8 @@
 import { afterEach, describe, expect, mock, test } from "bun:test";
-import type { Herald } from "../src/app.ts";
-import type { Channel } from "../src/channel.ts";
-import { HttpError } from "../src/errors.ts";
-import { Policy, type AuthorizeHook, type Principal } from "../src/policy.ts";
+import type { Herald } from "../src/server/app.ts";
+import type { Channel } from "../src/core/channel.ts";
+import { HttpError } from "../src/core/errors.ts";
+import { Policy, type AuthorizeHook, type Principal } from "../src/server/policy.ts";
 import { eventually, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
 
 const anonymous: Principal = { kind: "anonymous" };

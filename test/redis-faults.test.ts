@@ -4,8 +4,8 @@
  * resume from an anonymous client may cost.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/app.ts";
-import { createLogger } from "../src/logger.ts";
+import type { Herald } from "../src/server/app.ts";
+import { createLogger } from "../src/server/logger.ts";
 import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
 import { freePort, redisAvailable, startRedis, type RedisServer } from "./redis.ts";

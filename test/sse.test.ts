@@ -1,6 +1,6 @@
 import { describe, expect, test } from "bun:test";
-import { encodeComment, encodeMessage, encodeRetry, formatMessage } from "../src/sse.ts";
-import { HeraldError } from "../src/errors.ts";
+import { encodeComment, encodeMessage, encodeRetry, formatMessage } from "../src/core/sse.ts";
+import { HeraldError } from "../src/core/errors.ts";
 
 const text = (bytes: Uint8Array) => new TextDecoder().decode(bytes);
 

@@ -1,5 +1,5 @@
 import { html, type Html } from "./html.ts";
-import type { HtmxVersion } from "../src/htmx.ts";
+import type { HtmxVersion } from "../src/server/htmx.ts";
 
 export interface EmbedProps {
   topic: string;

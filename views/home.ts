@@ -2,8 +2,8 @@ import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
 import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
 import { unreadBadge } from "./notification.ts";
-import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/notification.ts";
-import type { Viewer } from "../src/context.ts";
+import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/server/notification.ts";
+import type { Viewer } from "../src/server/context.ts";
 
 export interface HomeProps {
   viewer: Viewer;

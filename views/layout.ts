@@ -1,6 +1,6 @@
 import { html, type Child, type Html } from "./html.ts";
-import type { Viewer } from "../src/context.ts";
-import { CSRF_FIELD } from "../src/csrf.ts";
+import type { Viewer } from "../src/server/context.ts";
+import { CSRF_FIELD } from "../src/server/csrf.ts";
 
 export interface LayoutProps {
   title: string;

@@ -1,8 +1,8 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
 import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
-import type { Viewer } from "../src/context.ts";
-import type { ClientFigures } from "../src/routes/clients.ts";
+import type { Viewer } from "../src/server/context.ts";
+import type { ClientFigures } from "../src/server/routes/clients.ts";
 
 function counts(title: string, entries: Record<string, number>, prefix: string): Html {
   const rows = Object.entries(entries).sort(([, a], [, b]) => b - a);

@@ -1,5 +1,5 @@
 import { html, raw, type Html } from "./html.ts";
-import type { Notification } from "../src/notification.ts";
+import type { Notification } from "../src/server/notification.ts";
 
 /** The last `time` rendered: a feed's events mostly share their millisecond, and a Date costs more than the rest of the markup. */
 let lastTime: { ms: number; markup: Html } = { ms: Number.NaN, markup: raw("") };

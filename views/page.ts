@@ -1,5 +1,5 @@
 import { html, type Html } from "./html.ts";
-import type { HtmxVersion } from "../src/htmx.ts";
+import type { HtmxVersion } from "../src/server/htmx.ts";
 
 /**
  * The attributes of the element that opens a page's stream. htmx 2: the sse extension and

@@ -1,6 +1,6 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
-import type { Viewer } from "../src/context.ts";
+import type { Viewer } from "../src/server/context.ts";
 
 /** The send form's status line after a publish. */
 export function sentStatus(target: string, delivered: number): Html {

@@ -1,0 +1,309 @@
+/**
+ * Configuration, read once from the environment into typed values. A value that does not
+ * parse stops the start-up with a message naming the variable, rather than running with a guess.
+ */
+import { GROUP_NAME, USER_ID } from "../core/channel.ts";
+import { HeraldError } from "../core/errors.ts";
+import type { HtmxVersion } from "./htmx.ts";
+
+export interface Config {
+  /** TCP port. `PORT`, defaults to `3000`; `0` picks a free port. */
+  port: number;
+  /** Interface to listen on. `HOST`, defaults to `0.0.0.0`. */
+  host: string;
+  /** Milliseconds between heartbeat comments on every stream. `HERALD_HEARTBEAT_MS`, defaults to `15000`. */
+  heartbeatMs: number;
+  /** Reconnection delay sent to browsers as `retry:`. `HERALD_RETRY_MS`, defaults to `3000`. */
+  retryMs: number;
+  /** Key for signing session cookies. `HERALD_SECRET`; when unset, generated once and kept in the data directory. */
+  secret: string | undefined;
+  /** Where herald keeps its files (the generated secret). `HERALD_DATA_DIR`, defaults to `./data`. */
+  dataDir: string;
+  /** How long a sign-in lasts, in seconds. `HERALD_SESSION_TTL_S`, defaults to `604800` (7 days). */
+  sessionTtlS: number;
+  /** Most topics one stream may follow. `HERALD_MAX_TOPICS`, defaults to `32`. */
+  maxTopicsPerStream: number;
+  /** Bearer tokens for `POST /api/publish`. `HERALD_PUBLISH_TOKENS`, comma-separated; defaults to none (the API refuses everyone). */
+  publishTokens: string[];
+  /** Group name → member user ids. `HERALD_GROUPS`, e.g. `admins=alice,bob;ops=carol`; defaults to no groups. */
+  groups: Record<string, string[]>;
+  /** Whether visitors who are not signed in may open streams. `HERALD_ANONYMOUS` (`on`/`off`), defaults to `on`. */
+  anonymous: boolean;
+  /** Topic patterns (`*` matches any run of characters) that need permission. `HERALD_PRIVATE_TOPICS`, comma-separated; defaults to none. */
+  privateTopics: string[];
+  /** The URL people reach herald at. `HERALD_PUBLIC_URL`; an `https:` URL makes cookies `Secure`. Defaults to none. */
+  publicUrl: URL | undefined;
+  /**
+   * Origins allowed to embed herald's streams and fragments from their own pages (CORS with
+   * credentials). `HERALD_CORS_ORIGINS`, comma-separated, e.g. `https://shop.example`; defaults to none.
+   */
+  corsOrigins: string[];
+  /**
+   * How many proxies you run in front of herald, each appending its peer to `X-Forwarded-For`:
+   * the client address is the entry the outermost one added. `HERALD_TRUST_PROXY`: `off` (`0`,
+   * the socket's peer), `on` (`1`), or a number of hops; defaults to `off`.
+   */
+  trustProxy: number;
+  /** Log level: `debug`, `info`, `warn`, `error` or `off`. `HERALD_LOG`, defaults to `info`. */
+  logLevel: LogLevel;
+  limits: Limits;
+  /**
+   * Where events are kept: `sqlite` (a file in the data directory), `memory`, or `redis` (Redis
+   * Streams at `REDIS_URL`, shared by several processes). `HERALD_EVENT_LOG`, defaults to `redis`
+   * when `REDIS_URL` is set, else `sqlite`.
+   */
+  eventLog: "sqlite" | "memory" | "redis";
+  /** Redis, for the `redis` event log. `REDIS_URL`, e.g. `redis://127.0.0.1:6379`; defaults to none. */
+  redisUrl: string | undefined;
+  /** Prefix of herald's Redis keys. `HERALD_REDIS_PREFIX`, defaults to `herald:`. */
+  redisPrefix: string;
+  /**
+   * How long herald waits for Redis to answer a command before it gives up (a publish then
+   * answers 503 with `Retry-After`). `HERALD_REDIS_TIMEOUT_MS`, defaults to `2000`.
+   */
+  redisTimeoutMs: number;
+  /**
+   * Processes serving one port (`reusePort`), to hold more streams than one process's open-file
+   * limit allows; they share the hub through Redis, so more than one needs `REDIS_URL`.
+   * `HERALD_WORKERS`, defaults to `1`.
+   */
+  workers: number;
+  /**
+   * With Redis, how often each process writes its stream counts there; a process silent for three
+   * times this long is no longer counted. `HERALD_PRESENCE_MS`, defaults to `2000`.
+   */
+  presenceMs: number;
+  /** How often admins' streams get the monitor's figures. `HERALD_MONITOR_MS`, defaults to `2000`. */
+  monitorMs: number;
+  /** Most events kept for replay. `HERALD_LOG_MAX_EVENTS`, defaults to `100000`. */
+  logMaxEvents: number;
+  /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
+  logMaxAgeS: number;
+  /** `full` makes every sqlite commit wait for the disk; `normal` survives crashes of the process. `HERALD_SQLITE_SYNC`, defaults to `normal`. */
+  sqliteSync: "normal" | "full";
+  /** Unsent bytes a stream may hold before it is dropped as a slow consumer. `HERALD_MAX_BUFFER`, defaults to `1048576` (1 MiB). */
+  maxBuffer: number;
+  /** A stream whose socket has not drained for this long is dropped as stale. `HERALD_CLIENT_TIMEOUT_MS`, defaults to `45000`; `0` never. */
+  clientTimeoutMs: number;
+  /** On shutdown, clients are told to come back at random within this window. `HERALD_DRAIN_MS`, defaults to `5000`. */
+  drainMs: number;
+  /** Notifications a page and a snapshot show. `HERALD_INBOX_SIZE`, defaults to `50`. */
+  inboxSize: number;
+  /**
+   * Most events one stream that is not signed in may have replayed when it resumes; with more
+   * missed, it gets a snapshot and a history-cut instead, so one anonymous request cannot pull the
+   * whole log. `HERALD_REPLAY_MAX_ANONYMOUS`, defaults to `1000`.
+   */
+  replayMaxAnonymous: number;
+  /** How often the `market` topic gets new prices, while someone follows it. `HERALD_MARKET_MS`, defaults to `2000`. */
+  marketMs: number;
+  /** How often the `metrics` topic gets this process's figures, while someone follows it. `HERALD_METRICS_MS`, defaults to `3000`. */
+  metricsMs: number;
+  /** Time between the status steps of a demo order. `HERALD_ORDER_STEP_MS`, defaults to `3000`. */
+  orderStepMs: number;
+  /** The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page. `HERALD_HTMX`, defaults to `2`. */
+  htmx: HtmxVersion;
+}
+
+export const LOG_LEVELS = ["debug", "info", "warn", "error", "off"] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+/** Abuse bounds. Each has its own variable and its own refusal status. */
+export interface Limits {
+  /** Open streams in total; past it, 503. `HERALD_MAX_CLIENTS`, defaults to `10000`. */
+  maxClients: number;
+  /** Open streams per signed-in user; past it, 429. `HERALD_MAX_STREAMS_PER_USER`, defaults to `10`. */
+  maxStreamsPerUser: number;
+  /** New streams per client address per second (bursts of twice that); past it, 429. `HERALD_STREAMS_PER_IP_PER_S`, defaults to `10`. */
+  streamsPerIpPerS: number;
+  /** Publishes per signed-in user per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_USER`, defaults to `5`. */
+  publishesPerUserPerS: number;
+  /** Publishes per API token per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_TOKEN`, defaults to `500`. */
+  publishesPerTokenPerS: number;
+  /** Bytes in a request body; past it, 413. `HERALD_MAX_BODY_BYTES`, defaults to `262144` (256 KiB). */
+  maxBodyBytes: number;
+  /** Bytes of `html` in one published event; past it, 413. `HERALD_MAX_HTML_BYTES`, defaults to `16384`. */
+  maxHtmlBytes: number;
+  /** Events, or targets, in one API request; past it, 413. `HERALD_MAX_BATCH`, defaults to `100`. */
+  maxBatch: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  const text = env[name];
+  if (text === undefined || text.trim() === "") return fallback;
+  const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value < min || value > max) {
+    throw new HeraldError(`${name} must be a whole number from ${min} to ${max}, got ${JSON.stringify(text)}`);
+  }
+  return value;
+}
+
+function text(env: Env, name: string, fallback: string): string {
+  const value = env[name]?.trim();
+  return value ? value : fallback;
+}
+
+function list(env: Env, name: string): string[] {
+  return (env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+}
+
+function flag(env: Env, name: string, fallback: boolean): boolean {
+  const value = env[name]?.trim().toLowerCase();
+  if (!value) return fallback;
+  if (["on", "true", "1", "yes"].includes(value)) return true;
+  if (["off", "false", "0", "no"].includes(value)) return false;
+  throw new HeraldError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
+}
+
+
+function proxyHops(env: Env): number {
+  const value = env.HERALD_TRUST_PROXY?.trim().toLowerCase();
+  if (value && /^\d+$/.test(value)) return integer(env, "HERALD_TRUST_PROXY", 0, 0, 16);
+  if (value && !["on", "true", "yes", "off", "false", "no"].includes(value)) {
+    throw new HeraldError(`HERALD_TRUST_PROXY must be on, off or a number of proxies (0–16), got ${JSON.stringify(env.HERALD_TRUST_PROXY)}`);
+  }
+  return flag(env, "HERALD_TRUST_PROXY", false) ? 1 : 0;
+}
+
+function groups(env: Env): Record<string, string[]> {
+  const out: Record<string, string[]> = {};
+  for (const entry of (env.HERALD_GROUPS ?? "").split(";")) {
+    if (entry.trim() === "") continue;
+    const [name = "", members = "", extra] = entry.split("=").map((part) => part.trim());
+    if (!entry.includes("=") || extra !== undefined || !GROUP_NAME.test(name)) {
+      throw new HeraldError(`HERALD_GROUPS: "${entry.trim()}" is not group=user,user (group names are lower-case letters, digits, ".", "_" or "-")`);
+    }
+    const ids = members.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== "");
+    for (const id of ids) if (!USER_ID.test(id)) throw new HeraldError(`HERALD_GROUPS: "${id}" in group ${name} is not a user name`);
+    out[name] = [...new Set([...(out[name] ?? []), ...ids])];
+  }
+  return out;
+}
+
+function privateTopics(env: Env): string[] {
+  const patterns = list(env, "HERALD_PRIVATE_TOPICS");
+  for (const pattern of patterns) {
+    if (!/^[a-z0-9._*-]{1,64}$/.test(pattern)) {
+      throw new HeraldError(`HERALD_PRIVATE_TOPICS: "${pattern}" is not a topic pattern (topic characters and *)`);
+    }
+  }
+  return patterns;
+}
+
+function workers(env: Env): number {
+  const count = integer(env, "HERALD_WORKERS", 1, 1, 64);
+  if (count > 1 && !redisUrl(env)) {
+    throw new HeraldError("HERALD_WORKERS above 1 needs REDIS_URL: the processes share their hub through Redis");
+  }
+  return count;
+}
+
+function redisUrl(env: Env): string | undefined {
+  const value = env.REDIS_URL?.trim();
+  if (!value) return undefined;
+  if (!/^(redis|rediss|valkey|valkeys):\/\/./.test(value)) throw new HeraldError(`REDIS_URL must be a redis:// URL, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function corsOrigins(env: Env): string[] {
+  return list(env, "HERALD_CORS_ORIGINS").map((origin) => {
+    let url: URL | undefined;
+    try {
+      url = new URL(origin);
+    } catch {
+      // Reported below with the variable's name.
+    }
+    if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.origin !== origin.replace(/\/$/, "")) {
+      throw new HeraldError(`HERALD_CORS_ORIGINS: "${origin}" is not an origin such as https://shop.example`);
+    }
+    return url.origin;
+  });
+}
+
+function publicUrl(env: Env): URL | undefined {
+  const value = env.HERALD_PUBLIC_URL?.trim();
+  if (!value) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "http:" || url.protocol === "https:") return url;
+  } catch {
+    // Reported below with the variable's name.
+  }
+  throw new HeraldError(`HERALD_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(value)}`);
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const value = text(env, name, fallback).toLowerCase();
+  if (!(values as readonly string[]).includes(value)) {
+    throw new HeraldError(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(env[name])}`);
+  }
+  return value as T;
+}
+
+function tokens(env: Env): string[] {
+  const values = list(env, "HERALD_PUBLISH_TOKENS");
+  for (const token of values) {
+    if (token.length < 16 || /\s/.test(token)) throw new HeraldError("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters, without spaces");
+  }
+  return values;
+}
+
+/** Reads the configuration from `env` (defaults to `process.env`). Throws `HeraldError` on a bad value. */
+export function loadConfig(env: Env = process.env): Config {
+  if (env.HERALD_EVENT_LOG?.trim().toLowerCase() === "redis" && !redisUrl(env)) {
+    throw new HeraldError("HERALD_EVENT_LOG=redis needs REDIS_URL");
+  }
+  const secret = env.HERALD_SECRET?.trim() || undefined;
+  if (secret !== undefined && secret.length < 16) {
+    throw new HeraldError("HERALD_SECRET must be at least 16 characters; unset it to have one generated");
+  }
+  return {
+    port: integer(env, "PORT", 3000, 0, 65535),
+    host: text(env, "HOST", "0.0.0.0"),
+    heartbeatMs: integer(env, "HERALD_HEARTBEAT_MS", 15_000, 10),
+    retryMs: integer(env, "HERALD_RETRY_MS", 3_000, 0),
+    secret,
+    dataDir: text(env, "HERALD_DATA_DIR", "./data"),
+    sessionTtlS: integer(env, "HERALD_SESSION_TTL_S", 7 * 24 * 3600, 60),
+    maxTopicsPerStream: integer(env, "HERALD_MAX_TOPICS", 32, 1, 1000),
+    publishTokens: tokens(env),
+    groups: groups(env),
+    anonymous: flag(env, "HERALD_ANONYMOUS", true),
+    privateTopics: privateTopics(env),
+    publicUrl: publicUrl(env),
+    trustProxy: proxyHops(env),
+    corsOrigins: corsOrigins(env),
+    logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, "info"),
+    limits: {
+      maxClients: integer(env, "HERALD_MAX_CLIENTS", 10_000, 1),
+      maxStreamsPerUser: integer(env, "HERALD_MAX_STREAMS_PER_USER", 10, 1),
+      streamsPerIpPerS: integer(env, "HERALD_STREAMS_PER_IP_PER_S", 10, 1),
+      publishesPerUserPerS: integer(env, "HERALD_PUBLISH_RATE_USER", 5, 1),
+      publishesPerTokenPerS: integer(env, "HERALD_PUBLISH_RATE_TOKEN", 500, 1),
+      maxBodyBytes: integer(env, "HERALD_MAX_BODY_BYTES", 256 * 1024, 1024),
+      maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES", 16 * 1024, 64),
+      maxBatch: integer(env, "HERALD_MAX_BATCH", 100, 1),
+    },
+    eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
+    redisUrl: redisUrl(env),
+    redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
+    redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS", 2_000, 10),
+    workers: workers(env),
+    presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
+    monitorMs: integer(env, "HERALD_MONITOR_MS", 2_000, 50),
+    logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
+    logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
+    sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),
+    maxBuffer: integer(env, "HERALD_MAX_BUFFER", 1024 * 1024, 1024),
+    clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS", 45_000, 0),
+    drainMs: integer(env, "HERALD_DRAIN_MS", 5_000, 0),
+    inboxSize: integer(env, "HERALD_INBOX_SIZE", 50, 1, 1000),
+    replayMaxAnonymous: integer(env, "HERALD_REPLAY_MAX_ANONYMOUS", 1_000, 0),
+    marketMs: integer(env, "HERALD_MARKET_MS", 2_000, 50),
+    metricsMs: integer(env, "HERALD_METRICS_MS", 3_000, 50),
+    orderStepMs: integer(env, "HERALD_ORDER_STEP_MS", 3_000, 10),
+    htmx: Number(oneOf(env, "HERALD_HTMX", ["2", "4"] as const, "2")) as HtmxVersion,
+  };
+}

@@ -1,0 +1,86 @@
+/**
+ * Publishing on behalf of someone: the permission check for every target and the rate limit
+ * before anything is sent, the publish itself, and its log line. Shared by the send form and the API.
+ */
+import { channelKind, channelName, userChannel, type Channel } from "../core/channel.ts";
+import { userById, type AppContext } from "./context.ts";
+import { HttpError } from "../core/errors.ts";
+import type { PublishResult } from "../core/hub.ts";
+import type { RateLimiter } from "./limits.ts";
+import type { Principal } from "./policy.ts";
+import { NOTIFICATION, unreadCount } from "./inbox.ts";
+import { unreadBadge } from "../../views/notification.ts";
+
+/** One event ready to go: where, under which SSE event name, with which HTML (or how to render it from its id). */
+export interface Outgoing {
+  targets: readonly Channel[];
+  event: string;
+  data: string | ((id: number) => string);
+}
+
+/** A name for the principal that is safe to log. */
+export function describe(principal: Principal): string {
+  if (principal.kind === "user") return `user:${principal.user.id}`;
+  if (principal.kind === "token") return principal.label;
+  if (principal.kind === "system") return `herald:${principal.label}`;
+  return "anonymous";
+}
+
+/** Throws 429 when `key` has used up its publish rate (`count` publishes at once). */
+export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): void {
+  const wait = limiter.take(key, count);
+  if (wait > 0) {
+    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, { "retry-after": String(wait) });
+  }
+}
+
+/** Throws 401/403 unless `by` may publish to every target of every event. */
+export function authorizeAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): void {
+  for (const event of events) for (const target of event.targets) ctx.policy.check(by, "publish", target);
+}
+
+/**
+ * Publishes events that `authorizeAll` accepted, in order, and logs each. Resolves once all are
+ * durable and sent: only then may the publisher be told they were accepted.
+ */
+export async function publishAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): Promise<PublishResult[]> {
+  // Appended in one go, so that a batch is committed together.
+  const results = await Promise.all(events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })));
+  if (events.length === 1) {
+    const { targets, event } = events[0]!;
+    ctx.log.info("published", { id: results[0]!.id, event, targets: targets.join(","), delivered: results[0]!.delivered, by: describe(by) });
+    return results;
+  }
+  // A batch is one line (each event's own at debug): a feed of many topics would otherwise write
+  // as many lines as it publishes events.
+  const targets = [...new Set(events.flatMap((e) => e.targets))];
+  ctx.log.info("published", {
+    ids: `${results[0]!.id}..${results.at(-1)!.id}`,
+    events: events.length,
+    names: [...new Set(events.map((e) => e.event))].join(","),
+    targets: targets.length > 10 ? `${targets.slice(0, 10).join(",")},… (${targets.length})` : targets.join(","),
+    delivered: results.reduce((sum, r) => sum + r.delivered, 0),
+    by: describe(by),
+  });
+  events.forEach(({ targets, event }, i) => ctx.log.debug("published", { id: results[i]!.id, event, targets: targets.join(","), delivered: results[i]!.delivered }));
+  return results;
+}
+
+/**
+ * After notifications to users, sends each of those users their new unread count (a `unread`
+ * event, not logged: it is per user, and a snapshot carries it after any reconnect). Counts of
+ * broadcasts to everyone or a group catch up on the next snapshot or mark-read.
+ */
+export async function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): Promise<void> {
+  const users = new Set<string>();
+  for (const { event, targets } of events) {
+    if (event !== NOTIFICATION) continue;
+    for (const target of targets) if (channelKind(target) === "user") users.add(channelName(target));
+  }
+  for (const id of users) {
+    const channel = userChannel(id);
+    if (ctx.hub.subscriberCount(channel) === 0) continue;
+    const count = await unreadCount(ctx, userById(ctx, id));
+    ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+  }
+}

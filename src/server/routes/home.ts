@@ -1,0 +1,105 @@
+/**
+ * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
+ */
+import { parseTarget, parseTopicList } from "../../core/channel.ts";
+import { currentUser, mayRead, pageViewer, viewerOf, type AppContext } from "../context.ts";
+import { HttpError } from "../../core/errors.ts";
+import { readBrowserForm } from "../form.ts";
+import { parseNotificationFields } from "../notification.ts";
+import { principalOf } from "../policy.ts";
+import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
+import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
+import type { User } from "../session.ts";
+import { inboxItems, NOTIFICATION, unreadCount } from "../inbox.ts";
+import { streamChannels } from "./stream.ts";
+import { html } from "../../../views/html.ts";
+import { homePage, sendForm } from "../../../views/home.ts";
+import { asRead, notificationItem, unreadBadge } from "../../../views/notification.ts";
+import { sentStatus } from "../../../views/status.ts";
+
+function topicsOf(ctx: AppContext, url: string): string[] {
+  return parseTopicList(new URL(url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+}
+
+/** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications. */
+export async function home(ctx: AppContext, req: Request): Promise<Response> {
+  const topics = topicsOf(ctx, req.url);
+  const viewer = pageViewer(ctx, req);
+  const live = viewer.user !== null || ctx.config.anonymous;
+  const channels = live ? streamChannels(ctx, viewer.user, topics) : [];
+  const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};
+  return htmlResponse(
+    homePage({
+      viewer,
+      topics,
+      items: await inboxItems(ctx, viewer.user, channels),
+      unread: viewer.user ? await unreadCount(ctx, viewer.user) : null,
+      live,
+    }),
+    { headers },
+  );
+}
+
+/**
+ * `POST /notify`: renders the notification once (with its id) and publishes it as event
+ * `notification`. Answered once it is durable: htmx gets the status line (and a fresh form), a
+ * plain post is sent back to the page.
+ */
+export async function notify(ctx: AppContext, req: Request): Promise<Response> {
+  const user = currentUser(ctx, req);
+  if (!user) throw new HttpError(401, "Sign in to send notifications.");
+  const fields = await readBrowserForm(ctx, req, user);
+  const channel = parseTarget(fields.target ?? "");
+  const parsed = parseNotificationFields(fields);
+  const sentAt = Date.now();
+  const principal = principalOf(user);
+  const outgoing: Outgoing[] = [
+    { targets: [channel], event: NOTIFICATION, data: (id) => notificationItem({ ...parsed, id, channel, from: user.name, sentAt }).value },
+  ];
+  authorizeAll(ctx, principal, outgoing);
+  checkPublishRate(ctx.rates.publishesPerUser, user.id);
+  const { delivered } = (await publishAll(ctx, principal, outgoing))[0]!;
+  await notifyUnread(ctx, outgoing);
+  if (isHtmx(req)) {
+    const csrf = viewerOf(ctx, req).csrf;
+    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`);
+  }
+  return seeOther("/");
+}
+
+/** Marks one notification (`id`) or all of them (`all`) read; answers the new unread count. */
+export async function markRead(ctx: AppContext, req: Request): Promise<Response> {
+  const user = currentUser(ctx, req);
+  if (!user) throw new HttpError(401, "Sign in to manage your notifications.");
+  const fields = await readBrowserForm(ctx, req, user);
+  const log = ctx.hub.log;
+  let updated = html``;
+  if (fields.all !== undefined) {
+    await log.markAllRead(user.id, await log.lastId());
+    // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
+    const page = req.headers.get("hx-current-url");
+    if (isHtmx(req) && page) updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
+  } else {
+    const text = fields.id ?? "";
+    if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
+    const event = await log.get(Number(text));
+    // Someone else's notification is answered exactly as one that does not exist.
+    if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
+      throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
+    }
+    await log.markRead(user.id, event.id);
+    updated = asRead(event.data, true);
+  }
+  ctx.log.info("marked read", { user: user.id, id: fields.all !== undefined ? "all" : fields.id });
+  if (!isHtmx(req)) return seeOther("/");
+  return htmlResponse(html`${unreadBadge(await unreadCount(ctx, user))}${updated}`);
+}
+
+function pageChannels(ctx: AppContext, user: User, page: string) {
+  try {
+    return streamChannels(ctx, user, topicsOf(ctx, page));
+  } catch {
+    // A page URL with topics that no longer pass: the user's own channels are still right.
+    return streamChannels(ctx, user, []);
+  }
+}

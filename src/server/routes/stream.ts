@@ -1,0 +1,154 @@
+/**
+ * `GET /sse`: one event stream on `everyone`, the topics asked for, and the signed-in user's
+ * own channel and groups. Refusals are cheap and come before any stream is set up.
+ *
+ * A stream that arrives with `Last-Event-ID` (or `?lastEventId=`) the log still covers gets every
+ * later event of its channels, then live events, with no gap and no duplicate. Any other stream
+ * (a page load, htmx-ext-sse's own reconnect, which sends no id, or an id the log no longer
+ * covers) starts with a `snapshot` that brings the page up to date, and, when its id was too old
+ * or unknown, a `history-cut` notice.
+ */
+import type { Server } from "bun";
+import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../../core/channel.ts";
+import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
+import { HttpError } from "../../core/errors.ts";
+import { formatEventId, parseEventId } from "../../core/eventlog/index.ts";
+import { principalOf } from "../policy.ts";
+import { isHtmx4Stream } from "../htmx.ts";
+import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../pages.ts";
+import { encodeRetry } from "../../core/sse.ts";
+import type { User } from "../session.ts";
+import { subscriberStream, type Subscriber } from "../../core/subscriber.ts";
+import { historyCutNotice } from "../../../views/status.ts";
+
+const SSE_HEADERS = {
+  "content-type": "text/event-stream; charset=utf-8",
+  "cache-control": "no-cache",
+  // nginx buffers proxied responses unless told not to, which would hold events back.
+  "x-accel-buffering": "no",
+};
+
+/** Throws the right refusal when opening one more stream would pass a limit. */
+function checkLimits(ctx: AppContext, address: string, userId: string | null): void {
+  const { limits } = ctx.config;
+  const wait = ctx.rates.streamsPerIp.take(address);
+  if (wait > 0) {
+    throw new HttpError(429, `Too many new streams from your address; try again in ${wait} s.`, { "retry-after": String(wait) });
+  }
+  if (ctx.hub.clientCount >= limits.maxClients) {
+    throw new HttpError(503, "The server holds as many streams as it may; try again shortly.", { "retry-after": "30" });
+  }
+  if (userId && ctx.hub.subscriberCount(userChannel(userId)) >= limits.maxStreamsPerUser) {
+    throw new HttpError(429, `You already have ${limits.maxStreamsPerUser} streams open, the most one user may; close a tab and try again.`, { "retry-after": "30" });
+  }
+}
+
+/** The id to resume after: `Last-Event-ID` (what the browser sends) or `?lastEventId=`; `null` when none. */
+function resumeId(req: Request, url: URL): string | null {
+  const value = req.headers.get("last-event-id") ?? url.searchParams.get("lastEventId");
+  return value === null || value.trim() === "" ? null : value.trim();
+}
+
+/**
+ * The channels a page or stream following `topics` is on: `everyone` and the topics (403 for one
+ * the policy refuses), and the user's own channel and groups where the policy allows.
+ */
+export function streamChannels(ctx: AppContext, user: User | null, topics: readonly string[]): Channel[] {
+  const principal = principalOf(user);
+  const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
+  for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
+  const own = user ? personalChannels(ctx, user).filter((channel) => channel !== EVERYONE) : [];
+  return [...asked, ...own];
+}
+
+/**
+ * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b` and from the page it backs
+ * (`?page=`, see `src/server/pages.ts`); the user and group channels only from the verified session.
+ */
+export function openStream(ctx: AppContext, req: Request, server: Server<unknown>): Response {
+  const user = currentUser(ctx, req);
+  if (!user && !ctx.config.anonymous) throw new HttpError(401, "Sign in to open a stream.");
+  const url = new URL(req.url);
+  const page = parsePage(url.searchParams.get("page"), user);
+  const asked = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+  const topics = [...new Set([...PAGE_TOPICS[page], ...asked])];
+  const channels = streamChannels(ctx, user, topics);
+
+  const address = clientAddress(ctx, req, server);
+  checkLimits(ctx, address, user?.id ?? null);
+  if (!ctx.hub.ready) throw new HttpError(503, "herald cannot reach its event store (Redis) yet; try again shortly.", { "retry-after": "5" });
+
+  // Bun closes connections idle for 10 s by default; a stream is idle between events by nature.
+  server.timeout(req, 0);
+  const userId = user?.id ?? null;
+  const from = resumeId(req, url);
+  const retry = encodeRetry(ctx.config.retryMs);
+  const init = {
+    channels,
+    userId,
+    maxBuffer: ctx.config.maxBuffer,
+    framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null,
+  };
+  const body = subscriberStream(init, req.signal, (subscriber) => {
+    subscriber.write(retry);
+    // Live events wait from the moment the stream joins; the replay or snapshot goes first.
+    subscriber.beginCatchUp();
+    ctx.hub.subscribe(subscriber);
+    start(ctx, subscriber, user, from, page).catch((error: unknown) => {
+      ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) });
+      subscriber.close(retry);
+    });
+    ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+    subscriber.onClose(logClosed(ctx));
+  });
+  return new Response(body, { headers: SSE_HEADERS });
+}
+
+/**
+ * What a new stream gets before live events: the replay after its id when the log covers it;
+ * otherwise the snapshot (its id is the log's newest, so a reconnect resumes from there) and,
+ * when an id was given but is not covered, the history notice.
+ */
+async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null, page: Page): Promise<void> {
+  // An id of another epoch (another history: a new database, a Redis that lost its data) or
+  // from before epochs is never taken as covered.
+  const after = from === null ? null : parseEventId(from);
+  if (after && (await ctx.hub.log.covers(after.epoch, after.id)) && (user || (await withinAnonymousReplay(ctx, subscriber, after.id)))) {
+    const count = await ctx.hub.replay(subscriber, after.id);
+    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
+    return;
+  }
+  const position = await ctx.hub.position();
+  const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
+  // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
+  const retry = subscriber.framing ? ctx.config.retryMs : undefined;
+  // A snapshot can be larger than `HERALD_MAX_BUFFER` (a long inbox): it goes at the socket's pace.
+  subscriber.pace(subscriber.encode({ event: "snapshot", id: formatEventId(position.epoch, position.id), retry, data }));
+  if (ctx.hub.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
+  if (from !== null) subscriber.pace(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
+  if (await subscriber.paced()) subscriber.endCatchUp();
+}
+
+/**
+ * Whether an anonymous stream's missed events are few enough to replay: past
+ * `HERALD_REPLAY_MAX_ANONYMOUS` it gets a snapshot instead, so that an id far back (`<epoch>-0`)
+ * from anyone cannot make herald read and send the whole log for one request.
+ */
+async function withinAnonymousReplay(ctx: AppContext, subscriber: Subscriber, afterId: number): Promise<boolean> {
+  const max = ctx.config.replayMaxAnonymous;
+  const missed = await ctx.hub.log.backlog(afterId, subscriber.channels, max + 1);
+  if (missed <= max) return true;
+  ctx.log.info("replay refused", { stream: subscriber.serial, after: afterId, missed: `>${max}` });
+  return false;
+}
+
+function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
+  return (subscriber) =>
+    ctx.log.info("stream closed", {
+      stream: subscriber.serial,
+      user: subscriber.userId,
+      reason: subscriber.closeReason,
+      seconds: Math.round((Date.now() - subscriber.connectedAt) / 1000),
+      events: subscriber.eventsSent,
+    });
+}

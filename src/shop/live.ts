@@ -1,0 +1,147 @@
+/**
+ * The live streams behind `/live`: simulated market prices on topic `market`, and this process's
+ * own figures on topic `metrics`. Both are signals (not logged: a price or a figure is worth
+ * showing only while it is current) and both are made only while a stream follows their topic.
+ * A page's first paint and snapshot show the latest of each.
+ */
+import { topicChannel } from "../core/channel.ts";
+import type { Hub } from "../core/hub.ts";
+import { marketTable, metricsFigures } from "./views/live.ts";
+
+export const MARKET_TOPIC = "market";
+export const METRICS_TOPIC = "metrics";
+
+export interface Quote {
+  symbol: string;
+  name: string;
+  price: number;
+  /** Change since the previous tick, in percent. */
+  change: number;
+}
+
+const SYMBOLS: Array<[string, string, number]> = [
+  ["ACME", "Acme Corp.", 182.4],
+  ["GLBX", "Globex", 64.1],
+  ["INIT", "Initech", 23.75],
+  ["UMBR", "Umbrella", 311.2],
+  ["STRK", "Stark Industries", 948.0],
+];
+
+/** Prices on a random walk, moved one step per tick. */
+export class Market {
+  quotes: Quote[] = SYMBOLS.map(([symbol, name, price]) => ({ symbol, name, price, change: 0 }));
+  /** Ticks made so far: they are made only while someone follows `market`. */
+  ticks = 0;
+  updatedAt = Date.now();
+  #random: () => number;
+
+  constructor(random: () => number = Math.random) {
+    this.#random = random;
+  }
+
+  tick(): void {
+    for (const quote of this.quotes) {
+      // At most ±1.5% a step, never below one cent.
+      const change = (this.#random() * 2 - 1) * 1.5;
+      quote.price = Math.max(0.01, Math.round(quote.price * (1 + change / 100) * 100) / 100);
+      quote.change = Math.round(change * 100) / 100;
+    }
+    this.ticks++;
+    this.updatedAt = Date.now();
+  }
+}
+
+/** One reading of this process's figures. */
+export interface Metrics {
+  at: number;
+  rssBytes: number;
+  heapBytes: number;
+  /** CPU time used since the previous reading, as a share of one core, in percent. */
+  cpuPercent: number;
+  streams: number;
+  /** Events published per second since the previous reading. */
+  eventsPerS: number;
+  /** Events written to streams per second since the previous reading. */
+  deliveriesPerS: number;
+  uptimeS: number;
+}
+
+/** Reads the process's figures; each reading's rates cover the time since the one before. */
+export class MetricsSampler {
+  #hub: Hub;
+  #startedAt: number;
+  #last: { at: number; cpu: NodeJS.CpuUsage; published: number; delivered: number };
+  latest: Metrics;
+
+  constructor(hub: Hub, startedAt: number) {
+    this.#hub = hub;
+    this.#startedAt = startedAt;
+    const stats = hub.stats();
+    this.#last = { at: performance.now(), cpu: process.cpuUsage(), published: stats.published, delivered: stats.delivered };
+    this.latest = this.#reading(0, 0, 0);
+  }
+
+  #reading(cpuPercent: number, eventsPerS: number, deliveriesPerS: number): Metrics {
+    const memory = process.memoryUsage();
+    return {
+      at: Date.now(),
+      rssBytes: memory.rss,
+      heapBytes: memory.heapUsed,
+      cpuPercent,
+      streams: this.#hub.clientCount,
+      eventsPerS,
+      deliveriesPerS,
+      uptimeS: Math.round((Date.now() - this.#startedAt) / 1000),
+    };
+  }
+
+  sample(): Metrics {
+    const now = performance.now();
+    const cpu = process.cpuUsage();
+    const { published, delivered } = this.#hub.stats();
+    const seconds = Math.max((now - this.#last.at) / 1000, 0.001);
+    const cpuMicros = cpu.user - this.#last.cpu.user + (cpu.system - this.#last.cpu.system);
+    const round = (n: number) => Math.round(n * 10) / 10;
+    this.latest = this.#reading(
+      round(cpuMicros / 1e6 / seconds * 100),
+      round((published - this.#last.published) / seconds),
+      round((delivered - this.#last.delivered) / seconds),
+    );
+    this.#last = { at: now, cpu, published, delivered };
+    return this.latest;
+  }
+}
+
+/** The live state a page needs for its first paint and snapshot. */
+export interface LiveFeeds {
+  market: Market;
+  metrics: MetricsSampler;
+  stop(): void;
+}
+
+/** Starts the market (every `marketMs`) and metrics (every `metricsMs`) feeds. */
+export function startLiveFeeds(hub: Hub, startedAt: number, { marketMs, metricsMs }: { marketMs: number; metricsMs: number }): LiveFeeds {
+  const market = new Market();
+  const metrics = new MetricsSampler(hub, startedAt);
+  const marketChannel = topicChannel(MARKET_TOPIC);
+  const metricsChannel = topicChannel(METRICS_TOPIC);
+  const timers = [
+    setInterval(() => {
+      if (hub.subscriberCount(marketChannel) === 0) return;
+      market.tick();
+      hub.signal(marketChannel, { event: "market", data: marketTable(market.quotes, market.updatedAt).value });
+    }, marketMs),
+    setInterval(() => {
+      // Read every time, so that the rates cover one interval; sent only when someone follows.
+      const reading = metrics.sample();
+      if (hub.subscriberCount(metricsChannel) === 0) return;
+      hub.signal(metricsChannel, { event: "metrics", data: metricsFigures(reading).value });
+    }, metricsMs),
+  ];
+  for (const timer of timers) timer.unref();
+  return {
+    market,
+    metrics,
+    stop: () => timers.forEach(clearInterval),
+  };
+}
