@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, mock, test } from "bun:test";
 import type { Herald } from "../src/server/app.ts";
 import type { Channel } from "../src/core/channel.ts";
-import { HttpError } from "../src/core/errors.ts";
+import { HttpError } from "../src/server/errors.ts";
 import { Policy, type AuthorizeHook, type Principal } from "../src/server/policy.ts";
 import { eventually, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
 

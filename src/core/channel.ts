@@ -6,7 +6,7 @@
  * - `user:<id>`: the signed-in user's own streams, granted only from a verified session;
  * - `group:<name>`: the streams of a group's members (`HERALD_GROUPS`), from their session.
  */
-import { HttpError } from "./errors.ts";
+import { InputError } from "./errors.ts";
 
 export type Channel = "everyone" | `topic:${string}` | `user:${string}` | `group:${string}`;
 export type ChannelKind = "everyone" | "topic" | "user" | "group";
@@ -35,7 +35,7 @@ export function groupChannel(name: string): Channel {
 /** Checks a topic name, throwing a 400 that says what a valid one looks like. */
 export function parseTopic(name: string): string {
   if (!TOPIC_NAME.test(name)) {
-    throw new HttpError(400, `"${name}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`);
+    throw new InputError(`"${name}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`);
   }
   return name;
 }
@@ -43,7 +43,7 @@ export function parseTopic(name: string): string {
 /** Parses a publish target (`everyone`, `topic:<name>`, `user:<id>` or `group:<name>`), throwing a 400 otherwise. */
 export function parseTarget(text: string): Channel {
   const target = text.trim();
-  if (target === "") throw new HttpError(400, "Choose a target: everyone, topic:<name>, user:<name> or group:<name>.");
+  if (target === "") throw new InputError("Choose a target: everyone, topic:<name>, user:<name> or group:<name>.");
   if (target === EVERYONE) return EVERYONE;
   const colon = target.indexOf(":");
   const kind = colon < 0 ? target : target.slice(0, colon);
@@ -51,14 +51,14 @@ export function parseTarget(text: string): Channel {
   if (colon > 0 && kind === "topic") return topicChannel(parseTopic(name));
   if (colon > 0 && kind === "user") {
     const id = name.toLowerCase();
-    if (!USER_ID.test(id)) throw new HttpError(400, `"${name}" is not a valid user: use the name they signed in with.`);
+    if (!USER_ID.test(id)) throw new InputError(`"${name}" is not a valid user: use the name they signed in with.`);
     return userChannel(id);
   }
   if (colon > 0 && kind === "group") {
-    if (!GROUP_NAME.test(name)) throw new HttpError(400, `"${name}" is not a valid group name.`);
+    if (!GROUP_NAME.test(name)) throw new InputError(`"${name}" is not a valid group name.`);
     return groupChannel(name);
   }
-  throw new HttpError(400, `Unknown target "${target}": use everyone, topic:<name>, user:<name> or group:<name>.`);
+  throw new InputError(`Unknown target "${target}": use everyone, topic:<name>, user:<name> or group:<name>.`);
 }
 
 /** The kind of a channel, for stats and labels. */
@@ -81,6 +81,6 @@ export function parseTopicList(values: readonly string[], max: number): string[]
   for (const value of values) {
     for (const part of value.split(/[\s,]+/)) if (part !== "") topics.add(parseTopic(part));
   }
-  if (topics.size > max) throw new HttpError(400, `A stream may follow at most ${max} topics; this one asked for ${topics.size}.`);
+  if (topics.size > max) throw new InputError(`A stream may follow at most ${max} topics; this one asked for ${topics.size}.`);
   return [...topics];
 }

@@ -10,19 +10,13 @@ export class HeraldError extends Error {
 }
 
 /**
- * A request that herald refuses. Thrown anywhere below a route and turned into a response
- * in one place (`src/respond.ts`): a page, an htmx fragment, JSON or plain text depending on
- * who asked. `message` is written for a person and is always escaped before it reaches HTML.
+ * Input from outside that herald refuses: a channel, topic or user name that is not valid. The
+ * message is written for a person; the server answers it with a 400.
  */
-export class HttpError extends Error {
-  readonly status: number;
-  readonly headers: Record<string, string>;
-
-  constructor(status: number, message: string, headers: Record<string, string> = {}) {
+export class InputError extends Error {
+  constructor(message: string) {
     super(message);
-    this.name = "HttpError";
-    this.status = status;
-    this.headers = headers;
+    this.name = "InputError";
   }
 }
 

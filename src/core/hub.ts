@@ -9,9 +9,8 @@
  */
 import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
 import { formatEventId, type EventLog, type Position } from "./eventlog/index.ts";
-import type { Htmx4Framing } from "../server/htmx.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
-import type { CloseReason, Subscriber } from "./subscriber.ts";
+import type { CloseReason, Framing, Subscriber } from "./subscriber.ts";
 
 /** The outcome of one publish. */
 export interface PublishResult {
@@ -79,13 +78,13 @@ const checkedNames = new Set<string>();
 /** One message's htmx 4 variants, each encoded the first time a stream needs it. */
 class Variants {
   readonly #message: SseMessage;
-  #frames: Map<Htmx4Framing, Uint8Array> | null = null;
+  #frames: Map<Framing, Uint8Array> | null = null;
 
   constructor(message: SseMessage) {
     this.#message = message;
   }
 
-  for(framing: Htmx4Framing): Uint8Array {
+  for(framing: Framing): Uint8Array {
     this.#frames ??= new Map();
     let frame = this.#frames.get(framing);
     if (!frame) this.#frames.set(framing, (frame = framing.encode(this.#message)));

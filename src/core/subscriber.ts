@@ -28,11 +28,18 @@
  * remembered, so no event is written twice. The queue is live traffic: it counts.
  */
 import type { Channel } from "./channel.ts";
-import type { Htmx4Framing } from "../server/htmx.ts";
 import { encodeMessage, type SseMessage } from "./sse.ts";
 
 /** Why a stream ended. */
 export type CloseReason = "client" | "server" | "slow" | "stale" | "shutdown";
+
+/**
+ * How a stream's messages are encoded when not as plain named events: the server frames a page's
+ * events for htmx 4 this way (see `src/server/htmx.ts`).
+ */
+export interface Framing {
+  encode(message: SseMessage): Uint8Array;
+}
 
 /** Who and what a new stream is for. */
 export interface SubscriberInit {
@@ -43,7 +50,7 @@ export interface SubscriberInit {
   /** Unsent bytes of live events allowed before the stream counts as a slow consumer. Defaults to 1 MiB. */
   maxBuffer?: number;
   /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
-  framing?: Htmx4Framing | null;
+  framing?: Framing | null;
 }
 
 /**
@@ -117,7 +124,7 @@ export class Subscriber {
   readonly userId: string | null;
   readonly connectedAt = Date.now();
   /** How this stream's events are framed: `null` for named events (htmx 2), else for its htmx 4 page. */
-  readonly framing: Htmx4Framing | null;
+  readonly framing: Framing | null;
   /** Events delivered to this stream (heartbeats not counted). */
   eventsSent = 0;
   /** Bytes written, heartbeats included. */

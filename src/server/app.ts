@@ -9,7 +9,8 @@ import { join } from "node:path";
 import type { Config } from "./config.ts";
 import { identify, viewerOf, type AppContext } from "./context.ts";
 import { CsrfTokens } from "./csrf.ts";
-import { HeraldError, HttpError, isCorrupt, isDiskFull } from "../core/errors.ts";
+import { HeraldError, InputError, isCorrupt, isDiskFull } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "../core/eventlog/index.ts";
 import { RedisUnavailableError } from "../core/eventlog/redis.ts";
 import { Hub } from "../core/hub.ts";
@@ -189,6 +190,7 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
       return await handler(ctx, req, server);
     } catch (error) {
       if (error instanceof HttpError) return errorResponse(req, error, viewer, config.retryMs);
+      if (error instanceof InputError) return errorResponse(req, new HttpError(400, error.message), viewer, config.retryMs);
       if (error instanceof URIError) {
         const malformed = new HttpError(400, "The address has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).");
         return errorResponse(req, malformed, viewer, config.retryMs);

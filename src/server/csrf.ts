@@ -10,7 +10,7 @@
  *    (`hx-headers` on `<body>`, so no inline script is needed).
  */
 import { timingSafeEqual } from "node:crypto";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 
 export const CSRF_COOKIE = "herald_csrf";
 export const CSRF_FIELD = "_csrf";

@@ -4,7 +4,7 @@
  */
 import { csrfNonce, csrfSubject, ownOrigins, type AppContext } from "./context.ts";
 import { checkSameOrigin, CSRF_FIELD, CSRF_HEADER } from "./csrf.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import type { User } from "./session.ts";
 
 /** Text fields of a form post; a field given twice keeps its first value. */

@@ -15,8 +15,9 @@
  * children). Every other event keeps its name. Each publish encodes that variant once per page
  * kind, and only when such a stream is on its channel.
  */
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import { encodeMessage, type SseMessage } from "../core/sse.ts";
+import type { Framing } from "../core/subscriber.ts";
 
 export const HTMX_VERSIONS = [2, 4] as const;
 export type HtmxVersion = (typeof HTMX_VERSIONS)[number];
@@ -42,7 +43,7 @@ export function isHtmx4Stream(req: Request): boolean {
 export type Placement = "oob" | "main" | `${string}:#${string}`;
 
 /** How a stream for htmx 4 frames the events of one kind of page. */
-export class Htmx4Framing {
+export class Htmx4Framing implements Framing {
   readonly #placements: ReadonlyMap<string, Placement>;
 
   constructor(placements: Record<string, Placement>) {

@@ -4,14 +4,12 @@
  */
 import { LOG_LEVELS, type LogLevel } from "./config.ts";
 
-export type LogFields = Record<string, string | number | boolean | null | undefined>;
+import type { Log, LogFields } from "../core/log.ts";
 
-export interface Logger {
-  debug(msg: string, fields?: LogFields): void;
-  info(msg: string, fields?: LogFields): void;
-  warn(msg: string, fields?: LogFields): void;
-  error(msg: string, fields?: LogFields): void;
-}
+export type { LogFields };
+
+/** The server's logger: the core's `Log`, written as JSON lines. */
+export type Logger = Log;
 
 let pending: string[] = [];
 

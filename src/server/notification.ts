@@ -1,7 +1,7 @@
 /**
  * A notification: what the send form and the API publish, and what the inbox shows.
  */
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 
 export const LEVELS = ["info", "success", "warning", "error"] as const;
 export type Level = (typeof LEVELS)[number];

@@ -6,7 +6,7 @@
  */
 import type { Channel } from "../core/channel.ts";
 import type { AppContext } from "./context.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import { Htmx4Framing } from "./htmx.ts";
 import { INVENTORY_TOPIC } from "../shop/inventory.ts";
 import { MARKET_TOPIC, METRICS_TOPIC } from "../shop/live.ts";

@@ -12,7 +12,7 @@
  * its own.
  */
 import { channelKind, channelName, type Channel } from "../core/channel.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import type { User } from "./session.ts";
 
 /** Who is asking. */

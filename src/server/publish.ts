@@ -4,7 +4,7 @@
  */
 import { channelKind, channelName, userChannel, type Channel } from "../core/channel.ts";
 import { userById, type AppContext } from "./context.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import type { PublishResult } from "../core/hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";

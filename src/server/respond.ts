@@ -3,7 +3,7 @@
  * response carries.
  */
 import type { Viewer } from "./context.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 import type { Logger } from "./logger.ts";
 import type { Html } from "../../views/html.ts";
 import { errorFragment, errorPage } from "../../views/status.ts";

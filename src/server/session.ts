@@ -10,7 +10,8 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { timingSafeEqual } from "node:crypto";
 import { USER_ID } from "../core/channel.ts";
-import { HeraldError, HttpError } from "../core/errors.ts";
+import { HeraldError } from "../core/errors.ts";
+import { HttpError } from "./errors.ts";
 
 /** A signed-in user, as proven by their session cookie. */
 export interface User {

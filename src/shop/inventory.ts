@@ -10,7 +10,7 @@
 import type { Database } from "bun:sqlite";
 import { topicChannel, userChannel, type Channel } from "../core/channel.ts";
 import type { AppContext } from "../server/context.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "../server/errors.ts";
 import type { Level } from "../server/notification.ts";
 import type { OutboxEvent } from "./outbox.ts";
 import { describe } from "../server/publish.ts";

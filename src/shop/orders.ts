@@ -11,7 +11,7 @@
 import type { Database } from "bun:sqlite";
 import { topicChannel, userChannel } from "../core/channel.ts";
 import type { AppContext } from "../server/context.ts";
-import { HttpError } from "../core/errors.ts";
+import { HttpError } from "../server/errors.ts";
 import { INVENTORY_TOPIC, recordStockChange } from "./inventory.ts";
 import type { Logger } from "../server/logger.ts";
 import type { Outbox } from "./outbox.ts";

@@ -7,7 +7,7 @@
 import type { Channel } from "../channel.ts";
 import { ChannelIndex } from "./channel-index.ts";
 import { newEpoch } from "./epoch.ts";
-import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
+import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./event-log.ts";
 
 export class MemoryEventLog implements EventLog {
   readonly #retention: Retention;

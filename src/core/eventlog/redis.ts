@@ -30,7 +30,7 @@ import { RedisClient } from "bun";
 import type { Channel } from "../channel.ts";
 import { ChannelIndex } from "./channel-index.ts";
 import { newEpoch, type Position } from "./epoch.ts";
-import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
+import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./event-log.ts";
 
 export interface RedisLogOptions {
   /** `redis://host:port`. */

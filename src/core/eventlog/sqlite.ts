@@ -22,10 +22,10 @@ import { Database, type Statement } from "bun:sqlite";
 import { existsSync, readFileSync, renameSync, rmSync, statSync } from "node:fs";
 import type { Channel } from "../channel.ts";
 import { HeraldError, isCorrupt } from "../errors.ts";
-import type { Logger } from "../../server/logger.ts";
+import type { Log } from "../log.ts";
 import { ChannelIndex } from "./channel-index.ts";
 import { newEpoch } from "./epoch.ts";
-import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./index.ts";
+import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./event-log.ts";
 
 interface Row {
   id: number;
@@ -75,7 +75,7 @@ export interface SqliteOptions {
   /** `normal` (the default) or `full`. */
   sync?: "normal" | "full";
   /** Where a failed prune or commit and a stray WAL are reported. Defaults to none. */
-  log?: Logger;
+  log?: Log;
 }
 
 /** Reads a SQLite varint at `at`: its value and the offset after it. */
@@ -128,7 +128,7 @@ export function highestRowidInWal(walPath: string): number {
  * ids from 1 again, ids that clients of the old one may hold. Returns the highest id the WAL
  * held (the new log starts after it) and moves the WAL aside, or 0 when there is none.
  */
-function setStrayWalAside(path: string, log: Logger | undefined): number {
+function setStrayWalAside(path: string, log: Log | undefined): number {
   const wal = `${path}-wal`;
   if (path === ":memory:" || !existsSync(wal) || statSync(wal).size <= 32) return 0;
   if (existsSync(path) && statSync(path).size > 0) return 0;
@@ -158,7 +158,7 @@ export class SqliteEventLog implements EventLog {
   /** The prune passes, one after another. */
   #pruning: Promise<void> = Promise.resolve();
   #closed = false;
-  readonly #log: Logger | undefined;
+  readonly #log: Log | undefined;
   readonly #q: {
     insertEvent: Statement;
     dropEvents: Statement;

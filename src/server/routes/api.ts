@@ -10,7 +10,8 @@
 import { timingSafeEqual } from "node:crypto";
 import { parseTarget, type Channel } from "../../core/channel.ts";
 import type { AppContext } from "../context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { InputError } from "../../core/errors.ts";
+import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readFormData, readJson } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import { RESERVED_EVENTS } from "../pages.ts";
@@ -102,6 +103,7 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     const render = (id: number) => notificationItem({ ...fields, id, channel: channels.join(", "), from: null, sentAt }).value;
     return { targets: channels, event: eventValue, data: render };
   } catch (error) {
+    if (error instanceof InputError && prefix) throw new HttpError(400, prefix + error.message);
     if (error instanceof HttpError && prefix) throw new HttpError(error.status, prefix + error.message, error.headers);
     throw error;
   }

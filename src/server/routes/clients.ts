@@ -6,7 +6,7 @@
  */
 import { groupChannel, parseTopic, topicChannel, userChannel, USER_ID, type Channel } from "../../core/channel.ts";
 import { currentUser, pageViewer, viewerOf, type AppContext } from "../context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../errors.ts";
 import { ADMINS } from "../policy.ts";
 import type { ClusterCounts } from "../../core/presence.ts";
 import { htmlResponse, jsonResponse } from "../respond.ts";

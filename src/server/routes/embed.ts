@@ -5,7 +5,7 @@
 import { parseTopic, topicChannel } from "../../core/channel.ts";
 import { currentUser, type AppContext } from "../context.ts";
 import { htmxVersionOf } from "../htmx.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../errors.ts";
 import { htmlResponse } from "../respond.ts";
 import { inboxItems } from "../inbox.ts";
 import { streamChannels } from "./stream.ts";

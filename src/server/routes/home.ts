@@ -3,7 +3,7 @@
  */
 import { parseTarget, parseTopicList } from "../../core/channel.ts";
 import { currentUser, mayRead, pageViewer, viewerOf, type AppContext } from "../context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import { principalOf } from "../policy.ts";

@@ -11,7 +11,7 @@
 import type { Server } from "bun";
 import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../../core/channel.ts";
 import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../errors.ts";
 import { formatEventId, parseEventId } from "../../core/eventlog/index.ts";
 import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";

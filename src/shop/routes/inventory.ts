@@ -4,7 +4,7 @@
  * consumer reports stock changes with a publish token.
  */
 import { currentUser, pageViewer, viewerOf, type AppContext } from "../../server/context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../../server/errors.ts";
 import { mediaType, readBrowserForm, readJson } from "../../server/form.ts";
 import { changeStock, MAX_QUANTITY, type StockChange } from "../inventory.ts";
 import { pageStreamUrl } from "../../server/pages.ts";

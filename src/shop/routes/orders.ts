@@ -1,6 +1,6 @@
 /** `GET /orders` and `POST /orders`: demo orders whose status steps reach only the buyer. */
 import { currentUser, pageViewer, viewerOf, type AppContext } from "../../server/context.ts";
-import { HttpError } from "../../core/errors.ts";
+import { HttpError } from "../../server/errors.ts";
 import { readBrowserForm } from "../../server/form.ts";
 import { placeOrder } from "../orders.ts";
 import { pageStreamUrl } from "../../server/pages.ts";
