@@ -27,7 +27,6 @@ import { topicChannel, type Channel } from "../src/core/channel.ts";
 import { MemoryEventLog, SqliteEventLog, type EventLog } from "../src/core/eventlog/index.ts";
 import { Hub } from "../src/core/hub.ts";
 import { encodeMessage } from "../src/core/sse.ts";
-import { Subscriber } from "../src/core/subscriber.ts";
 import { notificationItem } from "../views/notification.ts";
 import { count, median, percent, table } from "./report.ts";
 
@@ -70,8 +69,7 @@ async function measure(log: EventLog, topics: readonly Channel[], events: number
   const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0 });
   handed = 0;
   const sinks = Array.from({ length: streams }, () => nullSink());
-  const subscribers = sinks.map((sink, i) => new Subscriber(sink, { channels: [topics[i % topics.length]!], userId: null }));
-  for (const subscriber of subscribers) hub.subscribe(subscriber);
+  const subscribers = sinks.map((sink, i) => hub.attach(sink, { channels: [topics[i % topics.length]!], userId: null }));
   const expected = events * (streams / topics.length);
 
   const publish = (i: number) => {

@@ -3,7 +3,6 @@ import type { Herald } from "../src/server/app.ts";
 import { HeraldError } from "../src/core/errors.ts";
 import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/core/eventlog/index.ts";
 import { Hub } from "../src/core/hub.ts";
-import { Subscriber } from "../src/core/subscriber.ts";
 import { eventually, idsOf, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;
@@ -164,7 +163,7 @@ describe("coalesced writes", () => {
   test("events due for one stream in the same turn go out in one send, each frame whole and in order", async () => {
     const sink = recordingSink();
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
-    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    hub.attach(sink, { channels: ["topic:t"], userId: null });
     // Three publishes at once (one commit): the three frames in one send.
     await Promise.all(["a", "b", "c"].map((data) => hub.publish("topic:t", { event: "notification", data })));
     await Bun.sleep(0);
@@ -179,7 +178,7 @@ describe("coalesced writes", () => {
   test("events published one after another in one turn of the event loop go out in one send, after the turn", async () => {
     const sink = recordingSink();
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
-    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    hub.attach(sink, { channels: ["topic:t"], userId: null });
     // The memory log commits at once, so each publish has fanned out when it resolves, as
     // separate requests handled in one turn would have.
     for (const data of ["a", "b", "c"]) await hub.publish("topic:t", { event: "notification", data });
@@ -198,8 +197,7 @@ describe("coalesced writes", () => {
       },
     };
     const sinks = [recordingSink(), broken, recordingSink()];
-    const subscribers = sinks.map((sink) => new Subscriber(sink, { channels: ["topic:t"], userId: null }));
-    for (const subscriber of subscribers) hub.subscribe(subscriber);
+    const subscribers = sinks.map((sink) => hub.attach(sink, { channels: ["topic:t"], userId: null }));
     await hub.publish("topic:t", { event: "notification", data: "a" });
     await Bun.sleep(0);
     expect(sinks[0]!.sends).toEqual([frame(1, "a")]);
@@ -217,7 +215,7 @@ describe("coalesced writes", () => {
     const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
     // Each frame's write takes 0.2 ms: a slice (the time is checked every 32 streams) reaches a third of the 100 streams.
     const sinks = Array.from({ length: 100 }, () => recordingSink(0.2));
-    for (const sink of sinks) hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    for (const sink of sinks) hub.attach(sink, { channels: ["topic:t"], userId: null });
     await hub.publish("topic:t", { event: "notification", data: "a" });
     // The writer starts at the end of this turn of the event loop: its first slice runs before
     // this test's next turn, and the event loop takes these publishes before its next slice.
@@ -259,8 +257,8 @@ describe("with a shared log", () => {
     const log = new EagerLog({ maxEvents: 100_000, maxAgeMs: 60_000 });
     const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0, followWaitMs: 60_000 });
     await hub.position();
-    hub.subscribe(new Subscriber(recordingSink(0), { channels: ["topic:t"], userId: null }));
-    hub.subscribe(new Subscriber(recordingSink(0), { channels: ["topic:t"], userId: null }));
+    hub.attach(recordingSink(0), { channels: ["topic:t"], userId: null });
+    hub.attach(recordingSink(0), { channels: ["topic:t"], userId: null });
     // More events than the hub keeps counts for, so the kept counts wrap round.
     for (let i = 0; i < 20_000; i += 1_000) {
       const results = await Promise.all(Array.from({ length: 1_000 }, (_, j) => hub.publish(j % 2 ? "topic:t" : "topic:u", { event: "notification", data: `${i + j}` })));
@@ -274,7 +272,7 @@ describe("with a shared log", () => {
     const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0, followWaitMs: 300 });
     await hub.position();
     const sink = recordingSink(0);
-    hub.subscribe(new Subscriber(sink, { channels: ["topic:t"], userId: null }));
+    hub.attach(sink, { channels: ["topic:t"], userId: null });
     const started = performance.now();
     const answers: Array<[string, number, number]> = [];
     const publishes = ["a", "b", "c"].map((data) =>

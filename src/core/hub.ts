@@ -8,9 +8,10 @@
  * later event there.
  */
 import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
-import { formatEventId, type EventLog, type Position } from "./eventlog/index.ts";
+import { formatEventId, parseEventId, type EventLog, type Position } from "./eventlog/index.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
-import type { CloseReason, Framing, Subscriber } from "./subscriber.ts";
+import { Subscriber, type CloseReason, type Framing, type SubscriberInit } from "./subscriber.ts";
+import { Writer } from "./writer.ts";
 
 /** The outcome of one publish. */
 export interface PublishResult {
@@ -96,8 +97,36 @@ const RECENT_KEPT = 16_384;
 /** Events read from the log per step of a replay. */
 const REPLAY_BATCH = 500;
 
+/** How a new stream begins: see `Hub.open`. */
+export interface StreamStart {
+  /** The id the client asks to resume after (`Last-Event-ID`), as it sent it, or `null`. */
+  resumeFrom: string | null;
+  /**
+   * Whether a replay of what the stream missed after `afterId` may be served; when not, it gets
+   * a fresh start instead (a cap on what one anonymous resume may pull). Defaults to yes.
+   */
+  mayReplay?(afterId: number, subscriber: Subscriber): Promise<boolean>;
+  /**
+   * The messages a stream starting afresh gets, as of `position` (the first should carry its id
+   * so a reconnect resumes from there): a page's snapshot, and a notice when `cut` (an id was
+   * asked for that the log does not cover).
+   */
+  fresh(position: Position, cut: boolean, subscriber: Subscriber): Promise<SseMessage[]>;
+  /** Called once the stream has joined the hub (to log it, say). */
+  opened?(subscriber: Subscriber): void;
+  /** Called when the replay or the fresh start failed; the stream is closed after `farewell`. */
+  failed?(subscriber: Subscriber, error: unknown): void;
+}
+
+/** A new stream: `SubscriberInit`, and the bytes written before anything else (a `retry:` line). */
+export interface StreamInit extends Omit<SubscriberInit, "writer"> {
+  first?: Uint8Array;
+}
+
 export class Hub {
   readonly log: EventLog;
+  /** Hands every stream's queued frames to its socket, coalesced (`./writer.ts`). */
+  readonly writer = new Writer();
   readonly #channels = new Map<Channel, Set<Subscriber>>();
   readonly #subscribers = new Set<Subscriber>();
   readonly #timers: Array<ReturnType<typeof setInterval>> = [];
@@ -217,6 +246,16 @@ export class Hub {
     return this.#following === null || epoch === this.#followedEpoch;
   }
 
+  /**
+   * A stream that writes to `sink` (anything shaped like Bun's direct stream controller), through
+   * this hub's writer, subscribed and live from now: for using the hub without HTTP, and in tests.
+   */
+  attach(sink: ConstructorParameters<typeof Subscriber>[0], init: Omit<SubscriberInit, "writer">): Subscriber {
+    const subscriber = new Subscriber(sink, { ...init, writer: this.writer });
+    this.subscribe(subscriber);
+    return subscriber;
+  }
+
   /** Adds an open stream to each of its channels, live from now; it leaves them all when it closes. */
   subscribe(subscriber: Subscriber): void {
     if (subscriber.closed) return;
@@ -240,6 +279,53 @@ export class Hub {
       members.delete(subscriber);
       if (members.size === 0) this.#channels.delete(channel);
     }
+  }
+
+  /**
+   * A `Response` body for a new stream, and the one owner of its start. When Bun asks for the
+   * body, the stream writes `first`, joins its channels (live events wait from this moment), then
+   * either replays what it missed after `start.resumeFrom`, when the log covers that position and
+   * `mayReplay` agrees, or sends `start.fresh`; both at the socket's pace. Then it goes live, with
+   * the events that arrived meanwhile and that the replay or the fresh start did not cover. It
+   * stays open until the client leaves (`signal`) or it is closed.
+   */
+  open(init: StreamInit, signal: AbortSignal, start: StreamStart): ReadableStream {
+    return new ReadableStream({
+      type: "direct",
+      pull: (controller) => {
+        const subscriber = new Subscriber(controller, { ...init, writer: this.writer });
+        return new Promise<void>((resolve) => {
+          subscriber.onClose(() => resolve());
+          if (signal.aborted) return subscriber.close(undefined, "client");
+          signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
+          if (init.first) subscriber.write(init.first);
+          subscriber.beginCatchUp();
+          this.subscribe(subscriber);
+          start.opened?.(subscriber);
+          this.#begin(subscriber, start).catch((error: unknown) => {
+            start.failed?.(subscriber, error);
+            subscriber.close(init.first);
+          });
+        });
+      },
+    });
+  }
+
+  /** The replay, or the fresh start, of a stream `open` has subscribed. */
+  async #begin(subscriber: Subscriber, start: StreamStart): Promise<void> {
+    // An id of another epoch (another history: a new database, a Redis that lost its data), or
+    // one from before epochs, is never taken as covered.
+    const after = start.resumeFrom === null ? null : parseEventId(start.resumeFrom);
+    if (after && (await this.log.covers(after.epoch, after.id)) && (!start.mayReplay || (await start.mayReplay(after.id, subscriber)))) {
+      await this.replay(subscriber, after.id);
+      return;
+    }
+    const position = await this.position();
+    const messages = await start.fresh(position, start.resumeFrom !== null, subscriber);
+    // A fresh start can be larger than the slow-consumer limit (a long inbox): it goes at the socket's pace.
+    for (const message of messages) subscriber.pace(subscriber.encode(message));
+    if (this.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
+    if (await subscriber.paced()) subscriber.endCatchUp();
   }
 
   /**

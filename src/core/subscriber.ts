@@ -13,15 +13,8 @@
  * of it reaches a client that reads, and none of it counts against `maxBuffer`: that limit is
  * for live events the client did not keep up with.
  *
- * Coalescing: a write queues its frame on the stream, and a writer hands each due stream's
- * frames to its socket in one send. The writer starts at the end of the event loop's current turn
- * (`setImmediate`), after every request that turn took, and works in slices of at most
- * `WRITE_SLICE_MS`; between slices the event loop takes requests, and whatever they publish
- * queues behind. A stream that several events are due for meanwhile gets them in one system call
- * rather than one each, so under load a fan-out costs fewer calls per event; a lone event still
- * goes out in the turn it was published. (Started as a microtask instead, the writer ran once per
- * request: with the memory log, whose appends commit at once, 32 publishers at once sent each
- * event to each stream in a call of its own, 7.5k publishes/s against 14k.)
+ * Coalescing: a write queues its frame on the stream, and the hub's writer (`./writer.ts`) hands
+ * each due stream's frames to its socket in one send.
  *
  * Catch-up: while a resumed stream replays from the event log, live events wait in a queue and
  * are written after the replay, skipping any the replay already wrote. Every event's id is
@@ -29,6 +22,7 @@
  */
 import type { Channel } from "./channel.ts";
 import { encodeMessage, type SseMessage } from "./sse.ts";
+import { Writer, type Due } from "./writer.ts";
 
 /** Why a stream ended. */
 export type CloseReason = "client" | "server" | "slow" | "stale" | "shutdown";
@@ -51,6 +45,8 @@ export interface SubscriberInit {
   maxBuffer?: number;
   /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
   framing?: Framing | null;
+  /** Sends its queued frames; the hub's own. Defaults to a writer of its own (a stream outside a hub, in a test). */
+  writer?: Writer;
 }
 
 /**
@@ -79,45 +75,7 @@ const PACE_PIECE = 64 * 1024;
 
 let lastSerial = 0;
 
-/** Where a stream's queued frames are joined before they are handed to its socket (see `#hand`). */
-let joined = new Uint8Array(64 * 1024);
-const JOINED_MAX = 1024 * 1024;
-
-/**
- * The most time the writer spends before letting the event loop take requests again (checked
- * every 32 streams). Each I/O step of a publish (its request, a Redis reply) waits for the slice
- * in progress: with 2 ms slices a publish through Redis waited three of them, and one topic with
- * 1,000 streams reached 126k deliveries/s against 291k with 0.5 ms.
- */
-const WRITE_SLICE_MS = 0.5;
-
-/** Streams with frames queued, in the order they became due (a stream is in it while its `#out` is not empty). */
-let due: Subscriber[] = [];
-let writerScheduled = false;
-
-function scheduleWriter(): void {
-  if (writerScheduled) return;
-  writerScheduled = true;
-  setImmediate(writeDue);
-}
-
-function writeDue(): void {
-  const started = performance.now();
-  let written = 0;
-  while (written < due.length) {
-    Subscriber.send(due[written++]!);
-    if ((written & 31) === 0 && performance.now() - started > WRITE_SLICE_MS) break;
-  }
-  if (written === due.length) {
-    due = [];
-    writerScheduled = false;
-  } else {
-    due = due.slice(written);
-    setImmediate(writeDue);
-  }
-}
-
-export class Subscriber {
+export class Subscriber implements Due {
   /** Process-unique number, for logs and the monitor. */
   readonly serial = ++lastSerial;
   readonly channels: readonly Channel[];
@@ -139,6 +97,7 @@ export class Subscriber {
   closeReason: CloseReason | null = null;
 
   readonly #sink: Sink;
+  readonly #writer: Writer;
   readonly #maxBuffer: number;
   /** Settles once Bun holds nothing for the socket, or the stream has closed; `null` while Bun holds nothing. */
   #drain: Promise<void> | null = null;
@@ -162,13 +121,13 @@ export class Subscriber {
    * one system call (uWS sends a socket's corked bytes when another socket is written or on a
    * flush, not on each write).
    */
-  static send(subscriber: Subscriber): void {
-    const frames = subscriber.#out;
-    if (frames.length === 0 || subscriber.closed) return;
-    const bytes = subscriber.#outBytes;
-    subscriber.#out = [];
-    subscriber.#outBytes = 0;
-    subscriber.#tryHand(frames, bytes, true);
+  send(): void {
+    const frames = this.#out;
+    if (frames.length === 0 || this.closed) return;
+    const bytes = this.#outBytes;
+    this.#out = [];
+    this.#outBytes = 0;
+    this.#tryHand(frames, bytes, true);
   }
 
   #tryHand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
@@ -182,21 +141,7 @@ export class Subscriber {
 
   /** Writes `frames` to the socket; bytes Bun then holds count against `maxBuffer` when `live`. */
   #hand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
-    // Several frames are copied into one buffer and written once: a write into Bun's sink costs
-    // far more than the copy, and Bun copies what it is given (it holds no reference to it).
-    let frame = frames[0]!;
-    if (frames.length > 1) {
-      // The shared buffer grows to at most 1 MiB; a larger handover (a long replay) gets its own.
-      if (joined.byteLength < bytes && bytes <= JOINED_MAX) joined = new Uint8Array(Math.min(JOINED_MAX, Math.max(bytes, joined.byteLength * 2)));
-      const into = bytes <= joined.byteLength ? joined : new Uint8Array(bytes);
-      let at = 0;
-      for (const part of frames) {
-        into.set(part, at);
-        at += part.byteLength;
-      }
-      frame = into.subarray(0, at);
-    }
-    const written = this.#sink.write(frame);
+    const written = this.#sink.write(this.#writer.join(frames, bytes));
     // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
     if (written === 0) return this.close(undefined, "client");
     const full = typeof written === "number" ? null : written;
@@ -237,6 +182,7 @@ export class Subscriber {
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
     this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
+    this.#writer = init.writer ?? new Writer();
     this.framing = init.framing ?? null;
   }
 
@@ -314,7 +260,7 @@ export class Subscriber {
       }
       if (this.#own.length === 0) return true;
       // What `write()` queued before (the stream's `retry:` line) goes first.
-      Subscriber.send(this);
+      this.send();
       if (this.closed || this.#drain) continue;
       let count = 0;
       let bytes = 0;
@@ -353,10 +299,7 @@ export class Subscriber {
   /** Writes raw bytes (a heartbeat, a snapshot): queued for the writer. Returns `false` once the stream is gone. */
   write(frame: Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.#out.length === 0) {
-      due.push(this);
-      scheduleWriter();
-    }
+    if (this.#out.length === 0) this.#writer.due(this);
     this.#out.push(frame);
     this.#outBytes += frame.byteLength;
     this.bytesSent += frame.byteLength;
@@ -413,24 +356,4 @@ export class Subscriber {
     }
     for (const listener of this.#onClose.splice(0)) listener(this);
   }
-}
-
-/**
- * A `ReadableStream` for a `Response` body: hands the new subscriber to `start` (which writes its
- * first bytes at once: Bun holds back the response head until then). It stays open until the
- * client disconnects (`signal`) or the subscriber is closed.
- */
-export function subscriberStream(init: SubscriberInit, signal: AbortSignal, start: (subscriber: Subscriber) => void): ReadableStream {
-  return new ReadableStream({
-    type: "direct",
-    pull(controller) {
-      const subscriber = new Subscriber(controller, init);
-      return new Promise<void>((resolve) => {
-        subscriber.onClose(() => resolve());
-        if (signal.aborted) return subscriber.close(undefined, "client");
-        signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
-        start(subscriber);
-      });
-    },
-  });
 }

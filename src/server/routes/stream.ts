@@ -12,13 +12,13 @@ import type { Server } from "bun";
 import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../../core/channel.ts";
 import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
 import { HttpError } from "../errors.ts";
-import { formatEventId, parseEventId } from "../../core/eventlog/index.ts";
+import { formatEventId } from "../../core/eventlog/index.ts";
 import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";
 import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../pages.ts";
 import { encodeRetry } from "../../core/sse.ts";
 import type { User } from "../session.ts";
-import { subscriberStream, type Subscriber } from "../../core/subscriber.ts";
+import type { Subscriber } from "../../core/subscriber.ts";
 import { historyCutNotice } from "../../../views/status.ts";
 
 const SSE_HEADERS = {
@@ -83,50 +83,23 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   const userId = user?.id ?? null;
   const from = resumeId(req, url);
   const retry = encodeRetry(ctx.config.retryMs);
-  const init = {
-    channels,
-    userId,
-    maxBuffer: ctx.config.maxBuffer,
-    framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null,
-  };
-  const body = subscriberStream(init, req.signal, (subscriber) => {
-    subscriber.write(retry);
-    // Live events wait from the moment the stream joins; the replay or snapshot goes first.
-    subscriber.beginCatchUp();
-    ctx.hub.subscribe(subscriber);
-    start(ctx, subscriber, user, from, page).catch((error: unknown) => {
-      ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) });
-      subscriber.close(retry);
-    });
-    ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
-    subscriber.onClose(logClosed(ctx));
+  const init = { channels, userId, maxBuffer: ctx.config.maxBuffer, framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null, first: retry };
+  const body = ctx.hub.open(init, req.signal, {
+    resumeFrom: from,
+    mayReplay: user ? undefined : (afterId, subscriber) => withinAnonymousReplay(ctx, subscriber, afterId),
+    fresh: async (position, cut, subscriber) => {
+      const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
+      // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
+      const snapshot = { event: "snapshot", id: formatEventId(position.epoch, position.id), retry: subscriber.framing ? ctx.config.retryMs : undefined, data };
+      return cut ? [snapshot, { event: "history-cut", data: historyCutNotice().value }] : [snapshot];
+    },
+    opened: (subscriber) => {
+      ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+      subscriber.onClose(logClosed(ctx));
+    },
+    failed: (subscriber, error) => ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),
   });
   return new Response(body, { headers: SSE_HEADERS });
-}
-
-/**
- * What a new stream gets before live events: the replay after its id when the log covers it;
- * otherwise the snapshot (its id is the log's newest, so a reconnect resumes from there) and,
- * when an id was given but is not covered, the history notice.
- */
-async function start(ctx: AppContext, subscriber: Subscriber, user: User | null, from: string | null, page: Page): Promise<void> {
-  // An id of another epoch (another history: a new database, a Redis that lost its data) or
-  // from before epochs is never taken as covered.
-  const after = from === null ? null : parseEventId(from);
-  if (after && (await ctx.hub.log.covers(after.epoch, after.id)) && (user || (await withinAnonymousReplay(ctx, subscriber, after.id)))) {
-    const count = await ctx.hub.replay(subscriber, after.id);
-    if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
-    return;
-  }
-  const position = await ctx.hub.position();
-  const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
-  // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
-  const retry = subscriber.framing ? ctx.config.retryMs : undefined;
-  // A snapshot can be larger than `HERALD_MAX_BUFFER` (a long inbox): it goes at the socket's pace.
-  subscriber.pace(subscriber.encode({ event: "snapshot", id: formatEventId(position.epoch, position.id), retry, data }));
-  if (ctx.hub.isCurrent(position.epoch)) subscriber.lastId = Math.max(subscriber.lastId, position.id);
-  if (from !== null) subscriber.pace(subscriber.encode({ event: "history-cut", data: historyCutNotice().value }));
-  if (await subscriber.paced()) subscriber.endCatchUp();
 }
 
 /**
