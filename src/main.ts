@@ -1,7 +1,7 @@
 /**
  * Entry point: the only module with side effects. `bun src/main.ts`.
  */
-import { startHerald } from "./server/app.ts";
+import { startHerald } from "./app.ts";
 import { loadConfig, type Config } from "./server/config.ts";
 import { HeraldError, isDiskFull } from "./core/errors.ts";
 import { superviseWorkers, supervisorGone, WORKER_ENV } from "./server/workers.ts";

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { eventually, idsOf, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 
 const TOKEN = "publisher-token-0123456789";

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { redisAvailable, startRedis } from "./redis.ts";
 import { openStream, postForm, seq, signIn, startTestHerald, visit, type Session, type SseReader, type TestConfig } from "./helpers.ts";
 
@@ -206,7 +206,7 @@ describe("every route, tried by bob and by an anonymous client", () => {
     expect((await postForm(herald, "/inventory/KB-101/watch", { watch: "on" }, { session: alice })).status).toBe(200);
     const res = await postForm(herald, "/inventory/KB-101/watch", { watch: "off", user: "alice", userId: "alice" }, { session: bob });
     expect(res.status).toBe(200);
-    expect(herald.ctx.inventory.watchedBy("alice").has("KB-101")).toBe(true);
+    expect(herald.shop!.inventory.watchedBy("alice").has("KB-101")).toBe(true);
     const anonymous = await visit(herald);
     expect((await postForm(herald, "/inventory/KB-101/watch", { watch: "off" }, { session: anonymous })).status).toBe(401);
   });

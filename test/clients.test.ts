@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
-import type { ClientFigures } from "../src/server/routes/clients.ts";
+import type { Herald } from "../src/app.ts";
+import type { ClientFigures } from "../src/server/monitor.ts";
 import { eventually, openStream, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 
 const TOKEN = "clients-token-0123456789";

@@ -1,4 +1,7 @@
 import { describe, expect, test } from "bun:test";
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { VARIABLES, variablesTable, withVariablesTable, type Variable } from "../src/server/variables.ts";
 import { loadConfig } from "../src/server/config.ts";
 import { HeraldError } from "../src/core/errors.ts";
 
@@ -49,6 +52,7 @@ describe("configuration", () => {
       marketMs: 2_000,
       metricsMs: 3_000,
       orderStepMs: 3_000,
+      demo: true,
       htmx: 2,
     });
   });
@@ -144,5 +148,38 @@ describe("configuration", () => {
 
   test("an empty variable means its default", () => {
     expect(loadConfig({ PORT: "", HERALD_SECRET: " ", HERALD_LOG: "" })).toMatchObject({ port: 3000, secret: undefined, logLevel: "info" });
+  });
+});
+
+describe("the variables table", () => {
+  const source = readFileSync(join(import.meta.dir, "..", "src", "server", "config.ts"), "utf8");
+
+  test("docs/configuration.md shows the table as generated from it", () => {
+    const docs = readFileSync(join(import.meta.dir, "..", "docs", "configuration.md"), "utf8");
+    expect(docs).toContain(variablesTable());
+    expect(withVariablesTable(docs)).toBe(docs);
+  });
+
+  test("every variable the loader reads is in the table, and every row is read", () => {
+    const read = new Set([...source.matchAll(/(?:"|env\.)((?:HERALD_|REDIS_)[A-Z_]+|PORT|HOST)\b/g)].map((m) => m[1]!));
+    expect([...read].filter((name) => !(name in VARIABLES))).toEqual([]);
+    expect(Object.keys(VARIABLES).filter((name) => !read.has(name))).toEqual([]);
+  });
+
+  test("each option's TSDoc states the table's default", () => {
+    const stated = [...source.matchAll(/`((?:HERALD_|REDIS_)[A-Z_]+|PORT|HOST)`(?: \([^)]*\))?, defaults to `([^`]+)`/g)].map((m) => [m[1]!, m[2]!] as const);
+    expect(stated.length).toBeGreaterThan(30);
+    for (const [name, shown] of stated) {
+      const row = VARIABLES[name as keyof typeof VARIABLES] as Variable;
+      expect({ name, shown }).toEqual({ name, shown: row.shown?.replaceAll("`", "") ?? String(row.default) });
+    }
+  });
+
+  test("the defaults of loadConfig({}) are the table's", () => {
+    const config = loadConfig({});
+    expect(config.port).toBe(VARIABLES.PORT.default);
+    expect(config.limits.maxClients).toBe(VARIABLES.HERALD_MAX_CLIENTS.default);
+    expect(config.inboxSize).toBe(VARIABLES.HERALD_INBOX_SIZE.default);
+    expect(config.dataDir).toBe(VARIABLES.HERALD_DATA_DIR.default);
   });
 });

@@ -7,7 +7,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, truncateSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { isDiskFull } from "../src/core/errors.ts";
 import { openStream, postForm, seq, signIn, startTestHerald, type SseReader } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";

@@ -6,7 +6,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { openStream, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 
 const heralds: Herald[] = [];

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { LoadClient } from "../bench/load.ts";
-import { eventually, openStream, seq, type SseReader } from "./helpers.ts";
+import { openStream, seq, type SseReader } from "./helpers.ts";
 import { apiPublish, clientsOf, spawnHerald, stalledClient, type HeraldProcess } from "./process.ts";
 
 const TOKEN = "fault-test-token-0123456789";

@@ -6,7 +6,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { createLogger, type Logger } from "../src/server/logger.ts";
 import { SECURITY_HEADERS } from "../src/server/respond.ts";
 import { loadSecret } from "../src/server/session.ts";
@@ -119,25 +119,25 @@ describe("numbers from requests are decimal digits only", () => {
     test(`inventory amount=${JSON.stringify(amount)} is a 400 and the stock does not move`, async () => {
       herald = start();
       const alice = await signIn(herald, "alice");
-      const before = herald.ctx.inventory.get("KB-101")!.quantity;
+      const before = herald.shop!.inventory.get("KB-101")!.quantity;
       const res = await postForm(herald, "/inventory/KB-101", { action: "restock", amount }, { session: alice });
       expect(res.status).toBe(400);
       expect(await res.text()).toContain("must be a whole number");
-      expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(before);
+      expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(before);
     });
   }
 
   for (const value of ["0x10", "16", 1.5, "1e3", true, null]) {
     test(`the inventory API refuses quantity ${JSON.stringify(value)}`, async () => {
       herald = start({ publishTokens: [TOKEN] });
-      const before = herald.ctx.inventory.get("KB-101")!.quantity;
+      const before = herald.shop!.inventory.get("KB-101")!.quantity;
       const res = await fetch(`${herald.url}/api/inventory/KB-101`, {
         method: "POST",
         headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
         body: JSON.stringify({ quantity: value }),
       });
       expect(res.status).toBe(400);
-      expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(before);
+      expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(before);
     });
   }
 

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { postForm, startTestHerald, visit } from "./helpers.ts";
 
 let herald: Herald | undefined;

@@ -6,7 +6,7 @@ import { afterEach } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startHerald, type Herald, type HeraldOptions } from "../src/server/app.ts";
+import { startHerald, type Herald, type HeraldOptions } from "../src/app.ts";
 import { loadConfig, type Config, type Limits } from "../src/server/config.ts";
 
 /** Settings a test changes; `limits` may name only some limits. */

@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { loadConfig } from "../src/server/config.ts";
 import { HeraldError } from "../src/core/errors.ts";
 import { idsOf, perTestHerald, postForm, signIn } from "./helpers.ts";

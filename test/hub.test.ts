@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/core/errors.ts";
 import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/core/eventlog/index.ts";
 import { Hub } from "../src/core/hub.ts";

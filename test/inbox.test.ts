@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
 let herald: Herald;

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { perTestHerald, postForm, seq, signIn, visit } from "./helpers.ts";
 
 const TOKEN = "inventory-token-0123456789";
@@ -56,7 +56,7 @@ describe("inventory", () => {
     expect(cleared.data).not.toContain("alert-KB-101");
     // HP-505 was low from the start and still is.
     expect(cleared.data).toContain("alert-HP-505");
-    expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(14);
+    expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(14);
   });
 
   test("a change that stays on the same side of the threshold sends only the row", async () => {
@@ -90,7 +90,7 @@ describe("inventory", () => {
     const watch = await postForm(herald, "/inventory/MN-303/watch", { watch: "on" }, { session: bob });
     expect(watch.status).toBe(200);
     expect(await watch.text()).toContain("Watching ✓");
-    expect([...herald.ctx.inventory.watchedBy("bob")]).toEqual(["MN-303"]);
+    expect([...herald.shop!.inventory.watchedBy("bob")]).toEqual(["MN-303"]);
     const bobs = await stream("", bob.cookie);
     const carols = await stream("", carol.cookie);
 
@@ -161,7 +161,7 @@ describe("inventory", () => {
     expect(await signedOut.text()).toContain("Sign in to change stock.");
     const forged = await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "1", _csrf: "forged" }, { session: alice });
     expect(forged.status).toBe(403);
-    expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(12);
+    expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(12);
   });
 
   test("a private inventory topic limits stock changes to those who may publish to it", async () => {
@@ -173,7 +173,7 @@ describe("inventory", () => {
     expect(await refused.text()).toContain("You may not send to topic:inventory.");
     const allowed = await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "1" }, { session: root });
     expect(allowed.status).toBe(200);
-    expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(11);
+    expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(11);
   });
 
   test("a stream for the inventory page starts with a snapshot of every row and the alerts", async () => {
@@ -196,8 +196,8 @@ describe("inventory", () => {
       await postForm(herald, "/inventory/KB-101", { action: "set", amount: "7" }, { session: alice });
       await herald.stop();
       herald = start({ dataDir });
-      expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(7);
-      expect(herald.ctx.inventory.all()).toHaveLength(6);
+      expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(7);
+      expect(herald.shop!.inventory.all()).toHaveLength(6);
     } finally {
       await herald.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -247,7 +247,7 @@ describe("POST /api/inventory/:sku", () => {
       expect(res.headers.get("content-type")).toContain("application/json");
       expect(((await res.json()) as { error: string }).error).toContain(message);
     }
-    expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(12);
+    expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(12);
     const noToken = await fetch(`${herald.url}/api/inventory/KB-101`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
     expect(noToken.status).toBe(401);
   });

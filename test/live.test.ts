@@ -1,5 +1,5 @@
 import { describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { Market } from "../src/shop/live.ts";
 import { eventually, perTestHerald, postForm, signIn } from "./helpers.ts";
 
@@ -10,7 +10,7 @@ describe("live streams", () => {
   test("market prices are made only while someone follows topic market", async () => {
     herald = start({ marketMs: 20 });
     await Bun.sleep(120);
-    expect(herald.ctx.live.market.ticks).toBe(0);
+    expect(herald.shop!.live.market.ticks).toBe(0);
 
     const reader = await stream("?topic=market");
     await reader.event(2);
@@ -18,13 +18,13 @@ describe("live streams", () => {
     expect(tick.event).toBe("market");
     expect(tick.data.match(/<tr data-symbol="/g)).toHaveLength(5);
     expect(tick.data).toMatch(/<td class="price">\d+\.\d\d<\/td>/);
-    expect(herald.ctx.live.market.ticks).toBeGreaterThanOrEqual(2);
+    expect(herald.shop!.live.market.ticks).toBeGreaterThanOrEqual(2);
 
     reader.close();
     await eventually(() => herald.hub.subscriberCount("topic:market") === 0, "the stream to leave");
-    const ticks = herald.ctx.live.market.ticks;
+    const ticks = herald.shop!.live.market.ticks;
     await Bun.sleep(120);
-    expect(herald.ctx.live.market.ticks).toBe(ticks);
+    expect(herald.shop!.live.market.ticks).toBe(ticks);
   });
 
   test("prices walk at most 1.5% a step and never reach zero", () => {

@@ -2,7 +2,7 @@ import { describe, expect, test } from "bun:test";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { perTestHerald, postForm, seq, signIn, visit } from "./helpers.ts";
 
 let herald: Herald;
@@ -43,8 +43,8 @@ describe("orders", () => {
     expect(anyone.events).toEqual([]);
     // The stock was taken: the inventory saw it.
     expect(shop.events.map((e) => e.event)).toEqual(["product"]);
-    expect(herald.ctx.inventory.get("KB-101")!.quantity).toBe(10);
-    expect(herald.ctx.orders.get(1)).toMatchObject({ userId: "alice", step: 3, nextAt: null });
+    expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(10);
+    expect(herald.shop!.orders.get(1)).toMatchObject({ userId: "alice", step: 3, nextAt: null });
   });
 
   test("the orders page shows the buyer's own orders, without JavaScript too", async () => {
@@ -74,7 +74,7 @@ describe("orders", () => {
       herald = start({ dataDir, orderStepMs: 150 });
       const alices = await stream("?page=orders", alice.cookie);
       await alices.until(() => alices.events.some((e) => statusOf(e.data, 1) === "delivered"), "delivery", 5000);
-      expect(herald.ctx.orders.get(1)!.step).toBe(3);
+      expect(herald.shop!.orders.get(1)!.step).toBe(3);
     } finally {
       await herald.stop();
       rmSync(dataDir, { recursive: true, force: true });
@@ -98,8 +98,8 @@ describe("orders", () => {
     }
     const anonymous = await postForm(herald, "/orders", { sku: "MN-303", quantity: "1" }, { session: await visit(herald) });
     expect(anonymous.status).toBe(401);
-    expect(herald.ctx.inventory.get("MN-303")!.quantity).toBe(4);
-    expect(herald.ctx.orders.of("alice")).toEqual([]);
+    expect(herald.shop!.inventory.get("MN-303")!.quantity).toBe(4);
+    expect(herald.shop!.orders.of("alice")).toEqual([]);
   });
 
   test("a stream for the orders page starts with the buyer's orders", async () => {

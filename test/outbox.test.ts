@@ -8,7 +8,7 @@ import { Database } from "bun:sqlite";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { openStream, postForm, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 import { spawnHerald, type HeraldProcess } from "./process.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
@@ -59,8 +59,8 @@ describe.skipIf(!run)("with Redis stopped", () => {
         expect(res.status).toBe(200);
         expect(await res.text()).toContain(`Order #${i + 1} placed: 5 × Laptop dock.`);
       }
-      expect(herald.ctx.inventory.get("DK-606")!.quantity).toBe(0);
-      expect(herald.ctx.orders.of("alice").map((o) => o.quantity)).toEqual([5, 5, 5]);
+      expect(herald.shop!.inventory.get("DK-606")!.quantity).toBe(0);
+      expect(herald.shop!.orders.of("alice").map((o) => o.quantity)).toEqual([5, 5, 5]);
       // A change that cannot be made is still refused, and changes nothing.
       expect((await postForm(herald, "/orders", { sku: "DK-606", quantity: "1" }, { session: alice })).status).toBe(409);
     } finally {
@@ -82,7 +82,7 @@ describe.skipIf(!run)("with Redis stopped", () => {
     try {
       // Every later step falls due meanwhile.
       await Bun.sleep(900);
-      expect(herald.ctx.orders.get(1)!.step).toBe(3);
+      expect(herald.shop!.orders.get(1)!.step).toBe(3);
     } finally {
       await redis.start();
     }

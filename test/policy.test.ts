@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, mock, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import type { Channel } from "../src/core/channel.ts";
 import { HttpError } from "../src/server/errors.ts";
 import { Policy, type AuthorizeHook, type Principal } from "../src/server/policy.ts";

@@ -3,8 +3,8 @@
  * persistence, or flushed), Redis that hangs (SIGSTOP), Redis unreachable at start, and what a
  * resume from an anonymous client may cost.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import { afterEach, describe, expect, test } from "bun:test";
+import type { Herald } from "../src/app.ts";
 import { createLogger } from "../src/server/logger.ts";
 import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";

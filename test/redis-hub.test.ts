@@ -3,7 +3,7 @@
  * the streams of all, and a client resumes on any of them with an id it saw on another.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { eventually, openStream, startTestHerald, type SseReader } from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";

@@ -4,9 +4,8 @@
  * anonymous resume from far back gets a snapshot instead of the whole log.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { eventually, openStream, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
-import { apiPublish } from "./process.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const withRedis = redisAvailable();

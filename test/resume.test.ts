@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 
 let herald: Herald | undefined;

@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from "bun:test";
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { loadSecret, SessionSigner } from "../src/server/session.ts";
 import { eventually, openStream, postForm, signIn, startTestHerald, visit } from "./helpers.ts";
 

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import { connect } from "node:net";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { eventually, idsOf, openStream, seq, startTestHerald } from "./helpers.ts";
 
 let herald: Herald | undefined;

@@ -12,7 +12,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Subprocess } from "bun";
-import type { Herald } from "../src/server/app.ts";
+import type { Herald } from "../src/app.ts";
 import { idsOf, openStream, seq, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
 
 const CLIENT = String.raw`

@@ -1,4 +1,8 @@
 import { html, type Html } from "./html.ts";
+import type { PageSpec } from "../src/server/pages.ts";
+
+/** The embedded feed: the list itself connects, so notifications go straight in, as its hx-swap says. */
+export const EMBED_PAGE: PageSpec = { name: "embed", topics: [], regions: { notification: "main" } };
 import type { HtmxVersion } from "../src/server/htmx.ts";
 
 export interface EmbedProps {

@@ -1,8 +1,16 @@
 import { html, type Html } from "./html.ts";
 import { csrfField, layout } from "./layout.ts";
-import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
+import { OWN_REGIONS, pageSink, regionAttrs, streamAttrs } from "./page.ts";
+import type { PageSpec } from "../src/server/pages.ts";
 import { unreadBadge } from "./notification.ts";
 import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/server/notification.ts";
+
+/** The home page's inbox, as its stream sees it. */
+export const INBOX_PAGE: PageSpec = {
+  name: "inbox",
+  topics: [],
+  regions: { ...OWN_REGIONS, unread: "oob", notification: "afterbegin:#notifications" },
+};
 import type { Viewer } from "../src/server/context.ts";
 
 export interface HomeProps {
@@ -83,8 +91,8 @@ ${unread !== null
   <span>${unreadBadge(unread)} unread</span> <button type="submit">Mark all read</button>
 </form>`
   : ""}
-${pageSink(viewer.htmx, "unread")}
-<ul id="notifications"${swapAttrs(viewer.htmx, "notification", "afterbegin")}>${items}</ul>
+${pageSink(viewer.htmx, INBOX_PAGE)}
+<ul id="notifications"${regionAttrs(viewer.htmx, INBOX_PAGE, "notifications")}>${items}</ul>
 <p class="empty">${live ? "Nothing yet. New notifications appear here as they are sent." : "Sign in to see live notifications."}</p>
 </section>`,
   });

@@ -72,7 +72,7 @@ ${htmxHead(viewer)}
 <body${bodyHeaders(viewer)} data-htmx="${viewer.htmx}">
 <header class="bar">
   <a class="brand" href="/">herald</a>
-  <nav><a href="${link("/")}">Notifications</a> <a href="${link("/live")}">Live</a> <a href="${link("/inventory")}">Inventory</a> <a href="${link("/orders")}">Orders</a>${user?.groups.includes("admins") ? html` <a href="${link("/monitor")}">Monitor</a>` : ""}</nav>
+  <nav><a href="${link("/")}">Notifications</a>${viewer.nav.map(({ href, label }) => html` <a href="${link(href)}">${label}</a>`)}${user?.groups.includes("admins") ? html` <a href="${link("/monitor")}">Monitor</a>` : ""}</nav>
   ${user
     ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
   <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`

@@ -1,8 +1,12 @@
 import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
-import { pageSink, streamAttrs, swapAttrs } from "./page.ts";
+import { OWN_REGIONS, pageSink, regionAttrs, streamAttrs } from "./page.ts";
+import type { PageSpec } from "../src/server/pages.ts";
 import type { Viewer } from "../src/server/context.ts";
-import type { ClientFigures } from "../src/server/routes/clients.ts";
+
+/** The monitor page, as its stream sees it. */
+export const MONITOR_PAGE: PageSpec = { name: "monitor", topics: [], regions: { ...OWN_REGIONS, monitor: "innerHTML:#monitor-figures" } };
+import type { ClientFigures } from "../src/server/monitor.ts";
 
 function counts(title: string, entries: Record<string, number>, prefix: string): Html {
   const rows = Object.entries(entries).sort(([, a], [, b]) => b - a);
@@ -30,9 +34,9 @@ export function monitorPage(viewer: Viewer, figures: ClientFigures): Html {
     title: "Monitor",
     viewer,
     body: html`<section class="card" id="monitor"${streamAttrs(viewer.htmx, "/sse?page=monitor")}>
-${pageSink(viewer.htmx)}
+${pageSink(viewer.htmx, MONITOR_PAGE)}
 <h1>Connections on this process</h1>
-<div id="monitor-figures"${swapAttrs(viewer.htmx, "monitor", "innerHTML")}>${monitorFigures(figures)}</div>
+<div id="monitor-figures"${regionAttrs(viewer.htmx, MONITOR_PAGE, "monitor-figures")}>${monitorFigures(figures)}</div>
 <p class="hint">Updated live every couple of seconds. As JSON: <a href="/api/clients">/api/clients</a>; for Prometheus: <a href="/metrics">/metrics</a>.</p>
 </section>`,
   });

@@ -1,72 +1,112 @@
 /**
- * The herald app: a hub, its routes and a `Bun.serve` server, built from a `Config`.
- * No side effects until `startHerald` is called, so tests start as many as they like on port 0.
+ * herald as a library: `createHerald(options)` builds the hub, its services and its routes, and
+ * answers requests through `herald.fetch` (or `herald.routes` for `Bun.serve({ routes })`), in an
+ * app's own server beside its own routes. It opens no port and starts no app of its own: the demo
+ * shop is added by `src/app.ts` through the same `addRoutes`/`addPage`/`use` an app would call.
+ *
+ * @example
+ * const herald = await createHerald({ eventLog: "sqlite", dataDir: "./data" });
+ * Bun.serve({ routes: { ...herald.routes, "/mine": () => new Response("mine") }, fetch: herald.fetch });
+ * await herald.hub.publishToUser("alice", { event: "notification", data: html`<li>Hi</li>`.value });
  */
 import type { Server } from "bun";
-import { Database } from "bun:sqlite";
 import { mkdirSync } from "node:fs";
 import { join } from "node:path";
-import type { Config } from "./config.ts";
-import { identify, viewerOf, type AppContext } from "./context.ts";
-import { CsrfTokens } from "./csrf.ts";
-import { HeraldError, InputError, isCorrupt, isDiskFull } from "../core/errors.ts";
-import { HttpError } from "./errors.ts";
+import { InputError, isDiskFull } from "../core/errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "../core/eventlog/index.ts";
 import { RedisUnavailableError } from "../core/eventlog/redis.ts";
 import { Hub } from "../core/hub.ts";
-import { Inventory } from "../shop/inventory.ts";
-import { startLiveFeeds } from "../shop/live.ts";
-import { Orders } from "../shop/orders.ts";
-import { Outbox, publishOutbox } from "../shop/outbox.ts";
+import { RedisPresence } from "../core/presence.ts";
+import { encodeRetry } from "../core/sse.ts";
+import { defaultConfig, type Config } from "./config.ts";
+import { identify, viewerOf, type AppContext } from "./context.ts";
+import { preflight, withCors } from "./cors.ts";
+import { CsrfTokens } from "./csrf.ts";
+import { HttpError } from "./errors.ts";
+import { inboxItems, snapshotData } from "./inbox.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { Policy, type AuthorizeHook } from "./policy.ts";
-import { RedisPresence } from "../core/presence.ts";
-import { MemoryRevocations, RedisRevocations, SqliteRevocations, type Revocations } from "./revocations.ts";
+import { clientFigures } from "./monitor.ts";
+import { Pages, type PageDefinition } from "./pages.ts";
+import { ADMINS, Policy, type AuthorizeHook } from "./policy.ts";
 import { errorResponse, internalError, pathOf, secure } from "./respond.ts";
+import { MemoryRevocations, RedisRevocations, SqliteRevocations, type Revocations } from "./revocations.ts";
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
-import { withCors, preflight } from "./cors.ts";
 import { clients, monitor, startMonitorFeed } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
-import { metrics } from "./routes/metrics.ts";
-import { apiInventory, changeFromForm, inventory, watch } from "../shop/routes/inventory.ts";
-import { live } from "../shop/routes/live.ts";
-import { order, orders } from "../shop/routes/orders.ts";
 import { home, markRead, notify } from "./routes/home.ts";
+import { metrics } from "./routes/metrics.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
-import { encodeRetry } from "../core/sse.ts";
-import { WORKER_ENV } from "./workers.ts";
+import { EMBED_PAGE } from "../../views/embed.ts";
+import { html } from "../../views/html.ts";
+import { INBOX_PAGE } from "../../views/home.ts";
+import { MONITOR_PAGE, monitorFigures } from "../../views/monitor.ts";
 
-type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
-type Route = (ctx: AppContext, req: Request, server: Server<unknown>) => Response | Promise<Response>;
+/** A request handler as `Bun.serve` calls it. */
+export type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
+/** A route of herald's own, or one added with `addRoutes`: it gets herald's context. */
+export type Route<C extends AppContext = AppContext> = (ctx: C, req: Request, server: Server<unknown>) => Response | Promise<Response>;
+export type Method = "GET" | "POST" | "OPTIONS";
+/** Routes by path (`/inventory/:sku` style) and method, as `Bun.serve({ routes })` takes them. */
+export type RouteTable = Record<string, Partial<Record<Method, Handler>>>;
 
-/** What an app embedding herald can add to the configuration. */
-export interface HeraldOptions {
-  /** Decides subscribe and publish permissions; see `AuthorizeHook` in `src/server/policy.ts`. */
+/** How `handle` wraps a route. */
+export interface HandleOptions {
+  /** Whether the sender is identified first (not needed for static files). Defaults to `true`. */
+  identified?: boolean;
+  /** Whether origins in `corsOrigins` may use the answer (streams, embed fragments). Defaults to `false`. */
+  cors?: boolean;
+}
+
+/**
+ * What `createHerald` takes: any setting of `Config` (each documented there with its default,
+ * which `loadConfig` reads from the `HERALD_*` variables), and the hooks an app passes in code.
+ */
+export interface HeraldOptions extends Partial<Config> {
+  /** Decides subscribe and publish permissions; see `AuthorizeHook` in `src/server/policy.ts`. Defaults to herald's policy. */
   authorize?: AuthorizeHook;
-  /** Where log lines go. Defaults to JSON lines on stdout at `config.logLevel`. */
+  /** Where log lines go. Defaults to JSON lines on stdout at `logLevel`. */
   log?: Logger;
 }
 
-/** A running herald. */
-export interface Herald {
-  server: Server<unknown>;
-  hub: Hub;
-  /** `http://host:port`, with the port actually bound. */
-  url: string;
-  ctx: AppContext;
-  /** Closes every stream at once, stops the server and closes the event log. Calling it again does nothing. */
-  stop(): Promise<void>;
+/** Something herald stops and closes with itself: `stop` first (timers), `close` at the end. */
+export interface Service {
+  stop?(): void;
+  close?(): void | Promise<void>;
+}
+
+/** herald, ready to answer requests in an app's own `Bun.serve`. */
+export interface HeraldApp {
+  readonly config: Config;
+  readonly hub: Hub;
+  readonly ctx: AppContext;
+  /** herald's routes for `Bun.serve({ routes })`, including those added with `addRoutes`. */
+  readonly routes: RouteTable;
+  /** Answers any of herald's routes (matching `:params` itself), and 404/405 for other paths. */
+  fetch(req: Request, server: Server<unknown>): Promise<Response>;
+  /** Wraps a route with what every herald route gets: identity, errors as answers, security headers. */
+  handle(route: Route, options?: HandleOptions): Handler;
+  /** Adds routes, each wrapped by `handle`. */
+  addRoutes(table: Record<string, Partial<Record<Method, Route>>>, options?: HandleOptions): void;
+  /** Adds a page that streams can back (`/sse?page=`), and a link to it in the top bar when `nav` is given. */
+  addPage(page: PageDefinition, nav?: { href: string; label: string }): void;
+  /** Stops and closes `service` with herald, in the reverse order of `use`. */
+  use(service: Service): void;
   /**
-   * The graceful way out (SIGTERM, SIGINT): stops taking connections, commits the log, tells each
-   * stream to come back at a random moment within `HERALD_DRAIN_MS` (so clients do not return in
-   * one burst), closes them, and closes the log.
+   * Closes every stream at once and closes the event log; `stopServer` (the caller's
+   * `server.stop(true)`) runs once the streams are closed. Calling it again does nothing.
    */
-  shutdown(): Promise<void>;
+  stop(stopServer?: () => Promise<void>): Promise<void>;
+  /**
+   * The graceful way out: `stopServer` (the caller's `server.stop()`, no longer taking
+   * connections) first, then commits the log, tells each stream to come back at a random moment
+   * within `drainMs` (so clients do not return in one burst), closes them, and closes the log.
+   */
+  shutdown(stopServer?: () => Promise<void>): Promise<void>;
 }
 
 /**
@@ -111,7 +151,7 @@ function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string)
     log.persistence().then(
       (settings) => {
         if (settings && settings.appendonly !== "yes" && settings.save.trim() === "") {
-          logger.warn("redis keeps nothing across a restart (appendonly no, save \"\"): a Redis restart loses every event; turn on appendonly", settings);
+          logger.warn('redis keeps nothing across a restart (appendonly no, save ""): a Redis restart loses every event; turn on appendonly', settings);
         }
       },
       // Not reachable yet: say so once, and ask again later (not worth keeping a process alive for).
@@ -125,32 +165,17 @@ function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string)
   check();
 }
 
-/** The demo shop's database (`/inventory`, `/orders`), beside the event log, with its outbox, products and orders. */
-function openShop(config: Config, log: Logger): { db: Database; outbox: Outbox; inventory: Inventory; orders: Orders } {
-  mkdirSync(config.dataDir, { recursive: true });
-  const path = join(config.dataDir, "shop.db");
-  try {
-    const db = new Database(path);
-    // Several worker processes may open the file at once: wait for a lock rather than fail.
-    db.run("PRAGMA busy_timeout = 5000");
-    db.run("PRAGMA journal_mode = WAL");
-    const slot = Number(process.env[WORKER_ENV] ?? 0) || 0;
-    const outbox = new Outbox(db, { slot, workers: config.workers, log });
-    return { db, outbox, inventory: new Inventory(db), orders: new Orders(db, config.orderStepMs, outbox, log) };
-  } catch (error) {
-    if (!isCorrupt(error)) throw error;
-    throw new HeraldError(`${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start the demo shop afresh.`);
-  }
+/** Builds herald from `options` (every setting not given takes its default). */
+export async function createHerald(options: HeraldOptions = {}): Promise<HeraldApp> {
+  return buildHerald({ ...defaultConfig(), ...options }, options);
 }
 
-/** Starts herald with `config` (`port: 0` picks a free port). */
-export function startHerald(config: Config, options: HeraldOptions = {}): Herald {
+/** `createHerald` with a whole `Config`, at once (no setting needs to wait for anything yet). */
+export function buildHerald(config: Config, options: Pick<HeraldOptions, "authorize" | "log"> = {}): HeraldApp {
   const secret = loadSecret(config.secret, config.dataDir);
   const { limits } = config;
   const log = options.log ?? createLogger(config.logLevel);
-  const shop = openShop(config, log);
   const hub = new Hub({ log: openEventLog(config, log), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
-  const startedAt = Date.now();
   const ctx: AppContext = {
     config,
     hub,
@@ -158,36 +183,40 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
     revocations: openRevocations(config, log),
     csrf: new CsrfTokens(secret),
     policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
-    presence: null,
+    presence: config.eventLog === "redis" ? new RedisPresence(hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs, timeoutMs: config.redisTimeoutMs }) : null,
     log,
     rates: {
       streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
       publishesPerUser: new RateLimiter(limits.publishesPerUserPerS),
       publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
     },
-    startedAt,
-    inventory: shop.inventory,
-    orders: shop.orders,
-    outbox: shop.outbox,
-    live: startLiveFeeds(hub, startedAt, { marketMs: config.marketMs, metricsMs: config.metricsMs }),
+    startedAt: Date.now(),
+    pages: new Pages(),
+    nav: [],
   };
-  ctx.outbox.start(publishOutbox(ctx));
-  ctx.orders.start();
+  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, log, config.redisUrl!);
 
+  ctx.pages.add({ ...INBOX_PAGE, snapshot: (user, channels, upTo) => snapshotData(ctx, user, channels, upTo) });
+  ctx.pages.add({
+    ...MONITOR_PAGE,
+    check(user) {
+      if (!user?.groups.includes(ADMINS)) throw new HttpError(user ? 403 : 401, "Only members of admins may follow the monitor.");
+    },
+    snapshot: async () => html`<div id="monitor-figures" hx-swap-oob="innerHTML">${monitorFigures(await clientFigures(ctx))}</div>`.value,
+  });
+  // Not swapped by the embedded feed; it carries the id a reconnect resumes from.
+  ctx.pages.add({ ...EMBED_PAGE, snapshot: async (_user, channels, upTo) => (await inboxItems(ctx, null, channels, upTo)).value });
+
+  const services: Service[] = [];
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
-  if (config.eventLog === "redis") ctx.presence = new RedisPresence(ctx.hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs, timeoutMs: config.redisTimeoutMs });
-  if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, ctx.log, config.redisUrl!);
+  services.push({ stop: stopMonitorFeed, close: () => ctx.revocations.close() });
 
-  // Every route goes through here: the request's address is checked and its sender identified,
-  // thrown HttpErrors become answers in the asker's format, anything else a logged 500, and every
-  // response gets the security headers. Static files need no identity; streams and embed
-  // fragments may be used from the origins in HERALD_CORS_ORIGINS, refusals included.
-  const answer = async (handler: Route, req: Request, server: Server<unknown>, identified: boolean): Promise<Response> => {
+  const answer = async (route: Route, req: Request, server: Server<unknown>, identified: boolean): Promise<Response> => {
     const viewer = () => viewerOf(ctx, req);
     try {
       checkAddress(req);
       if (identified) await identify(ctx, req);
-      return await handler(ctx, req, server);
+      return await route(ctx, req, server);
     } catch (error) {
       if (error instanceof HttpError) return errorResponse(req, error, viewer, config.retryMs);
       if (error instanceof InputError) return errorResponse(req, new HttpError(400, error.message), viewer, config.retryMs);
@@ -196,110 +225,118 @@ export function startHerald(config: Config, options: HeraldOptions = {}): Herald
         return errorResponse(req, malformed, viewer, config.retryMs);
       }
       if (error instanceof RedisUnavailableError) {
-        ctx.log.warn("redis unreachable", { method: req.method, path: pathOf(req) });
+        log.warn("redis unreachable", { method: req.method, path: pathOf(req) });
         const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
         return errorResponse(req, refused, viewer, config.retryMs);
       }
       if (isDiskFull(error)) {
-        ctx.log.error("disk full", { method: req.method, path: pathOf(req), data_dir: config.dataDir });
+        log.error("disk full", { method: req.method, path: pathOf(req), data_dir: config.dataDir });
         const refused = new HttpError(507, "herald's disk is full, so nothing was stored or sent; try again once space has been freed.", { "retry-after": "30" });
         return errorResponse(req, refused, viewer, config.retryMs);
       }
-      return internalError(req, error, ctx.log, viewer);
+      return internalError(req, error, log, viewer);
     }
   };
-  const route =
-    (handler: Route, { identified = true, cors = false } = {}): Handler =>
-    async (req, server) => {
-      const response = await answer(handler, req, server, identified);
+
+  // Every route goes through here: the request's address is checked and its sender identified,
+  // thrown HttpErrors become answers in the asker's format, anything else a logged 500, and every
+  // response gets the security headers.
+  const handle = (route: Route, { identified = true, cors = false }: HandleOptions = {}): Handler => {
+    return async (req, server) => {
+      const response = await answer(route, req, server, identified);
       return secure(cors ? withCors(ctx, req, response) : response);
     };
-
-  const routes: Record<string, Partial<Record<"GET" | "POST" | "OPTIONS", Handler>>> = {
-    "/": { GET: route(home) },
-    "/login": { POST: route(login) },
-    "/logout": { POST: route(logout) },
-    "/notify": { POST: route(notify) },
-    "/notifications/read": { POST: route(markRead) },
-    "/sse": { GET: route(openStream, { cors: true }), OPTIONS: route(preflight) },
-    "/embed/:topic": { GET: route(embed, { cors: true }), OPTIONS: route(preflight) },
-    "/api/publish": { POST: route(apiPublish) },
-    "/api/clients": { GET: route(clients) },
-    "/monitor": { GET: route(monitor) },
-    "/inventory": { GET: route(inventory) },
-    "/inventory/:sku": { POST: route(changeFromForm) },
-    "/inventory/:sku/watch": { POST: route(watch) },
-    "/api/inventory/:sku": { POST: route(apiInventory) },
-    "/live": { GET: route(live) },
-    "/orders": { GET: route(orders), POST: route(order) },
-    "/healthz": { GET: route(health) },
-    "/metrics": { GET: route(metrics) },
   };
-  for (const [path, asset] of loadAssets()) routes[path] = { GET: route((_ctx, req) => serveAsset(asset, req), { identified: false }) };
 
-  const server = Bun.serve({
-    port: config.port,
-    hostname: config.host,
-    // Bun's development mode answers an uncaught error with a page of source lines and paths.
-    development: false,
-    // The last resort, for an error thrown by the error path itself: a bare 500, still secured.
-    error(error) {
-      ctx.log.error("unhandled error", { error: String(error instanceof Error ? error.stack : error) });
-      return secure(new Response("Something went wrong on the server; it has been logged.\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } }));
-    },
-    // Several worker processes listen on the same port; the kernel spreads connections over them.
-    reusePort: config.workers > 1,
-    routes,
-    // Bun calls this for paths without a route and for methods a route does not take.
-    fetch: route(
-      (_ctx, req) => {
-        const path = new URL(req.url).pathname;
-        const methods = routes[path];
-        if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
-        const allow = Object.keys(methods).join(", ");
-        throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
-      },
-      { identified: false },
-    ),
+  const routes: RouteTable = {};
+  const addRoutes = (table: Record<string, Partial<Record<Method, Route>>>, handleOptions?: HandleOptions) => {
+    for (const [path, methods] of Object.entries(table)) {
+      const wrapped: Partial<Record<Method, Handler>> = (routes[path] ??= {});
+      for (const [method, route] of Object.entries(methods) as Array<[Method, Route]>) wrapped[method] = handle(route, handleOptions);
+    }
+  };
+  addRoutes({
+    "/": { GET: home },
+    "/login": { POST: login },
+    "/logout": { POST: logout },
+    "/notify": { POST: notify },
+    "/notifications/read": { POST: markRead },
+    "/api/publish": { POST: apiPublish },
+    "/api/clients": { GET: clients },
+    "/monitor": { GET: monitor },
+    "/healthz": { GET: health },
+    "/metrics": { GET: metrics },
   });
+  // Streams and embed fragments may be used from the origins in HERALD_CORS_ORIGINS, refusals included.
+  addRoutes({ "/sse": { GET: openStream }, "/embed/:topic": { GET: embed } }, { cors: true });
+  addRoutes({ "/sse": { OPTIONS: preflight }, "/embed/:topic": { OPTIONS: preflight } });
+  for (const [path, asset] of loadAssets()) addRoutes({ [path]: { GET: (_ctx, req) => serveAsset(asset, req) } }, { identified: false });
+
+  // Bun calls this for paths without a route and for methods a route does not take; an app that
+  // mounts only `fetch` gets herald's routes through it too.
+  const notFound = handle(
+    (_ctx, req) => {
+      const path = new URL(req.url).pathname;
+      const methods = matchRoute(routes, path);
+      if (!methods) throw new HttpError(404, `There is no page at ${path}.`);
+      const allow = Object.keys(methods).join(", ");
+      throw new HttpError(405, `${path} takes ${allow}, not ${req.method}.`, { allow });
+    },
+    { identified: false },
+  );
+  const fetch = async (req: Request, server: Server<unknown>): Promise<Response> => {
+    const path = URL.canParse(req.url) ? new URL(req.url).pathname : null;
+    const handler = path === null ? undefined : matchRoute(routes, path)?.[req.method as Method];
+    return (handler ?? notFound)(req, server);
+  };
 
   let closed = false;
-  return {
-    server,
-    hub: ctx.hub,
-    url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
-    ctx,
-    async stop() {
-      if (closed) return;
-      closed = true;
-      stopMonitorFeed();
-      ctx.live.stop();
-      ctx.orders.close();
-      ctx.outbox.close();
-      await ctx.presence?.close();
-      ctx.hub.close();
-      await server.stop(true);
-      await ctx.hub.log.close();
-      await ctx.revocations.close();
-      shop.db.close();
-    },
-    async shutdown() {
-      if (closed) return;
-      closed = true;
-      stopMonitorFeed();
-      ctx.live.stop();
-      ctx.orders.close();
-      ctx.outbox.close();
-      const stopped = server.stop();
-      await ctx.hub.log.flush();
-      const clients = ctx.hub.clientCount;
-      ctx.hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
-      await ctx.presence?.close();
-      ctx.log.info("shutting down", { streams: clients, drain_ms: config.drainMs });
-      await stopped;
-      await ctx.hub.log.close();
-      await ctx.revocations.close();
-      shop.db.close();
-    },
+  // One ordered teardown for both ways out: timers, then streams, then the server, then storage.
+  const teardown = async (stopServer: (() => Promise<void>) | undefined, graceful: boolean) => {
+    if (closed) return;
+    closed = true;
+    for (const service of [...services].reverse()) service.stop?.();
+    const stopped = graceful ? stopServer?.() : undefined;
+    if (graceful) await hub.log.flush();
+    const streams = hub.clientCount;
+    if (graceful) hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
+    else hub.close();
+    await ctx.presence?.close();
+    if (graceful) log.info("shutting down", { streams, drain_ms: config.drainMs });
+    await (graceful ? stopped : stopServer?.());
+    await hub.log.close();
+    for (const service of [...services].reverse()) await service.close?.();
   };
+
+  return {
+    config,
+    hub,
+    ctx,
+    routes,
+    fetch,
+    handle,
+    addRoutes,
+    addPage(page, nav) {
+      ctx.pages.add(page);
+      if (nav) ctx.nav.push(nav);
+    },
+    use(service) {
+      services.push(service);
+    },
+    stop: (stopServer) => teardown(stopServer, false),
+    shutdown: (stopServer) => teardown(stopServer, true),
+  };
+}
+
+/** The methods of the route whose pattern (`/inventory/:sku`) matches `path`, if any. */
+function matchRoute(routes: RouteTable, path: string): Partial<Record<Method, Handler>> | undefined {
+  const exact = routes[path];
+  if (exact) return exact;
+  const parts = path.split("/");
+  for (const [pattern, methods] of Object.entries(routes)) {
+    if (!pattern.includes(":")) continue;
+    const want = pattern.split("/");
+    if (want.length === parts.length && want.every((segment, i) => (segment.startsWith(":") ? parts[i] !== "" : segment === parts[i]))) return methods;
+  }
+  return undefined;
 }

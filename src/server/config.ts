@@ -4,6 +4,7 @@
  */
 import { GROUP_NAME, USER_ID } from "../core/channel.ts";
 import { HeraldError } from "../core/errors.ts";
+import { VARIABLES, type Variable, type VariableName } from "./variables.ts";
 import type { HtmxVersion } from "./htmx.ts";
 
 export interface Config {
@@ -49,7 +50,7 @@ export interface Config {
   limits: Limits;
   /**
    * Where events are kept: `sqlite` (a file in the data directory), `memory`, or `redis` (Redis
-   * Streams at `REDIS_URL`, shared by several processes). `HERALD_EVENT_LOG`, defaults to `redis`
+   * Streams at `REDIS_URL`, shared by several processes). `HERALD_EVENT_LOG`; the default is `redis`
    * when `REDIS_URL` is set, else `sqlite`.
    */
   eventLog: "sqlite" | "memory" | "redis";
@@ -101,6 +102,8 @@ export interface Config {
   metricsMs: number;
   /** Time between the status steps of a demo order. `HERALD_ORDER_STEP_MS`, defaults to `3000`. */
   orderStepMs: number;
+  /** Whether the demo shop (inventory, orders, live feeds; `shop.db`) runs beside herald. `HERALD_DEMO` (`on`/`off`), defaults to `on`. */
+  demo: boolean;
   /** The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page. `HERALD_HTMX`, defaults to `2`. */
   htmx: HtmxVersion;
 }
@@ -130,7 +133,9 @@ export interface Limits {
 
 type Env = Record<string, string | undefined>;
 
-function integer(env: Env, name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number {
+/** A whole number, with its default and bounds from `VARIABLES`. */
+function integer(env: Env, name: VariableName): number {
+  const { default: fallback, min, max = Number.MAX_SAFE_INTEGER } = VARIABLES[name] as Variable & { default: number; min: number };
   const text = env[name];
   if (text === undefined || text.trim() === "") return fallback;
   const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
@@ -140,16 +145,18 @@ function integer(env: Env, name: string, fallback: number, min: number, max = Nu
   return value;
 }
 
-function text(env: Env, name: string, fallback: string): string {
+/** Text, with its default from `VARIABLES`. */
+function text(env: Env, name: VariableName): string {
   const value = env[name]?.trim();
-  return value ? value : fallback;
+  return value ? value : String((VARIABLES[name] as Variable).default);
 }
 
 function list(env: Env, name: string): string[] {
   return (env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
 }
 
-function flag(env: Env, name: string, fallback: boolean): boolean {
+/** `on` or `off`, with its default from `VARIABLES`. */
+function flag(env: Env, name: VariableName, fallback = (VARIABLES[name] as Variable).default === true): boolean {
   const value = env[name]?.trim().toLowerCase();
   if (!value) return fallback;
   if (["on", "true", "1", "yes"].includes(value)) return true;
@@ -160,7 +167,7 @@ function flag(env: Env, name: string, fallback: boolean): boolean {
 
 function proxyHops(env: Env): number {
   const value = env.HERALD_TRUST_PROXY?.trim().toLowerCase();
-  if (value && /^\d+$/.test(value)) return integer(env, "HERALD_TRUST_PROXY", 0, 0, 16);
+  if (value && /^\d+$/.test(value)) return integer(env, "HERALD_TRUST_PROXY");
   if (value && !["on", "true", "yes", "off", "false", "no"].includes(value)) {
     throw new HeraldError(`HERALD_TRUST_PROXY must be on, off or a number of proxies (0–16), got ${JSON.stringify(env.HERALD_TRUST_PROXY)}`);
   }
@@ -193,7 +200,7 @@ function privateTopics(env: Env): string[] {
 }
 
 function workers(env: Env): number {
-  const count = integer(env, "HERALD_WORKERS", 1, 1, 64);
+  const count = integer(env, "HERALD_WORKERS");
   if (count > 1 && !redisUrl(env)) {
     throw new HeraldError("HERALD_WORKERS above 1 needs REDIS_URL: the processes share their hub through Redis");
   }
@@ -234,8 +241,8 @@ function publicUrl(env: Env): URL | undefined {
   throw new HeraldError(`HERALD_PUBLIC_URL must be an http(s) URL, got ${JSON.stringify(value)}`);
 }
 
-function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
-  const value = text(env, name, fallback).toLowerCase();
+function oneOf<T extends string>(env: Env, name: VariableName, values: readonly T[], fallback: T): T {
+  const value = (env[name]?.trim() || fallback).toLowerCase();
   if (!(values as readonly string[]).includes(value)) {
     throw new HeraldError(`${name} must be one of ${values.join(", ")}, got ${JSON.stringify(env[name])}`);
   }
@@ -250,6 +257,11 @@ function tokens(env: Env): string[] {
   return values;
 }
 
+/** Every setting at its default: what `createHerald` starts from. */
+export function defaultConfig(): Config {
+  return loadConfig({});
+}
+
 /** Reads the configuration from `env` (defaults to `process.env`). Throws `HeraldError` on a bad value. */
 export function loadConfig(env: Env = process.env): Config {
   if (env.HERALD_EVENT_LOG?.trim().toLowerCase() === "redis" && !redisUrl(env)) {
@@ -260,50 +272,51 @@ export function loadConfig(env: Env = process.env): Config {
     throw new HeraldError("HERALD_SECRET must be at least 16 characters; unset it to have one generated");
   }
   return {
-    port: integer(env, "PORT", 3000, 0, 65535),
-    host: text(env, "HOST", "0.0.0.0"),
-    heartbeatMs: integer(env, "HERALD_HEARTBEAT_MS", 15_000, 10),
-    retryMs: integer(env, "HERALD_RETRY_MS", 3_000, 0),
+    port: integer(env, "PORT"),
+    host: text(env, "HOST"),
+    heartbeatMs: integer(env, "HERALD_HEARTBEAT_MS"),
+    retryMs: integer(env, "HERALD_RETRY_MS"),
     secret,
-    dataDir: text(env, "HERALD_DATA_DIR", "./data"),
-    sessionTtlS: integer(env, "HERALD_SESSION_TTL_S", 7 * 24 * 3600, 60),
-    maxTopicsPerStream: integer(env, "HERALD_MAX_TOPICS", 32, 1, 1000),
+    dataDir: text(env, "HERALD_DATA_DIR"),
+    sessionTtlS: integer(env, "HERALD_SESSION_TTL_S"),
+    maxTopicsPerStream: integer(env, "HERALD_MAX_TOPICS"),
     publishTokens: tokens(env),
     groups: groups(env),
-    anonymous: flag(env, "HERALD_ANONYMOUS", true),
+    anonymous: flag(env, "HERALD_ANONYMOUS"),
     privateTopics: privateTopics(env),
     publicUrl: publicUrl(env),
     trustProxy: proxyHops(env),
     corsOrigins: corsOrigins(env),
-    logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, "info"),
+    logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, VARIABLES.HERALD_LOG.default),
     limits: {
-      maxClients: integer(env, "HERALD_MAX_CLIENTS", 10_000, 1),
-      maxStreamsPerUser: integer(env, "HERALD_MAX_STREAMS_PER_USER", 10, 1),
-      streamsPerIpPerS: integer(env, "HERALD_STREAMS_PER_IP_PER_S", 10, 1),
-      publishesPerUserPerS: integer(env, "HERALD_PUBLISH_RATE_USER", 5, 1),
-      publishesPerTokenPerS: integer(env, "HERALD_PUBLISH_RATE_TOKEN", 500, 1),
-      maxBodyBytes: integer(env, "HERALD_MAX_BODY_BYTES", 256 * 1024, 1024),
-      maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES", 16 * 1024, 64),
-      maxBatch: integer(env, "HERALD_MAX_BATCH", 100, 1),
+      maxClients: integer(env, "HERALD_MAX_CLIENTS"),
+      maxStreamsPerUser: integer(env, "HERALD_MAX_STREAMS_PER_USER"),
+      streamsPerIpPerS: integer(env, "HERALD_STREAMS_PER_IP_PER_S"),
+      publishesPerUserPerS: integer(env, "HERALD_PUBLISH_RATE_USER"),
+      publishesPerTokenPerS: integer(env, "HERALD_PUBLISH_RATE_TOKEN"),
+      maxBodyBytes: integer(env, "HERALD_MAX_BODY_BYTES"),
+      maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES"),
+      maxBatch: integer(env, "HERALD_MAX_BATCH"),
     },
     eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
     redisUrl: redisUrl(env),
-    redisPrefix: text(env, "HERALD_REDIS_PREFIX", "herald:"),
-    redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS", 2_000, 10),
+    redisPrefix: text(env, "HERALD_REDIS_PREFIX"),
+    redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS"),
     workers: workers(env),
-    presenceMs: integer(env, "HERALD_PRESENCE_MS", 2_000, 50),
-    monitorMs: integer(env, "HERALD_MONITOR_MS", 2_000, 50),
-    logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS", 100_000, 1),
-    logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S", 7 * 24 * 3600, 1),
-    sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, "normal"),
-    maxBuffer: integer(env, "HERALD_MAX_BUFFER", 1024 * 1024, 1024),
-    clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS", 45_000, 0),
-    drainMs: integer(env, "HERALD_DRAIN_MS", 5_000, 0),
-    inboxSize: integer(env, "HERALD_INBOX_SIZE", 50, 1, 1000),
-    replayMaxAnonymous: integer(env, "HERALD_REPLAY_MAX_ANONYMOUS", 1_000, 0),
-    marketMs: integer(env, "HERALD_MARKET_MS", 2_000, 50),
-    metricsMs: integer(env, "HERALD_METRICS_MS", 3_000, 50),
-    orderStepMs: integer(env, "HERALD_ORDER_STEP_MS", 3_000, 10),
-    htmx: Number(oneOf(env, "HERALD_HTMX", ["2", "4"] as const, "2")) as HtmxVersion,
+    presenceMs: integer(env, "HERALD_PRESENCE_MS"),
+    monitorMs: integer(env, "HERALD_MONITOR_MS"),
+    logMaxEvents: integer(env, "HERALD_LOG_MAX_EVENTS"),
+    logMaxAgeS: integer(env, "HERALD_LOG_MAX_AGE_S"),
+    sqliteSync: oneOf(env, "HERALD_SQLITE_SYNC", ["normal", "full"] as const, VARIABLES.HERALD_SQLITE_SYNC.default),
+    maxBuffer: integer(env, "HERALD_MAX_BUFFER"),
+    clientTimeoutMs: integer(env, "HERALD_CLIENT_TIMEOUT_MS"),
+    drainMs: integer(env, "HERALD_DRAIN_MS"),
+    inboxSize: integer(env, "HERALD_INBOX_SIZE"),
+    replayMaxAnonymous: integer(env, "HERALD_REPLAY_MAX_ANONYMOUS"),
+    marketMs: integer(env, "HERALD_MARKET_MS"),
+    metricsMs: integer(env, "HERALD_METRICS_MS"),
+    orderStepMs: integer(env, "HERALD_ORDER_STEP_MS"),
+    demo: flag(env, "HERALD_DEMO"),
+    htmx: Number(oneOf(env, "HERALD_HTMX", ["2", "4"] as const, VARIABLES.HERALD_HTMX.default)) as HtmxVersion,
   };
 }

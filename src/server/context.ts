@@ -8,16 +8,13 @@ import type { Config } from "./config.ts";
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_S, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
 import { htmxVersionOf, type HtmxVersion } from "./htmx.ts";
 import type { Hub } from "../core/hub.ts";
-import type { Inventory } from "../shop/inventory.ts";
-import type { LiveFeeds } from "../shop/live.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
-import type { Orders } from "../shop/orders.ts";
-import type { Outbox } from "../shop/outbox.ts";
+import type { Pages } from "./pages.ts";
 import type { Policy } from "./policy.ts";
 import type { RedisPresence } from "../core/presence.ts";
 import type { Revocations } from "./revocations.ts";
-import { EVERYONE, groupChannel, userChannel, type Channel } from "../core/channel.ts";
+import { EVERYONE, groupChannel, topicChannel, userChannel, type Channel } from "../core/channel.ts";
 import { principalOf } from "./policy.ts";
 import { groupsOf, SESSION_COOKIE, type SessionSigner, type User } from "./session.ts";
 
@@ -39,13 +36,10 @@ export interface AppContext {
   };
   /** `Date.now()` when the app started. */
   startedAt: number;
-  /** The demo shop's products (`/inventory`) and orders (`/orders`), in `shop.db` in the data directory. */
-  inventory: Inventory;
-  orders: Orders;
-  /** The events that announce the shop's changes, queued with them in `shop.db` until published. */
-  outbox: Outbox;
-  /** The market and metrics feeds of `/live`. */
-  live: LiveFeeds;
+  /** The pages herald streams for: its own and those an app (the demo shop) adds. */
+  pages: Pages;
+  /** The top bar's links after the home page's: the pages an app (the demo shop) adds. */
+  nav: Array<{ href: string; label: string }>;
 }
 
 function cookies(req: Request): Bun.CookieMap {
@@ -97,6 +91,18 @@ export function mayRead(ctx: AppContext, user: User | null, channels: readonly C
   return channels.some((channel) => ctx.policy.allows(principal, "subscribe", channel));
 }
 
+/**
+ * The channels a page or stream following `topics` is on: `everyone` and the topics (403 for one
+ * the policy refuses), and the user's own channel and groups where the policy allows.
+ */
+export function streamChannels(ctx: AppContext, user: User | null, topics: readonly string[]): Channel[] {
+  const principal = principalOf(user);
+  const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
+  for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
+  const own = user ? personalChannels(ctx, user).filter((channel) => channel !== EVERYONE) : [];
+  return [...asked, ...own];
+}
+
 /** What a visitor's CSRF token is bound to: the sign-in session (so it ends with it), the user, or nobody. */
 export function csrfSubject(user: User | null): string | null {
   if (!user) return null;
@@ -139,6 +145,8 @@ export interface Viewer {
   htmxAsked: boolean;
   /** A `Set-Cookie` value when the visitor had no CSRF cookie yet. */
   setCookie: string | undefined;
+  /** The top bar's links after the home page's (the pages an app added). */
+  nav: ReadonlyArray<{ href: string; label: string }>;
 }
 
 /** The viewer of a page, creating the visitor's CSRF cookie on their first page view. */
@@ -160,7 +168,7 @@ export function viewerOf(ctx: AppContext, req: Request): Viewer {
   } catch {
     // An error page rendered for a bad ?htmx= (or an unparsable address) still renders, for the configured version.
   }
-  return { user, csrf: ctx.csrf.token(nonce, csrfSubject(user)), setCookie, htmx, htmxAsked: asked && htmx !== ctx.config.htmx };
+  return { user, csrf: ctx.csrf.token(nonce, csrfSubject(user)), setCookie, htmx, htmxAsked: asked && htmx !== ctx.config.htmx, nav: ctx.nav };
 }
 
 /** The viewer of a page route: like `viewerOf`, but a bad `?htmx=` is a 400. */

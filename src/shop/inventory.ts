@@ -8,29 +8,9 @@
  * and tells the watchers it is back. Both alert events carry the whole list of alerts.
  */
 import type { Database } from "bun:sqlite";
-import { topicChannel, userChannel, type Channel } from "../core/channel.ts";
-import type { AppContext } from "../server/context.ts";
 import { HttpError } from "../server/errors.ts";
-import type { Level } from "../server/notification.ts";
-import type { OutboxEvent } from "./outbox.ts";
-import { describe } from "../server/publish.ts";
-import type { Principal } from "../server/policy.ts";
-import { NOTIFICATION } from "../server/inbox.ts";
-import { alertList, productRow } from "./views/inventory.ts";
+import { MAX_QUANTITY, SKU, type Product } from "./model.ts";
 
-export interface Product {
-  sku: string;
-  name: string;
-  quantity: number;
-  threshold: number;
-}
-
-/** The topic every inventory page follows. */
-export const INVENTORY_TOPIC = "inventory";
-/** A stock-keeping unit: upper-case letters, digits and `-`, at most 32. */
-export const SKU = /^[A-Z0-9][A-Z0-9-]{0,31}$/;
-/** The largest quantity or threshold herald takes. */
-export const MAX_QUANTITY = 1_000_000_000;
 
 const DEMO_PRODUCTS: Product[] = [
   { sku: "KB-101", name: "Mechanical keyboard", quantity: 12, threshold: 5 },
@@ -41,9 +21,6 @@ const DEMO_PRODUCTS: Product[] = [
   { sku: "DK-606", name: "Laptop dock", quantity: 15, threshold: 5 },
 ];
 
-export function isLow(product: Product): boolean {
-  return product.quantity < product.threshold;
-}
 
 /** What one request asks of a product's stock; each field is optional, applied in this order. */
 export interface StockChange {
@@ -122,66 +99,7 @@ export class Inventory {
   }
 }
 
-/** What a stock change did: the product now, whether its alert was raised or cleared, and the event ids. */
-export interface StockResult {
-  product: Product;
-  low: boolean;
-  alert: "raised" | "cleared" | null;
-  /** The ids of the events that announced it; empty when they are queued (`sent` is false). */
-  ids: string[];
-  /** Whether the events are published; if not, the change is made and they follow once the event log can take them. */
-  sent: boolean;
-}
 
-function watcherNotice(product: Product, low: boolean, sentAt: number): OutboxEvent["data"] {
-  const level: Level = low ? "warning" : "success";
-  const fields = low
-    ? { title: `Low stock: ${product.name}`, message: `${product.sku} is down to ${product.quantity} (threshold ${product.threshold}).` }
-    : { title: `Back in stock: ${product.name}`, message: `${product.sku} is at ${product.quantity} again (threshold ${product.threshold}).` };
-  return { notification: { ...fields, level, channel: topicChannel(INVENTORY_TOPIC), from: "inventory", sentAt } };
-}
 
-/** A stock change made (inside the caller's transaction) and the events that announce it. */
-export interface StockChanged {
-  before: Product;
-  after: Product;
-  low: boolean;
-  alert: "raised" | "cleared" | null;
-  events: OutboxEvent[];
-}
 
-/**
- * Changes a product's stock and says what the change means (see the file's comment). Call it
- * inside `ctx.outbox.transaction`, and add `events` to the outbox in the same transaction.
- */
-export function recordStockChange(ctx: AppContext, sku: string, change: StockChange): StockChanged {
-  const { before, after } = ctx.inventory.change(sku, change);
-  const topic: Channel[] = [topicChannel(INVENTORY_TOPIC)];
-  const low = isLow(after);
-  const alert = low && !isLow(before) ? "raised" : !low && isLow(before) ? "cleared" : null;
-  const events: OutboxEvent[] = [{ targets: topic, event: "product", data: productRow(after, null, true).value }];
-  // Read in the same transaction as the change, so that the list is the one as of this event.
-  if (alert) events.push({ targets: topic, event: alert === "raised" ? "low-stock" : "stock-ok", data: alertList(ctx.inventory.all(), true).value });
-  const watchers = alert ? ctx.inventory.watchers(sku).map(userChannel) : [];
-  if (watchers.length) events.push({ targets: watchers, event: NOTIFICATION, data: watcherNotice(after, low, Date.now()) });
-  return { before, after, low, alert, events };
-}
 
-/**
- * Changes a product's stock and, in the same transaction, queues the events that announce it;
- * then sends them. Resolves once the change is made: with the events' ids when they are published
- * too, or with `sent: false` when the event log cannot take them now (they follow when it can).
- * Throws, having changed nothing, when the change cannot be made.
- */
-export async function changeStock(ctx: AppContext, by: Principal, sku: string, change: StockChange): Promise<StockResult> {
-  // Changing stock means publishing to the inventory topic: whoever may not (it is private, or
-  // the authorize hook says no) may not change stock either.
-  ctx.policy.check(by, "publish", topicChannel(INVENTORY_TOPIC));
-  const { before, after, low, alert, row } = ctx.outbox.transaction(() => {
-    const changed = recordStockChange(ctx, sku, change);
-    return { ...changed, row: ctx.outbox.add(by, changed.events) };
-  });
-  const results = await ctx.outbox.sent(row);
-  ctx.log.info("stock changed", { sku, from: before.quantity, to: after.quantity, threshold: after.threshold, alert, by: describe(by), sent: results !== null });
-  return { product: after, low, alert, ids: results?.map((r) => r.id) ?? [], sent: results !== null };
-}

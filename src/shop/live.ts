@@ -6,18 +6,11 @@
  */
 import { topicChannel } from "../core/channel.ts";
 import type { Hub } from "../core/hub.ts";
+import { MARKET_TOPIC, METRICS_TOPIC } from "./topics.ts";
+import type { Metrics, Quote } from "./model.ts";
 import { marketTable, metricsFigures } from "./views/live.ts";
 
-export const MARKET_TOPIC = "market";
-export const METRICS_TOPIC = "metrics";
 
-export interface Quote {
-  symbol: string;
-  name: string;
-  price: number;
-  /** Change since the previous tick, in percent. */
-  change: number;
-}
 
 const SYMBOLS: Array<[string, string, number]> = [
   ["ACME", "Acme Corp.", 182.4],
@@ -51,20 +44,6 @@ export class Market {
   }
 }
 
-/** One reading of this process's figures. */
-export interface Metrics {
-  at: number;
-  rssBytes: number;
-  heapBytes: number;
-  /** CPU time used since the previous reading, as a share of one core, in percent. */
-  cpuPercent: number;
-  streams: number;
-  /** Events published per second since the previous reading. */
-  eventsPerS: number;
-  /** Events written to streams per second since the previous reading. */
-  deliveriesPerS: number;
-  uptimeS: number;
-}
 
 /** Reads the process's figures; each reading's rates cover the time since the one before. */
 export class MetricsSampler {
@@ -145,3 +124,4 @@ export function startLiveFeeds(hub: Hub, startedAt: number, { marketMs, metricsM
     stop: () => timers.forEach(clearInterval),
   };
 }
+

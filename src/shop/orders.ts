@@ -9,38 +9,18 @@
  * through the outbox (`src/outbox.ts`), so none is lost when the event log is away for a while.
  */
 import type { Database } from "bun:sqlite";
-import { topicChannel, userChannel } from "../core/channel.ts";
-import type { AppContext } from "../server/context.ts";
-import { HttpError } from "../server/errors.ts";
-import { INVENTORY_TOPIC, recordStockChange } from "./inventory.ts";
+import { userChannel } from "../core/channel.ts";
+import { STEPS, type Order } from "./model.ts";
 import type { Logger } from "../server/logger.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Principal } from "../server/policy.ts";
-import { describe } from "../server/publish.ts";
-import type { User } from "../server/session.ts";
-import { orderCard, ordersSnapshot } from "./views/orders.ts";
+import { orderCard, } from "./views/orders.ts";
 
-export const STEPS = ["processing", "confirmed", "shipped", "delivered"] as const;
-export type Step = (typeof STEPS)[number];
-const ORDERS: Principal = { kind: "system", label: "orders" };
-/** The most items of one product in one order. */
-export const MAX_ORDER_QUANTITY = 100;
+/** The shop, publishing for its orders. */
+export const ORDERS: Principal = { kind: "system", label: "orders" };
 /** How long a step that could not be written (a full disk) waits before it is tried again. */
 const STEP_RETRY_MS = 1_000;
 
-export interface Order {
-  id: number;
-  userId: string;
-  sku: string;
-  item: string;
-  quantity: number;
-  /** Index into `STEPS` of the status reached. */
-  step: number;
-  /** When each step was reached (ms since the epoch), one per step reached. */
-  times: number[];
-  /** When the next step is due; `null` once delivered. */
-  nextAt: number | null;
-}
 
 interface OrderRow {
   id: number;
@@ -149,32 +129,3 @@ export class Orders {
   }
 }
 
-/**
- * Places an order for `user`: in one transaction, takes the stock (409 when there is not enough),
- * records the order, and queues the stock change's events and the order's first step,
- * `order-placed`, with the buyer's list of orders; then sends them. Once that transaction has
- * committed the order stands, whether or not the events could be published yet.
- */
-export async function placeOrder(ctx: AppContext, user: User, sku: string, quantity: number): Promise<Order> {
-  if (!Number.isSafeInteger(quantity) || quantity < 1 || quantity > MAX_ORDER_QUANTITY) {
-    throw new HttpError(400, `Order between 1 and ${MAX_ORDER_QUANTITY} items.`);
-  }
-  // The shop takes the stock, not the buyer: buyers need no right to change the inventory.
-  ctx.policy.check(ORDERS, "publish", topicChannel(INVENTORY_TOPIC));
-  const { order, row, stock } = ctx.outbox.transaction(() => {
-    const product = ctx.inventory.find(sku);
-    if (product.quantity < quantity) {
-      throw new HttpError(409, `Only ${product.quantity} of ${product.name} in stock; order fewer.`);
-    }
-    const stock = recordStockChange(ctx, sku, { delta: -quantity });
-    const order = ctx.orders.create(user.id, sku, product.name, quantity);
-    // The buyer's whole list, read in the same transaction: applied twice (or after a snapshot
-    // that has the order already), it still shows each order once.
-    const placed = { targets: [userChannel(order.userId)], event: "order-placed", data: ordersSnapshot(ctx.orders.of(user.id)).value };
-    return { order, stock, row: ctx.outbox.add(ORDERS, [...stock.events, placed]) };
-  });
-  ctx.orders.schedule(order);
-  const results = await ctx.outbox.sent(row);
-  ctx.log.info("order placed", { order: order.id, sku, quantity, stock: stock.after.quantity, by: describe({ kind: "user", user }), sent: results !== null });
-  return order;
-}

@@ -8,7 +8,7 @@ import { test } from "bun:test";
 import { existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { chromium, type Browser, type Page } from "playwright-core";
-import type { Herald } from "../../src/server/app.ts";
+import type { Herald } from "../../src/app.ts";
 import { eventually } from "../helpers.ts";
 
 export const CHROMIUM = process.env.HERALD_CHROMIUM ?? "/usr/bin/chromium";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser } from "playwright-core";
-import type { Herald } from "../../src/server/app.ts";
+import type { Herald } from "../../src/app.ts";
 import { HTMX_VERSIONS } from "../../src/server/htmx.ts";
 import { embedPage } from "../../examples/embed-page.ts";
 import { eventually, startTestHerald } from "../helpers.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
-import type { Browser, Page } from "playwright-core";
-import type { Herald } from "../../src/server/app.ts";
+import type { Browser, } from "playwright-core";
+import type { Herald } from "../../src/app.ts";
 import { HTMX_VERSIONS } from "../../src/server/htmx.ts";
 import { startTestHerald } from "../helpers.ts";
 import { chromiumAvailable, e2eTest, launchBrowser, live, signedInPage, until } from "./browser.ts";

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
 import type { Browser } from "playwright-core";
-import type { Herald } from "../../src/server/app.ts";
+import type { Herald } from "../../src/app.ts";
 import { HTMX_VERSIONS } from "../../src/server/htmx.ts";
 import { startTestHerald } from "../helpers.ts";
 import { chromiumAvailable, e2eTest, launchBrowser, signedInPage, streamOpen, until } from "./browser.ts";

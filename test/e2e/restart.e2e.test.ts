@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Browser } from "playwright-core";
-import type { Herald } from "../../src/server/app.ts";
+import type { Herald } from "../../src/app.ts";
 import { HTMX_VERSIONS } from "../../src/server/htmx.ts";
 import { eventually, postForm, signIn, startTestHerald } from "../helpers.ts";
 import { chromiumAvailable, e2eTest, launchBrowser, streamOpen, trackStream, until } from "./browser.ts";

@@ -14,7 +14,6 @@ import { InputError } from "../../core/errors.ts";
 import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readFormData, readJson } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
-import { RESERVED_EVENTS } from "../pages.ts";
 import type { Principal } from "../policy.ts";
 import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
@@ -83,8 +82,9 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     if (typeof eventValue !== "string" || !EVENT_NAME.test(eventValue)) {
       throw new HttpError(400, "event must be a lower-case name: a letter, then letters, digits or \"-\", at most 64.");
     }
-    if (RESERVED_EVENTS.has(eventValue)) {
-      throw new HttpError(400, `event "${eventValue}" is reserved for herald's own pages; the reserved names are ${[...RESERVED_EVENTS].join(", ")}.`);
+    const reserved = ctx.pages.reserved();
+    if (reserved.has(eventValue)) {
+      throw new HttpError(400, `event "${eventValue}" is reserved for herald's own pages; the reserved names are ${[...reserved].join(", ")}.`);
     }
     const html = field(input, "html");
     const message = field(input, "message");

@@ -3,12 +3,11 @@
  * (and other origins, through `HERALD_CORS_ORIGINS`) to include.
  */
 import { parseTopic, topicChannel } from "../../core/channel.ts";
-import { currentUser, type AppContext } from "../context.ts";
+import { currentUser, type AppContext, streamChannels } from "../context.ts";
 import { htmxVersionOf } from "../htmx.ts";
 import { HttpError } from "../errors.ts";
 import { htmlResponse } from "../respond.ts";
 import { inboxItems } from "../inbox.ts";
-import { streamChannels } from "./stream.ts";
 import { embedFragment } from "../../../views/embed.ts";
 
 /** The topic in `/embed/:topic`, decoded; 400 for a malformed percent-encoding. */

@@ -2,7 +2,7 @@
  * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
 import { parseTarget, parseTopicList } from "../../core/channel.ts";
-import { currentUser, mayRead, pageViewer, viewerOf, type AppContext } from "../context.ts";
+import { currentUser, mayRead, pageViewer, viewerOf, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
@@ -11,7 +11,6 @@ import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import type { User } from "../session.ts";
 import { inboxItems, NOTIFICATION, unreadCount } from "../inbox.ts";
-import { streamChannels } from "./stream.ts";
 import { html } from "../../../views/html.ts";
 import { homePage, sendForm } from "../../../views/home.ts";
 import { asRead, notificationItem, unreadBadge } from "../../../views/notification.ts";

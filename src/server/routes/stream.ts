@@ -9,15 +9,12 @@
  * or unknown, a `history-cut` notice.
  */
 import type { Server } from "bun";
-import { EVERYONE, parseTopicList, topicChannel, userChannel, type Channel } from "../../core/channel.ts";
-import { clientAddress, currentUser, personalChannels, type AppContext } from "../context.ts";
+import { parseTopicList, userChannel, } from "../../core/channel.ts";
+import { clientAddress, currentUser, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { formatEventId } from "../../core/eventlog/index.ts";
-import { principalOf } from "../policy.ts";
 import { isHtmx4Stream } from "../htmx.ts";
-import { PAGE_FRAMINGS, PAGE_TOPICS, pageSnapshot, parsePage, type Page } from "../pages.ts";
 import { encodeRetry } from "../../core/sse.ts";
-import type { User } from "../session.ts";
 import type { Subscriber } from "../../core/subscriber.ts";
 import { historyCutNotice } from "../../../views/status.ts";
 
@@ -49,17 +46,6 @@ function resumeId(req: Request, url: URL): string | null {
   return value === null || value.trim() === "" ? null : value.trim();
 }
 
-/**
- * The channels a page or stream following `topics` is on: `everyone` and the topics (403 for one
- * the policy refuses), and the user's own channel and groups where the policy allows.
- */
-export function streamChannels(ctx: AppContext, user: User | null, topics: readonly string[]): Channel[] {
-  const principal = principalOf(user);
-  const asked: Channel[] = [EVERYONE, ...topics.map(topicChannel)];
-  for (const channel of asked) ctx.policy.check(principal, "subscribe", channel);
-  const own = user ? personalChannels(ctx, user).filter((channel) => channel !== EVERYONE) : [];
-  return [...asked, ...own];
-}
 
 /**
  * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b` and from the page it backs
@@ -69,9 +55,9 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   const user = currentUser(ctx, req);
   if (!user && !ctx.config.anonymous) throw new HttpError(401, "Sign in to open a stream.");
   const url = new URL(req.url);
-  const page = parsePage(url.searchParams.get("page"), user);
+  const page = ctx.pages.parse(url.searchParams.get("page"), user);
   const asked = parseTopicList(url.searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
-  const topics = [...new Set([...PAGE_TOPICS[page], ...asked])];
+  const topics = [...new Set([...page.topics, ...asked])];
   const channels = streamChannels(ctx, user, topics);
 
   const address = clientAddress(ctx, req, server);
@@ -83,18 +69,18 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
   const userId = user?.id ?? null;
   const from = resumeId(req, url);
   const retry = encodeRetry(ctx.config.retryMs);
-  const init = { channels, userId, maxBuffer: ctx.config.maxBuffer, framing: isHtmx4Stream(req) ? PAGE_FRAMINGS[page] : null, first: retry };
+  const init = { channels, userId, maxBuffer: ctx.config.maxBuffer, framing: isHtmx4Stream(req) ? ctx.pages.framing(page) : null, first: retry };
   const body = ctx.hub.open(init, req.signal, {
     resumeFrom: from,
     mayReplay: user ? undefined : (afterId, subscriber) => withinAnonymousReplay(ctx, subscriber, afterId),
     fresh: async (position, cut, subscriber) => {
-      const data = await pageSnapshot(ctx, page, user, subscriber.channels, position.id);
+      const data = await page.snapshot(user, subscriber.channels, position.id);
       // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
       const snapshot = { event: "snapshot", id: formatEventId(position.epoch, position.id), retry: subscriber.framing ? ctx.config.retryMs : undefined, data };
       return cut ? [snapshot, { event: "history-cut", data: historyCutNotice().value }] : [snapshot];
     },
     opened: (subscriber) => {
-      ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+      ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page: page.name, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
       subscriber.onClose(logClosed(ctx));
     },
     failed: (subscriber, error) => ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),

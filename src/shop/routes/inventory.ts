@@ -3,16 +3,19 @@
  * a threshold; `POST /inventory/:sku/watch`), and `POST /api/inventory/:sku`, where a queue
  * consumer reports stock changes with a publish token.
  */
-import { currentUser, pageViewer, viewerOf, type AppContext } from "../../server/context.ts";
+import { currentUser, pageViewer, viewerOf } from "../../server/context.ts";
+import type { ShopContext } from "../context.ts";
 import { HttpError } from "../../server/errors.ts";
 import { mediaType, readBrowserForm, readJson } from "../../server/form.ts";
-import { changeStock, MAX_QUANTITY, type StockChange } from "../inventory.ts";
+import { changeStock } from "../actions.ts";
+import type { StockChange } from "../inventory.ts";
+import { MAX_QUANTITY } from "../model.ts";
 import { pageStreamUrl } from "../../server/pages.ts";
 import { principalOf } from "../../server/policy.ts";
 import { checkPublishRate } from "../../server/publish.ts";
 import { htmlResponse, isHtmx, jsonResponse, seeOther } from "../../server/respond.ts";
 import { html } from "../../../views/html.ts";
-import { inventoryPage, productRow, stockStatus, watchList } from "../views/inventory.ts";
+import { INVENTORY_PAGE, inventoryPage, productRow, stockStatus, watchList } from "../views/inventory.ts";
 import { authenticate } from "../../server/routes/api.ts";
 
 /** The SKU in `/inventory/:sku…` or `/api/inventory/:sku`, as typed (checked by `Inventory.find`). */
@@ -45,11 +48,11 @@ function decimal(text: string, signed: boolean): number {
   return (signed ? /^-?\d{1,15}$/ : /^\d{1,15}$/).test(trimmed) ? Number(trimmed) : Number.NaN;
 }
 
-export function inventory(ctx: AppContext, req: Request): Response {
+export function inventory(ctx: ShopContext, req: Request): Response {
   const viewer = pageViewer(ctx, req);
   const products = ctx.inventory.all();
   const watched = viewer.user ? ctx.inventory.watchedBy(viewer.user.id) : new Set<string>();
-  const page = inventoryPage({ viewer, products, watched, streamUrl: pageStreamUrl("inventory") });
+  const page = inventoryPage({ viewer, products, watched, streamUrl: pageStreamUrl(INVENTORY_PAGE) });
   return htmlResponse(page, { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });
 }
 
@@ -61,7 +64,7 @@ const ACTIONS: Record<string, (n: number) => { change: StockChange; what: string
 };
 
 /** `POST /inventory/:sku`: `action` (sell, restock, set or threshold) with `amount`. */
-export async function changeFromForm(ctx: AppContext, req: Request): Promise<Response> {
+export async function changeFromForm(ctx: ShopContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to change stock.");
   const fields = await readBrowserForm(ctx, req, user);
@@ -78,7 +81,7 @@ export async function changeFromForm(ctx: AppContext, req: Request): Promise<Res
 }
 
 /** `POST /inventory/:sku/watch`: `watch=on` or `off`. */
-export async function watch(ctx: AppContext, req: Request): Promise<Response> {
+export async function watch(ctx: ShopContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to watch products.");
   const fields = await readBrowserForm(ctx, req, user);
@@ -95,7 +98,7 @@ export async function watch(ctx: AppContext, req: Request): Promise<Response> {
  * `delta` (added; negative for sales) and/or `threshold`. Answers the product, whether it is
  * low, what happened to its alert, and the ids of the events sent.
  */
-export async function apiInventory(ctx: AppContext, req: Request): Promise<Response> {
+export async function apiInventory(ctx: ShopContext, req: Request): Promise<Response> {
   const principal = authenticate(ctx, req);
   if (principal.kind !== "token") throw new HttpError(401, "A publish token is required.");
   if (mediaType(req) !== "application/json") throw new HttpError(415, "Send the stock change as application/json.");

@@ -1,22 +1,23 @@
 /** `GET /orders` and `POST /orders`: demo orders whose status steps reach only the buyer. */
-import { currentUser, pageViewer, viewerOf, type AppContext } from "../../server/context.ts";
+import { currentUser, pageViewer, } from "../../server/context.ts";
+import type { ShopContext } from "../context.ts";
 import { HttpError } from "../../server/errors.ts";
 import { readBrowserForm } from "../../server/form.ts";
-import { placeOrder } from "../orders.ts";
+import { placeOrder } from "../actions.ts";
 import { pageStreamUrl } from "../../server/pages.ts";
 import { checkPublishRate } from "../../server/publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../../server/respond.ts";
-import { orderPlaced, ordersPage } from "../views/orders.ts";
+import { ORDERS_PAGE, orderPlaced, ordersPage } from "../views/orders.ts";
 
-export function orders(ctx: AppContext, req: Request): Response {
+export function orders(ctx: ShopContext, req: Request): Response {
   const viewer = pageViewer(ctx, req);
   const mine = viewer.user ? ctx.orders.of(viewer.user.id) : [];
-  const page = ordersPage(viewer, pageStreamUrl("orders"), ctx.inventory.all(), mine);
+  const page = ordersPage(viewer, pageStreamUrl(ORDERS_PAGE), ctx.inventory.all(), mine);
   return htmlResponse(page, { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });
 }
 
 /** `POST /orders`: `sku` and `quantity`. */
-export async function order(ctx: AppContext, req: Request): Promise<Response> {
+export async function order(ctx: ShopContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to place an order.");
   const fields = await readBrowserForm(ctx, req, user);

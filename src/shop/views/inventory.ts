@@ -1,8 +1,17 @@
 import { html, type Html } from "../../../views/html.ts";
 import { csrfField, layout } from "../../../views/layout.ts";
-import { pageSink, streamAttrs } from "../../../views/page.ts";
+import { OWN_REGIONS, pageSink, streamAttrs } from "../../../views/page.ts";
+import type { PageSpec } from "../../server/pages.ts";
+import { INVENTORY_TOPIC } from "../topics.ts";
 import type { Viewer } from "../../server/context.ts";
-import { isLow, MAX_QUANTITY, type Product } from "../inventory.ts";
+
+/** The inventory page: product rows and the alert list, replaced out of band. */
+export const INVENTORY_PAGE: PageSpec = {
+  name: "inventory",
+  topics: [INVENTORY_TOPIC],
+  regions: { ...OWN_REGIONS, product: "oob", "low-stock": "oob", "stock-ok": "oob" },
+};
+import { isLow, MAX_QUANTITY, type Product } from "../model.ts";
 
 /**
  * One product's row, with its forms. Rendered for one page, `csrf` is that visitor's token (so
@@ -80,7 +89,7 @@ export function inventoryPage({ viewer, products, watched, streamUrl }: Inventor
     viewer,
     body: html`<section class="card" id="inventory"${streamAttrs(viewer.htmx, streamUrl)}>
 <h1>Inventory</h1>
-${pageSink(viewer.htmx, "product,low-stock,stock-ok")}
+${pageSink(viewer.htmx, INVENTORY_PAGE)}
 <h2>Alerts</h2>
 ${alertList(products)}
 <p class="empty">No product is below its threshold.</p>

@@ -1,8 +1,17 @@
 import { html, type Html } from "../../../views/html.ts";
 import { layout } from "../../../views/layout.ts";
-import { pageSink, streamAttrs, swapAttrs } from "../../../views/page.ts";
+import { OWN_REGIONS, pageSink, regionAttrs, streamAttrs } from "../../../views/page.ts";
+import type { PageSpec } from "../../server/pages.ts";
+import { MARKET_TOPIC, METRICS_TOPIC, NOTIFICATIONS_TOPIC } from "../topics.ts";
 import type { Viewer } from "../../server/context.ts";
-import type { Metrics, Quote } from "../live.ts";
+
+/** The live page: prices, this server's figures and notifications, each swapped in place. */
+export const LIVE_PAGE: PageSpec = {
+  name: "live",
+  topics: [MARKET_TOPIC, METRICS_TOPIC, NOTIFICATIONS_TOPIC],
+  regions: { ...OWN_REGIONS, market: "innerHTML:#market", metrics: "innerHTML:#metrics", notification: "afterbegin:#notifications" },
+};
+import type { Metrics, Quote } from "../model.ts";
 
 function clock(ms: number): Html {
   const iso = new Date(ms).toISOString();
@@ -65,18 +74,18 @@ export function livePage(viewer: Viewer, streamUrl: string, s: LivePageState): H
     title: "Live",
     viewer,
     body: html`<div class="live"${streamAttrs(viewer.htmx, streamUrl)}>
-${pageSink(viewer.htmx)}
+${pageSink(viewer.htmx, LIVE_PAGE)}
 <section class="card">
 <h1>Market <small class="hint">topic <code>market</code>, every ${seconds(s.marketMs)} while anyone watches</small></h1>
-<div id="market"${swapAttrs(viewer.htmx, "market", "innerHTML")}>${marketTable(s.quotes, s.quotesAt)}</div>
+<div id="market"${regionAttrs(viewer.htmx, LIVE_PAGE, "market")}>${marketTable(s.quotes, s.quotesAt)}</div>
 </section>
 <section class="card">
 <h2>This server <small class="hint">topic <code>metrics</code>, every ${seconds(s.metricsMs)}</small></h2>
-<div id="metrics"${swapAttrs(viewer.htmx, "metrics", "innerHTML")}>${metricsFigures(s.metrics)}</div>
+<div id="metrics"${regionAttrs(viewer.htmx, LIVE_PAGE, "metrics")}>${metricsFigures(s.metrics)}</div>
 </section>
 <section class="card">
 <h2>Notifications <small class="hint">topic <code>notifications</code>, everyone${viewer.user ? " and yours" : ""}</small></h2>
-<ul id="notifications"${swapAttrs(viewer.htmx, "notification", "afterbegin")}>${s.items}</ul>
+<ul id="notifications"${regionAttrs(viewer.htmx, LIVE_PAGE, "notifications")}>${s.items}</ul>
 <p class="empty">Nothing yet. Send one to <code>topic:notifications</code> from the <a href="/">home page</a>.</p>
 </section>
 </div>`,

@@ -1,9 +1,13 @@
 import { html, type Html } from "../../../views/html.ts";
 import { csrfField, layout } from "../../../views/layout.ts";
-import { pageSink, streamAttrs } from "../../../views/page.ts";
+import { OWN_REGIONS, pageSink, streamAttrs } from "../../../views/page.ts";
+import type { PageSpec } from "../../server/pages.ts";
 import type { Viewer } from "../../server/context.ts";
-import type { Product } from "../inventory.ts";
-import { MAX_ORDER_QUANTITY, STEPS, type Order } from "../orders.ts";
+import type { Product } from "../model.ts";
+
+/** The orders page: the buyer's orders, each replaced as it moves on. */
+export const ORDERS_PAGE: PageSpec = { name: "orders", topics: [], regions: { ...OWN_REGIONS, "order-placed": "oob", "order-status": "oob" } };
+import { MAX_ORDER_QUANTITY, STEPS, type Order } from "../model.ts";
 
 function clock(ms: number): Html {
   const iso = new Date(ms).toISOString();
@@ -60,7 +64,7 @@ ${orderForm(csrf, products)}
 </section>
 <section class="card" id="my-orders"${streamAttrs(viewer.htmx, streamUrl)}>
 <h2>Your orders</h2>
-${pageSink(viewer.htmx, "order-placed,order-status")}
+${pageSink(viewer.htmx, ORDERS_PAGE)}
 <ol id="orders" class="orders">${orders.map((o) => orderCard(o))}</ol>
 <p class="empty">No orders yet.</p>
 </section>`
