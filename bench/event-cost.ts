@@ -20,7 +20,15 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { count, median, percent, table } from "./report.ts";
 import { manyTopics } from "./scenarios/topics.ts";
-import { availableEngines, heraldTarget, runOnClientCore, statCpuMs, stopRedis, type Engine, type Running } from "./targets.ts";
+import {
+  availableEngines,
+  heraldTarget,
+  runOnClientCore,
+  statCpuMs,
+  stopRedis,
+  type Engine,
+  type Running,
+} from "./targets.ts";
 
 await runOnClientCore(import.meta.path);
 
@@ -60,8 +68,22 @@ interface Cost {
 }
 
 const layouts = [
-  { name: "1 topic × 10,000, one event at a time", topics: 1, perTopic: 10_000, deliveries: 1_000_000, publishers: 1, batch: 1 },
-  { name: "1,000 topics × 10, 100 events a request, 32 at once", topics: 1_000, perTopic: 10, deliveries: manyDeliveries, publishers: 32, batch: 100 },
+  {
+    name: "1 topic × 10,000, one event at a time",
+    topics: 1,
+    perTopic: 10_000,
+    deliveries: 1_000_000,
+    publishers: 1,
+    batch: 1,
+  },
+  {
+    name: "1,000 topics × 10, 100 events a request, 32 at once",
+    topics: 1_000,
+    perTopic: 10,
+    deliveries: manyDeliveries,
+    publishers: 32,
+    batch: 100,
+  },
 ];
 
 const engines = await availableEngines(wanted);
@@ -75,10 +97,18 @@ try {
       for (let round = 0; round < rounds; round++) {
         let before = { user: 0, system: 0, others: 0 };
         let after = before;
-        const result = await manyTopics(target, layout.topics, layout.perTopic, layout.deliveries, layout.publishers, layout.batch, {
-          started: (server: Running) => void (before = threadCpu(server.pid)),
-          ended: (server: Running) => void (after = threadCpu(server.pid)),
-        });
+        const result = await manyTopics(
+          target,
+          layout.topics,
+          layout.perTopic,
+          layout.deliveries,
+          layout.publishers,
+          layout.batch,
+          {
+            started: (server: Running) => void (before = threadCpu(server.pid)),
+            ended: (server: Running) => void (after = threadCpu(server.pid)),
+          },
+        );
         const events = result.publishes;
         const deliveries = events * layout.perTopic;
         const us = (ms: number) => (ms * 1000) / events;
@@ -94,7 +124,9 @@ try {
         };
         cost.totalUs = cost.userUs + cost.systemUs + cost.othersUs;
         cost.perDeliveryUs = (cost.totalUs * events) / deliveries;
-        console.error(`round ${round + 1}: ${target.name}: ${layout.name}: ${count(cost.deliveriesPerS)} deliveries/s, ${cost.totalUs.toFixed(1)} µs an event`);
+        console.error(
+          `round ${round + 1}: ${target.name}: ${layout.name}: ${count(cost.deliveriesPerS)} deliveries/s, ${cost.totalUs.toFixed(1)} µs an event`,
+        );
         runs.push(cost);
       }
       perLayout.push(median(runs, (run) => run.perDeliveryUs));
@@ -110,17 +142,31 @@ try {
         cost.systemUs.toFixed(1),
         cost.othersUs.toFixed(1),
         cost.perDeliveryUs.toFixed(3),
-        i === 1 ? `${percent(many.deliveriesPerS / one.deliveriesPerS)} / ${percent(one.perDeliveryUs / many.perDeliveryUs)}` : "",
+        i === 1
+          ? `${percent(many.deliveriesPerS / one.deliveriesPerS)} / ${percent(one.perDeliveryUs / many.perDeliveryUs)}`
+          : "",
       ]);
     }
   }
 } finally {
   await stopRedis();
 }
-console.log(`\nherald's CPU per event and per delivery (median of ${rounds} rounds by CPU per delivery), Bun ${Bun.version}:\n`);
+console.log(
+  `\nherald's CPU per event and per delivery (median of ${rounds} rounds by CPU per delivery), Bun ${Bun.version}:\n`,
+);
 console.log(
   table(
-    ["server", "layout", "deliveries/s", "CPU µs/event", "main user", "main system", "other threads", "CPU µs/delivery", "many vs one: deliveries/s / CPU per delivery"],
+    [
+      "server",
+      "layout",
+      "deliveries/s",
+      "CPU µs/event",
+      "main user",
+      "main system",
+      "other threads",
+      "CPU µs/delivery",
+      "many vs one: deliveries/s / CPU per delivery",
+    ],
     rows,
   ),
 );

@@ -26,7 +26,10 @@ const server = Bun.serve({
           if (!streams) topics.set(topic, (streams = new Set()));
           streams.add(controller);
           return new Promise<void>((resolve) =>
-            req.signal.addEventListener("abort", () => (streams.delete(controller), resolve())),
+            req.signal.addEventListener("abort", () => {
+              streams.delete(controller);
+              resolve();
+            }),
           );
         },
       });

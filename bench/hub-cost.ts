@@ -69,14 +69,19 @@ async function measure(log: EventLog, topics: readonly Channel[], events: number
   const hub = new Hub({ log, heartbeatMs: 0, clientTimeoutMs: 0 });
   handed = 0;
   const sinks = Array.from({ length: streams }, () => nullSink());
-  const subscribers = sinks.map((sink, i) => hub.attach(sink, { channels: [topics[i % topics.length]!], userId: null }));
+  const subscribers = sinks.map((sink, i) =>
+    hub.attach(sink, { channels: [topics[i % topics.length]!], userId: null }),
+  );
   const expected = events * (streams / topics.length);
 
   const publish = (i: number) => {
     const channel = topics[i % topics.length]!;
     const message = `event ${i} of ${events}: stock of sku-${i % 97} changed`;
     const sentAt = Date.now();
-    return hub.publish(channel, { event: "notification", data: (id) => notificationItem({ id, message, title: "", level: "info", channel, from: null, sentAt }).value });
+    return hub.publish(channel, {
+      event: "notification",
+      data: (id) => notificationItem({ id, message, title: "", level: "info", channel, from: null, sentAt }).value,
+    });
   };
   const cpu = process.cpuUsage();
   const started = performance.now();
@@ -94,7 +99,8 @@ async function measure(log: EventLog, topics: readonly Channel[], events: number
   const seconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
   const queued = subscribers.reduce((sum, subscriber) => sum + subscriber.eventsSent, 0);
-  if (queued !== expected || handed !== queuedBytes) throw new Error(`the streams got ${queued} of ${expected} events and ${handed} of ${queuedBytes} bytes`);
+  if (queued !== expected || handed !== queuedBytes)
+    throw new Error(`the streams got ${queued} of ${expected} events and ${handed} of ${queuedBytes} bytes`);
   hub.close();
   const cpuUs = used.user + used.system;
   return { deliveriesPerS: expected / seconds, cpuPerEventUs: cpuUs / events, cpuPerDeliveryUs: cpuUs / expected };
@@ -108,9 +114,15 @@ for (const name of logs) {
     // Round 0 warms up (compiles the paths) and is not counted.
     for (const many of [false, true]) {
       const dir = mkdtempSync(join(tmpdir(), "herald-hub-cost-"));
-      const log: EventLog = name === "sqlite" ? new SqliteEventLog(join(dir, "herald.db"), { retention }) : new MemoryEventLog(retention);
+      const log: EventLog =
+        name === "sqlite" ? new SqliteEventLog(join(dir, "herald.db"), { retention }) : new MemoryEventLog(retention);
       const topics = many ? Array.from({ length: topicCount }, (_, i) => topicChannel(`t${i}`)) : [topicChannel("all")];
-      const run = await measure(log, topics, many ? manyEvents : Math.max(10, Math.round((manyEvents * (streams / topicCount)) / streams)), many ? batch : 1);
+      const run = await measure(
+        log,
+        topics,
+        many ? manyEvents : Math.max(10, Math.round((manyEvents * (streams / topicCount)) / streams)),
+        many ? batch : 1,
+      );
       await log.close();
       rmSync(dir, { recursive: true, force: true });
       if (round > 0) (many ? manyTopics : oneTopic).push(run);
@@ -119,14 +131,31 @@ for (const name of logs) {
   const one = median(oneTopic, (r) => r.deliveriesPerS);
   const many = median(manyTopics, (r) => r.deliveriesPerS);
   rows.push(
-    [name, `1 topic × ${count(streams)}`, count(one.deliveriesPerS), one.cpuPerEventUs.toFixed(1), one.cpuPerDeliveryUs.toFixed(3), ""],
-    [name, `${count(topicCount)} topics × ${count(streams / topicCount)}`, count(many.deliveriesPerS), many.cpuPerEventUs.toFixed(1), many.cpuPerDeliveryUs.toFixed(3), percent(many.deliveriesPerS / one.deliveriesPerS)],
+    [
+      name,
+      `1 topic × ${count(streams)}`,
+      count(one.deliveriesPerS),
+      one.cpuPerEventUs.toFixed(1),
+      one.cpuPerDeliveryUs.toFixed(3),
+      "",
+    ],
+    [
+      name,
+      `${count(topicCount)} topics × ${count(streams / topicCount)}`,
+      count(many.deliveriesPerS),
+      many.cpuPerEventUs.toFixed(1),
+      many.cpuPerDeliveryUs.toFixed(3),
+      percent(many.deliveriesPerS / one.deliveriesPerS),
+    ],
   );
 }
 console.log(`\nThe hub alone (no network), ${Bun.version}: median of ${rounds} rounds\n`);
 console.log(table(["log", "streams", "deliveries/s", "CPU µs/event", "CPU µs/delivery", "many topics vs one"], rows));
 
-/** CPU µs per call of `step`, the least of `rounds` timings of `calls` calls (the least is the one noise added least to). */
+/**
+ * CPU µs per call of `step`, the least of `rounds` timings of `calls` calls (the least is the one noise added least
+ * to).
+ */
 function leastUs(step: (i: number) => unknown, calls = 200_000): number {
   let least = Infinity;
   // Kept, so that the engine cannot drop the calls as unused.
@@ -142,14 +171,39 @@ function leastUs(step: (i: number) => unknown, calls = 200_000): number {
 }
 
 const sentAt = Date.now();
-const request = JSON.stringify(Array.from({ length: batch }, (_, i) => ({ target: `topic:t${i}`, message: `event ${i} of ${manyEvents}: stock of sku-${i % 97} changed` })));
-const fragment = (id: number) => notificationItem({ id, message: `event ${id} of ${manyEvents}: stock of sku-${id % 97} changed`, title: "", level: "info", channel: "topic:t1", from: null, sentAt }).value;
+const request = JSON.stringify(
+  Array.from({ length: batch }, (_, i) => ({
+    target: `topic:t${i}`,
+    message: `event ${i} of ${manyEvents}: stock of sku-${i % 97} changed`,
+  })),
+);
+const fragment = (id: number) =>
+  notificationItem({
+    id,
+    message: `event ${id} of ${manyEvents}: stock of sku-${id % 97} changed`,
+    title: "",
+    level: "info",
+    channel: "topic:t1",
+    from: null,
+    sentAt,
+  }).value;
 const rendered = fragment(manyEvents);
 const steps: Array<[string, number]> = [
   [`its share of JSON.parse of a request of ${batch} events`, leastUs(() => JSON.parse(request), 2_000) / batch],
   ["rendering its notification fragment", leastUs(fragment)],
-  ["encoding its frame (a rendered fragment)", leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: rendered }))],
-  ["rendering and encoding together", leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: fragment(id) }))],
+  [
+    "encoding its frame (a rendered fragment)",
+    leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: rendered })),
+  ],
+  [
+    "rendering and encoding together",
+    leastUs((id) => encodeMessage({ event: "notification", id: String(id), data: fragment(id) })),
+  ],
 ];
 console.log(`\nSteps every API event takes, alone (least of ${rounds} timings):\n`);
-console.log(table(["step", "CPU µs an event"], steps.map(([step, us]) => [step, us.toFixed(3)])));
+console.log(
+  table(
+    ["step", "CPU µs an event"],
+    steps.map(([step, us]) => [step, us.toFixed(3)]),
+  ),
+);

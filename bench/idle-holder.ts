@@ -12,7 +12,10 @@ const prefix = process.argv[5] ?? "/sse?topic=";
 const topics = Array.from({ length: topicCount }, (_, i) => `idle-${i}`);
 const clients = await connectTopics(port, (topic) => `${prefix}${topic}`, topics, perTopic);
 console.log(
-  JSON.stringify({ ready: clients.reduce((sum, client) => sum + client.open, 0), failed: clients.reduce((sum, client) => sum + client.failed, 0) }),
+  JSON.stringify({
+    ready: clients.reduce((sum, client) => sum + client.open, 0),
+    failed: clients.reduce((sum, client) => sum + client.failed, 0),
+  }),
 );
 for await (const _ of Bun.stdin.stream());
 for (const client of clients) client.close();

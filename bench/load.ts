@@ -21,7 +21,10 @@ interface StreamState {
 }
 
 export interface LoadOptions {
-  /** Address to connect to. Defaults to `127.0.0.1`; another loopback address (127.0.0.2, …) gives another range of source ports. */
+  /**
+   * Address to connect to. Defaults to `127.0.0.1`; another loopback address (127.0.0.2, …) gives another range of
+   * source ports.
+   */
   host?: string;
   /** Called for every measured event a stream receives: its number (1-based) and the wall-clock time in ms. */
   onDelivery?: (n: number, at: number) => void;
@@ -54,7 +57,9 @@ export class LoadClient {
   /** Opens `count` streams, `batch` at a time, and waits until each has its first frame. */
   async connect(count: number, batch = 250): Promise<void> {
     const { port, path, headers = {} } = this.#options;
-    const request = `GET ${path} HTTP/1.1\r\nHost: ${this.#options.host ?? "127.0.0.1"}:${port}\r\nAccept: text/event-stream\r\n${Object.entries(headers)
+    const request = `GET ${path} HTTP/1.1\r\nHost: ${this.#options.host ?? "127.0.0.1"}:${port}\r\nAccept: text/event-stream\r\n${Object.entries(
+      headers,
+    )
       .map(([k, v]) => `${k}: ${v}\r\n`)
       .join("")}\r\n`;
     const client = this;
@@ -205,12 +210,17 @@ export async function connectTopics(
   const clients = topics.map((topic) => new LoadClient({ port, path: pathOf(topic), onDelivery }));
   // About as many streams under way at once as one `connect` opens.
   const wave = Math.max(1, Math.floor(250 / perTopic));
-  for (let i = 0; i < clients.length; i += wave) await Promise.all(clients.slice(i, i + wave).map((client) => client.connect(perTopic)));
+  for (let i = 0; i < clients.length; i += wave)
+    await Promise.all(clients.slice(i, i + wave).map((client) => client.connect(perTopic)));
   return clients;
 }
 
 /** Runs `task(0)` … `task(count - 1)` with at most `workers` under way at once, in order of start. */
-export async function concurrently(count: number, workers: number, task: (index: number) => Promise<void>): Promise<void> {
+export async function concurrently(
+  count: number,
+  workers: number,
+  task: (index: number) => Promise<void>,
+): Promise<void> {
   let next = 0;
   await Promise.all(
     Array.from({ length: Math.min(workers, count) }, async () => {

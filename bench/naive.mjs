@@ -34,7 +34,8 @@ function publish(req, res) {
       const body = JSON.parse(text);
       publications = Array.isArray(body) ? body : [body];
       for (const p of publications) {
-        if (typeof p?.topic !== "string" || typeof p.event !== "string" || typeof p.html !== "string") throw new Error("a publish needs topic, event and html strings");
+        if (typeof p?.topic !== "string" || typeof p.event !== "string" || typeof p.html !== "string")
+          throw new Error("a publish needs topic, event and html strings");
       }
     } catch (error) {
       res.writeHead(400).end(String(error));

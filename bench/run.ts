@@ -41,7 +41,17 @@ import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
 import { publishRate, type RateResult } from "./scenarios/publish-rate.ts";
 import { replay, type ReplayResult } from "./scenarios/replay.ts";
 import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
-import { availableEngines, floor, heraldTarget, naive, pin, runOnClientCore, stopRedis, type Engine, type Target } from "./targets.ts";
+import {
+  availableEngines,
+  floor,
+  heraldTarget,
+  naive,
+  pin,
+  runOnClientCore,
+  stopRedis,
+  type Engine,
+  type Target,
+} from "./targets.ts";
 
 // Run the load client itself on core 1; servers get core 0.
 await runOnClientCore(import.meta.path);
@@ -50,13 +60,16 @@ function whole(name: string, fallback: number): number {
   const text = process.env[name]?.trim();
   if (!text) return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1) throw new Error(`${name} must be a whole number above 0, got ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(value) || value < 1)
+    throw new Error(`${name} must be a whole number above 0, got ${JSON.stringify(text)}`);
   return value;
 }
 
 function names<T extends string>(name: string, all: readonly T[], fallback: readonly T[]): T[] {
   const asked = (process.env[name]?.trim() || fallback.join(",")).split(",").map((item) => item.trim());
-  for (const item of asked) if (!(all as readonly string[]).includes(item)) throw new Error(`${name}: "${item}" is not one of ${all.join(", ")}`);
+  for (const item of asked)
+    if (!(all as readonly string[]).includes(item))
+      throw new Error(`${name}: "${item}" is not one of ${all.join(", ")}`);
   return asked as T[];
 }
 
@@ -110,7 +123,10 @@ async function inRounds<R>(
 
 /** Every round's score, per scenario (`what`) and server. */
 const scores = new Map<string, Map<string, number[]>>();
-/** Every isolation round's with / alone ratio, per server: each round's two figures come from one server process minutes apart. */
+/**
+ * Every isolation round's with / alone ratio, per server: each round's two figures come from one server process minutes
+ * apart.
+ */
 const isolationRatios = new Map<string, number[]>();
 
 /**
@@ -164,12 +180,18 @@ try {
       settings.extraRounds,
       `isolation from ${settings.idle} idle`,
       async (target) => {
-        const result = await isolation(target, settings.isolationSubscribers, settings.idle, settings.isolationPublishes);
+        const result = await isolation(
+          target,
+          settings.isolationSubscribers,
+          settings.idle,
+          settings.isolationPublishes,
+        );
         isolationRatios.set(target.name, [...(isolationRatios.get(target.name) ?? []), result.ratio]);
         return result;
       },
       (r) => r.withIdlePerS,
-      (r) => `${count(r.alonePerS)} publishes/s alone, ${count(r.withIdlePerS)} with the idle streams (${percent(r.ratio)})`,
+      (r) =>
+        `${count(r.alonePerS)} publishes/s alone, ${count(r.withIdlePerS)} with the idle streams (${percent(r.ratio)})`,
     );
   }
   if (scenarios.has("topics")) {
@@ -177,7 +199,15 @@ try {
       servers,
       settings.extraRounds,
       `${settings.topics} topics`,
-      (target) => manyTopics(target, settings.topics, settings.topicSubscribers, settings.topicsDeliveries, settings.topicsPublishers, settings.topicsBatch),
+      (target) =>
+        manyTopics(
+          target,
+          settings.topics,
+          settings.topicSubscribers,
+          settings.topicsDeliveries,
+          settings.topicsPublishers,
+          settings.topicsBatch,
+        ),
       (r) => r.deliveriesPerS,
       (r) => `${count(r.deliveriesPerS)} deliveries/s, ${count(r.publishesPerS)} publishes/s`,
     );
@@ -230,7 +260,13 @@ const ratios = {
   })),
   topics: results.topics.map((r) => ({
     target: r.target,
-    vsOneTopic: r.deliveriesPerS / of(results.fanout.filter((f) => f.subscribers === r.streams), r.target, (f) => f.deliveriesPerS),
+    vsOneTopic:
+      r.deliveriesPerS /
+      of(
+        results.fanout.filter((f) => f.subscribers === r.streams),
+        r.target,
+        (f) => f.deliveriesPerS,
+      ),
     vsFloor: r.deliveriesPerS / of(results.topics, floor.name, (f) => f.deliveriesPerS),
     vsNaive: r.deliveriesPerS / of(results.topics, naive.name, (n) => n.deliveriesPerS),
   })),
@@ -243,10 +279,28 @@ const vs = (rows: ReadonlyArray<{ target: string; vsFloor: number; vsNaive: numb
 const host = machine(pin);
 console.log(`\n${host.summary}\n`);
 if (results.fanout.length > 0) {
-  console.log("Fan-out: N streams on one topic, events published one after another (vs: deliveries/s against the peer's median round; paired: the median of the same-round ratios):\n");
+  console.log(
+    "Fan-out: N streams on one topic, events published one after another (vs: deliveries/s against the peer's median round; paired: the median of the same-round ratios):\n",
+  );
   console.log(
     table(
-      ["server", "subscribers", "events", "deliveries/s", "rounds' range", "p50 ms", "p99 ms", "max ms", "failed", "behind", "bytes/idle stream", "vs floor", "vs naive", "vs floor, paired", "vs naive, paired"],
+      [
+        "server",
+        "subscribers",
+        "events",
+        "deliveries/s",
+        "rounds' range",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failed",
+        "behind",
+        "bytes/idle stream",
+        "vs floor",
+        "vs naive",
+        "vs floor, paired",
+        "vs naive, paired",
+      ],
       results.fanout.map((r) => {
         const rows = results.fanout.filter((f) => f.subscribers === r.subscribers);
         const rate = (name: string) => of(rows, name, (f) => f.deliveriesPerS);
@@ -271,7 +325,9 @@ if (results.fanout.length > 0) {
     ),
   );
   for (const r of ratios.fanout.filter((r) => r.target === "herald redis" && Number.isFinite(r.vsMemory))) {
-    console.log(`herald redis at ${r.subscribers} subscribers: ${percent(r.vsMemory)} of the memory log's deliveries/s`);
+    console.log(
+      `herald redis at ${r.subscribers} subscribers: ${percent(r.vsMemory)} of the memory log's deliveries/s`,
+    );
   }
 }
 if (results.isolation.length > 0) {
@@ -281,7 +337,21 @@ if (results.isolation.length > 0) {
   );
   console.log(
     table(
-      ["server", "publishes", "alone /s", "with idle /s", "with / alone", "rounds' range", "with / alone, median of rounds", "rounds' ratios", "p50 ms", "p99 ms", "failed", "vs floor", "vs naive"],
+      [
+        "server",
+        "publishes",
+        "alone /s",
+        "with idle /s",
+        "with / alone",
+        "rounds' range",
+        "with / alone, median of rounds",
+        "rounds' ratios",
+        "p50 ms",
+        "p99 ms",
+        "failed",
+        "vs floor",
+        "vs naive",
+      ],
       results.isolation.map((r) => [
         r.target,
         String(r.publishes),
@@ -290,7 +360,10 @@ if (results.isolation.length > 0) {
         percent(r.ratio),
         range(r.spread),
         percent(ratios.isolation.find((t) => t.target === r.target)!.withIdleVsAloneOfRounds),
-        (isolationRatios.get(r.target) ?? []).map((ratio) => Math.round(ratio * 100)).sort((a, b) => a - b).join(", ") + "%",
+        (isolationRatios.get(r.target) ?? [])
+          .map((ratio) => Math.round(ratio * 100))
+          .sort((a, b) => a - b)
+          .join(", ") + "%",
         ms(r.p50Ms),
         ms(r.p99Ms),
         String(r.failed),
@@ -306,7 +379,21 @@ if (results.topics.length > 0) {
   );
   console.log(
     table(
-      ["server", "publishes", "publishes/s", "deliveries/s", "rounds' range", "vs one topic", "p50 ms", "p99 ms", "max ms", "failed", "behind", "vs floor", "vs naive"],
+      [
+        "server",
+        "publishes",
+        "publishes/s",
+        "deliveries/s",
+        "rounds' range",
+        "vs one topic",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "failed",
+        "behind",
+        "vs floor",
+        "vs naive",
+      ],
       results.topics.map((r) => [
         r.target,
         String(r.publishes),
@@ -329,7 +416,16 @@ if (results.replay.length > 0) {
   console.log(
     table(
       ["server", "events", "received", "complete", "all received ms", "events/s", "rounds' range", "first event ms"],
-      results.replay.map((r) => [r.target, String(r.events), String(r.received), r.complete ? "yes" : "NO", ms(r.seconds * 1000), count(r.eventsPerS), range(r.spread), ms(r.firstEventMs)]),
+      results.replay.map((r) => [
+        r.target,
+        String(r.events),
+        String(r.received),
+        r.complete ? "yes" : "NO",
+        ms(r.seconds * 1000),
+        count(r.eventsPerS),
+        range(r.spread),
+        ms(r.firstEventMs),
+      ]),
     ),
   );
 }
@@ -338,13 +434,35 @@ if (results.rates.length > 0) {
   console.log(
     table(
       ["event log", "publishers at once", "publishes/s", "ack p50 ms", "ack p99 ms", "subscribers behind"],
-      results.rates.map((r) => [r.eventLog, String(r.concurrency), count(r.publishesPerS), r.ackP50Ms.toFixed(2), r.ackP99Ms.toFixed(2), String(r.behind)]),
+      results.rates.map((r) => [
+        r.eventLog,
+        String(r.concurrency),
+        count(r.publishesPerS),
+        r.ackP50Ms.toFixed(2),
+        r.ackP99Ms.toFixed(2),
+        String(r.behind),
+      ]),
     ),
   );
 }
 
 mkdirSync(dirname(outFile), { recursive: true });
 const minutes = (Date.now() - started) / 60_000;
-writeFileSync(outFile, JSON.stringify({ date: new Date().toISOString(), minutes: Number(minutes.toFixed(1)), machine: host, settings, ...results, isolationRounds: Object.fromEntries(isolationRatios), ratios }, null, 2) + "\n");
+writeFileSync(
+  outFile,
+  JSON.stringify(
+    {
+      date: new Date().toISOString(),
+      minutes: Number(minutes.toFixed(1)),
+      machine: host,
+      settings,
+      ...results,
+      isolationRounds: Object.fromEntries(isolationRatios),
+      ratios,
+    },
+    null,
+    2,
+  ) + "\n",
+);
 console.log(`\n${minutes.toFixed(1)} minutes; results in ${outFile}`);
 process.exit(0);

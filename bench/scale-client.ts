@@ -1,12 +1,18 @@
 /**
  * One load-client process for `bench/scale.ts`: holds COUNT streams on PATH at HOST (a process
- * may hold only so many sockets, and one address pair only about 28,000), and reports to its parent as JSON lines on stdout. The parent writes
+ * may hold only so many sockets, and one address pair only about 28,000), and reports to its parent as JSON lines on
+ * stdout. The parent writes
  * "measure <events>" on stdin when the publishing starts; this process reports every event's
  * receive times once each stream has them all, or when the parent writes "report".
  */
 import { LoadClient } from "./load.ts";
 
-const [port, count, host, path] = [Number(process.argv[2]), Number(process.argv[3]), process.argv[4] ?? "127.0.0.1", process.argv[5] ?? "/sse?topic=scale"];
+const [port, count, host, path] = [
+  Number(process.argv[2]),
+  Number(process.argv[3]),
+  process.argv[4] ?? "127.0.0.1",
+  process.argv[5] ?? "/sse?topic=scale",
+];
 const receipts: number[][] = [];
 const client = new LoadClient({ port, host, path, onDelivery: (n, at) => (receipts[n - 1] ??= []).push(at) });
 await client.connect(count, 500);

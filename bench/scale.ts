@@ -19,11 +19,25 @@ const events = Number(process.env.BENCH_SCALE_EVENTS ?? 5);
 const PER_CLIENT = 15_000;
 const TOKEN = "scale-bench-token-0123456789";
 
-type Message = { ready?: number; failed?: number; armed?: boolean; done?: boolean; delivered?: number; behind?: number; receipts?: number[][] };
+type Message = {
+  ready?: number;
+  failed?: number;
+  armed?: boolean;
+  done?: boolean;
+  delivered?: number;
+  behind?: number;
+  receipts?: number[][];
+};
 
 /** A child process that speaks JSON lines on stdout. */
 function child(args: string[], env: Record<string, string> = {}) {
-  const proc = Bun.spawn([process.execPath, ...args], { cwd: root, env: { ...process.env, ...env }, stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+  const proc = Bun.spawn([process.execPath, ...args], {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdin: "pipe",
+    stdout: "pipe",
+    stderr: "inherit",
+  });
   const messages: Message[] = [];
   const lines: string[] = [];
   const waiters = new Set<() => void>();
@@ -46,13 +60,22 @@ function child(args: string[], env: Record<string, string> = {}) {
     while (!check()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
       await new Promise<void>((resolve) => {
-        const wake = () => (waiters.delete(wake), resolve());
+        const wake = () => {
+          waiters.delete(wake);
+          resolve();
+        };
         waiters.add(wake);
         setTimeout(wake, 200);
       });
     }
   };
-  return { proc, messages, lines, until, send: (text: string) => (proc.stdin as import("bun").FileSink).write(text + "\n") };
+  return {
+    proc,
+    messages,
+    lines,
+    until,
+    send: (text: string) => (proc.stdin as import("bun").FileSink).write(text + "\n"),
+  };
 }
 
 function rssKb(pid: number): number {
@@ -86,16 +109,24 @@ const port = Number(/:(\d+)\s*$/.exec(server.lines.find((line) => line.includes(
 
 const clients = [];
 for (let left = streams; left > 0; left -= PER_CLIENT) {
-  clients.push(child(["bench/scale-client.ts", String(port), String(Math.min(PER_CLIENT, left)), `127.0.0.${clients.length + 2}`]));
+  clients.push(
+    child(["bench/scale-client.ts", String(port), String(Math.min(PER_CLIENT, left)), `127.0.0.${clients.length + 2}`]),
+  );
 }
 const connectStarted = performance.now();
-for (const c of clients) await c.until(() => c.messages.some((m) => m.ready !== undefined), "a client's streams", 300_000);
+for (const c of clients)
+  await c.until(() => c.messages.some((m) => m.ready !== undefined), "a client's streams", 300_000);
 const connectSeconds = (performance.now() - connectStarted) / 1000;
 const held = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.ready!, 0);
 const failed = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.failed!, 0);
 await Bun.sleep(1000);
 
-const workerPids = new TextDecoder().decode(Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout).trim().split("\n").filter(Boolean).map(Number);
+const workerPids = new TextDecoder()
+  .decode(Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout)
+  .trim()
+  .split("\n")
+  .filter(Boolean)
+  .map(Number);
 const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
 
 for (const c of clients) c.send(`measure ${events}`);
@@ -114,7 +145,9 @@ for (let i = 0; i < events; i++) {
 }
 const deadline = Date.now() + 120_000;
 for (const c of clients) {
-  await c.until(() => c.messages.some((m) => m.done) || Date.now() > deadline, "a client's report", 130_000).catch(() => {});
+  await c
+    .until(() => c.messages.some((m) => m.done) || Date.now() > deadline, "a client's report", 130_000)
+    .catch(() => {});
   if (!c.messages.some((m) => m.done)) c.send("report");
 }
 for (const c of clients) await c.until(() => c.messages.some((m) => m.done), "a client's report", 30_000);

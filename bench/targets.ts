@@ -39,7 +39,11 @@ export interface Target {
   batchPublisher(port: number): PublishBatch;
 }
 
-async function spawnServer(args: string[], env: Record<string, string>, runtime: string = process.execPath): Promise<Running> {
+async function spawnServer(
+  args: string[],
+  env: Record<string, string>,
+  runtime: string = process.execPath,
+): Promise<Running> {
   // taskset execs the server, so the pid is the server's own.
   const command = pin ? [taskset!, "-c", "0", runtime, ...args] : [runtime, ...args];
   const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
@@ -160,7 +164,15 @@ export function heraldTarget(engine: Engine): Target {
 
 /** The same fragment herald would render, so that every server writes frames of the same size. */
 function fragment(id: number, topic: string, message: string): string {
-  return notificationItem({ id, message, title: "", level: "info", channel: `topic:${topic}`, from: null, sentAt: Date.now() }).value;
+  return notificationItem({
+    id,
+    message,
+    title: "",
+    level: "info",
+    channel: `topic:${topic}`,
+    from: null,
+    sentAt: Date.now(),
+  }).value;
 }
 
 export const floor: Target = {
@@ -170,7 +182,10 @@ export const floor: Target = {
   async publisher(port) {
     let id = 0;
     return async (topic, message) => {
-      const res = await fetch(`http://127.0.0.1:${port}/publish?topic=${topic}`, { method: "POST", body: fragment(++id, topic, message) });
+      const res = await fetch(`http://127.0.0.1:${port}/publish?topic=${topic}`, {
+        method: "POST",
+        body: fragment(++id, topic, message),
+      });
       if (!res.ok) throw new Error(`floor publish failed: ${res.status}`);
       await res.arrayBuffer();
     };
@@ -178,7 +193,9 @@ export const floor: Target = {
   batchPublisher(port) {
     let id = 0;
     return async (events) => {
-      const body = JSON.stringify(events.map(({ topic, message }) => ({ topic, html: fragment(++id, topic, message) })));
+      const body = JSON.stringify(
+        events.map(({ topic, message }) => ({ topic, html: fragment(++id, topic, message) })),
+      );
       const res = await fetch(`http://127.0.0.1:${port}/publish-batch`, { method: "POST", body });
       if (!res.ok) throw new Error(`floor batch publish failed: ${res.status}`);
       await res.arrayBuffer();
@@ -192,12 +209,19 @@ const node = Bun.which("node");
 export const naive: Target = {
   name: node ? "naive (Node http)" : "naive (Bun node:http)",
   streamPath: (topic) => `/sse?topic=${topic}`,
-  start: (env = {}) => (node ? spawnServer(["--expose-gc", "bench/naive.mjs"], { PORT: "0", ...env }, node) : spawnServer(["bench/naive.mjs"], { PORT: "0", ...env })),
+  start: (env = {}) =>
+    node
+      ? spawnServer(["--expose-gc", "bench/naive.mjs"], { PORT: "0", ...env }, node)
+      : spawnServer(["bench/naive.mjs"], { PORT: "0", ...env }),
   async publisher(port) {
     let id = 0;
     return async (topic, message) => {
       const body = JSON.stringify({ topic, event: "notification", html: fragment(++id, topic, message) });
-      const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const res = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
       if (!res.ok) throw new Error(`naive publish failed: ${res.status}`);
       await res.arrayBuffer();
     };
@@ -205,8 +229,14 @@ export const naive: Target = {
   batchPublisher(port) {
     let id = 0;
     return async (events) => {
-      const body = JSON.stringify(events.map(({ topic, message }) => ({ topic, event: "notification", html: fragment(++id, topic, message) })));
-      const res = await fetch(`http://127.0.0.1:${port}/publish`, { method: "POST", headers: { "content-type": "application/json" }, body });
+      const body = JSON.stringify(
+        events.map(({ topic, message }) => ({ topic, event: "notification", html: fragment(++id, topic, message) })),
+      );
+      const res = await fetch(`http://127.0.0.1:${port}/publish`, {
+        method: "POST",
+        headers: { "content-type": "application/json" },
+        body,
+      });
       if (!res.ok) throw new Error(`naive batch publish failed: ${res.status}`);
       await res.arrayBuffer();
     };
@@ -219,7 +249,10 @@ export const naive: Target = {
  */
 export async function runOnClientCore(path: string): Promise<void> {
   if (!pin || process.env.BENCH_PINNED === "1") return;
-  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, path], { env: { ...process.env, BENCH_PINNED: "1" }, stdio: ["inherit", "inherit", "inherit"] });
+  const self = Bun.spawn([taskset!, "-c", "1", process.execPath, path], {
+    env: { ...process.env, BENCH_PINNED: "1" },
+    stdio: ["inherit", "inherit", "inherit"],
+  });
   process.exit(await self.exited);
 }
 

@@ -10,11 +10,11 @@
  * where this page listens; EMBED_HTMX (`2` or `4`, default 2) which htmx the page uses.
  */
 const herald = (process.env.HERALD_URL ?? "http://localhost:3000").replace(/\/$/, "");
-const escape = (text: string) => Bun.escapeHTML(text);
+const escapeText = (text: string) => Bun.escapeHTML(text);
 
 /** The page: htmx from herald, allowed to make cross-origin requests, and the feed fragment loaded into place. */
 export function embedPage(heraldUrl: string, topic = "orders", htmx: 2 | 4 = 2): string {
-  const base = escape(heraldUrl);
+  const base = escapeText(heraldUrl);
   // htmx 2: allow requests to other origins. htmx 4: the same is `mode: cors`, and its scripts are
   // not deferred, so that hx-sse is registered before htmx processes the page.
   const head =
@@ -41,7 +41,7 @@ ${head}
 <body>
 <h1>Example shop</h1>
 <p>Live orders, streamed from herald on another origin:</p>
-<div id="feed" hx-get="${base}/embed/${escape(topic)}?htmx=${htmx}" hx-trigger="load" hx-swap="innerHTML">Loading the feed…</div>
+<div id="feed" hx-get="${base}/embed/${escapeText(topic)}?htmx=${htmx}" hx-trigger="load" hx-swap="innerHTML">Loading the feed…</div>
 </body>
 </html>
 `;
@@ -50,7 +50,10 @@ ${head}
 if (import.meta.main) {
   const server = Bun.serve({
     port: Number(process.env.EMBED_PORT ?? 3001),
-    fetch: () => new Response(embedPage(herald, "orders", process.env.EMBED_HTMX === "4" ? 4 : 2), { headers: { "content-type": "text/html; charset=utf-8" } }),
+    fetch: () =>
+      new Response(embedPage(herald, "orders", process.env.EMBED_HTMX === "4" ? 4 : 2), {
+        headers: { "content-type": "text/html; charset=utf-8" },
+      }),
   });
   console.log(`example page listening on http://localhost:${server.port}, embedding ${herald}`);
 }

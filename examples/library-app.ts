@@ -45,9 +45,13 @@ export async function startExample({ port = 0, dataDir = "./data/example" } = {}
       "/app/releases": {
         POST: async (req) => {
           const version = String((await req.formData()).get("version") ?? "").trim();
-          if (!/^\d+\.\d+\.\d+$/.test(version)) return Response.json({ error: "version must look like 1.2.3" }, { status: 400 });
+          if (!/^\d+\.\d+\.\d+$/.test(version))
+            return Response.json({ error: "version must look like 1.2.3" }, { status: 400 });
           const fragment = html`<li class="release">Version <strong>${version}</strong> is out.</li>`;
-          const { id, delivered } = await herald.hub.publishToTopic("releases", { event: "release", data: fragment.value });
+          const { id, delivered } = await herald.hub.publishToTopic("releases", {
+            event: "release",
+            data: fragment.value,
+          });
           return Response.json({ id, delivered });
         },
       },

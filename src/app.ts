@@ -53,7 +53,12 @@ export function startHerald(config: Config, options: Pick<HeraldOptions, "author
     // The last resort, for an error thrown by the error path itself: a bare 500, still secured.
     error(error) {
       app.ctx.log.error("unhandled error", { error: String(error instanceof Error ? error.stack : error) });
-      return secure(new Response("Something went wrong on the server; it has been logged.\n", { status: 500, headers: { "content-type": "text/plain; charset=utf-8" } }));
+      return secure(
+        new Response("Something went wrong on the server; it has been logged.\n", {
+          status: 500,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        }),
+      );
     },
     // Several worker processes listen on the same port; the kernel spreads connections over them.
     reusePort: config.workers > 1,

@@ -4,7 +4,17 @@
  *
  * @module
  */
-export { createHerald, type Handler, type HandleOptions, type HeraldApp, type HeraldOptions, type Method, type Route, type RouteTable, type Service } from "./server/app.ts";
+export {
+  createHerald,
+  type Handler,
+  type HandleOptions,
+  type HeraldApp,
+  type HeraldOptions,
+  type Method,
+  type Route,
+  type RouteTable,
+  type Service,
+} from "./server/app.ts";
 export { loadConfig, type Config } from "./server/config.ts";
 export type { AppContext } from "./server/context.ts";
 export type { PageDefinition, PageSpec } from "./server/pages.ts";

@@ -25,7 +25,8 @@ try {
 } catch (error) {
   // A damaged database or a full disk at start: one line that says which and where, not a stack.
   if (error instanceof HeraldError) console.error(error.message);
-  else if (isDiskFull(error)) console.error(`herald: cannot start: the disk holding ${config.dataDir} is full (${(error as Error).message}).`);
+  else if (isDiskFull(error))
+    console.error(`herald: cannot start: the disk holding ${config.dataDir} is full (${(error as Error).message}).`);
   else throw error;
   process.exit(1);
 }

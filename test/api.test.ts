@@ -11,7 +11,10 @@ let bob: SseReader;
 /** Event ids of the herald's epoch. */
 let id: (n: number) => string;
 
-function publish(body: unknown, { token = TOKEN, type = "application/json" }: { token?: string | null; type?: string } = {}): Promise<Response> {
+function publish(
+  body: unknown,
+  { token = TOKEN, type = "application/json" }: { token?: string | null; type?: string } = {},
+): Promise<Response> {
   const headers: Record<string, string> = { "content-type": type };
   if (token !== null) headers.authorization = `Bearer ${token}`;
   return fetch(`${herald.url}/api/publish`, {
@@ -37,7 +40,12 @@ afterEach(async () => {
 
 describe("POST /api/publish", () => {
   test("a message is rendered, escaped, and answered with {id, delivered}", async () => {
-    const res = await publish({ target: "topic:orders", message: "<b>Order 17</b> shipped", title: "Orders", level: "success" });
+    const res = await publish({
+      target: "topic:orders",
+      message: "<b>Order 17</b> shipped",
+      title: "Orders",
+      level: "success",
+    });
     expect(res.status).toBe(200);
     expect(await res.json()).toEqual({ id: id(1), delivered: 1 });
     const event = await orders.event(1);
@@ -48,9 +56,17 @@ describe("POST /api/publish", () => {
   });
 
   test("html is sent as the token holder wrote it, under the event name given", async () => {
-    const res = await publish({ target: "user:bob", event: "price-tick", html: '<span id="price" hx-swap-oob="true">42.10</span>' });
+    const res = await publish({
+      target: "user:bob",
+      event: "price-tick",
+      html: '<span id="price" hx-swap-oob="true">42.10</span>',
+    });
     expect(await res.json()).toEqual({ id: id(1), delivered: 1 });
-    expect(await bob.event(1)).toEqual({ event: "price-tick", data: '<span id="price" hx-swap-oob="true">42.10</span>', id: id(1) });
+    expect(await bob.event(1)).toEqual({
+      event: "price-tick",
+      data: '<span id="price" hx-swap-oob="true">42.10</span>',
+      id: id(1),
+    });
   });
 
   test("targets: one event to several channels, once per stream", async () => {
@@ -82,7 +98,12 @@ describe("POST /api/publish", () => {
   });
 
   test("a form body works for a single event, with target repeated for several", async () => {
-    const form = new URLSearchParams([["target", "topic:orders"], ["target", "user:bob"], ["message", "from a form"], ["level", "warning"]]);
+    const form = new URLSearchParams([
+      ["target", "topic:orders"],
+      ["target", "user:bob"],
+      ["message", "from a form"],
+      ["level", "warning"],
+    ]);
     const res = await publish(form, { type: "application/x-www-form-urlencoded" });
     expect(await res.json()).toEqual({ id: id(1), delivered: 2 });
     expect((await bob.event(1)).data).toContain("level-warning");
@@ -98,8 +119,20 @@ describe("POST /api/publish", () => {
   });
 
   const refusals: Array<[string, unknown, number, string, { token?: string | null; type?: string }?]> = [
-    ["no token", { target: "everyone", message: "x" }, 401, "Send a publish token as Authorization: Bearer <token>.", { token: null }],
-    ["a wrong token", { target: "everyone", message: "x" }, 401, "That publish token is not valid.", { token: "not-the-token-0123456789" }],
+    [
+      "no token",
+      { target: "everyone", message: "x" },
+      401,
+      "Send a publish token as Authorization: Bearer <token>.",
+      { token: null },
+    ],
+    [
+      "a wrong token",
+      { target: "everyone", message: "x" },
+      401,
+      "That publish token is not valid.",
+      { token: "not-the-token-0123456789" },
+    ],
     ["a text body", "target=everyone", 415, "Send application/json or a form, not text/plain.", { type: "text/plain" }],
     ["malformed JSON", "{target:", 400, "The body is not valid JSON (in UTF-8)."],
     ["JSON of the wrong shape", "42", 400, "An event must be a JSON object."],
@@ -110,17 +143,60 @@ describe("POST /api/publish", () => {
     ["a target that is not a string", { target: 7, message: "x" }, 400, "Each target must be a string"],
     ["targets that is not a list", { targets: "topic:a", message: "x" }, 400, "targets must be a list of channels."],
     ["an unknown target", { target: "room:1", message: "x" }, 400, 'Unknown target "room:1"'],
-    ["a bad event name", { target: "everyone", event: "Bad Name", message: "x" }, 400, "event must be a lower-case name"],
-    ["an event name with a line break", { target: "everyone", event: "x\ndata: y", message: "x" }, 400, "event must be a lower-case name"],
-    ["both message and html", { target: "everyone", message: "x", html: "<p>x</p>" }, 400, "Give either message or html, not both."],
+    [
+      "a bad event name",
+      { target: "everyone", event: "Bad Name", message: "x" },
+      400,
+      "event must be a lower-case name",
+    ],
+    [
+      "an event name with a line break",
+      { target: "everyone", event: "x\ndata: y", message: "x" },
+      400,
+      "event must be a lower-case name",
+    ],
+    [
+      "both message and html",
+      { target: "everyone", message: "x", html: "<p>x</p>" },
+      400,
+      "Give either message or html, not both.",
+    ],
     ["neither message nor html", { target: "everyone" }, 400, "Give a message (or html) to send."],
     ["empty html", { target: "everyone", html: " " }, 400, "html must be a non-empty string of markup."],
     ["a message of the wrong type", { target: "everyone", message: { x: 1 } }, 400, "The message is empty"],
-    ["an over-long message", { target: "everyone", message: "x".repeat(1001) }, 413, "The message is 1001 characters long"],
-    ["too much html", { target: "everyone", html: "x".repeat(16 * 1024 + 1) }, 413, "html is 16385 bytes; the most is 16384."],
-    ["too many targets", { targets: Array.from({ length: 101 }, (_, i) => `topic:t${i}`), message: "x" }, 413, "at most 100 targets"],
-    ["too many events", Array.from({ length: 101 }, () => ({ target: "everyone", message: "x" })), 413, "at most 100 events; this one has 101"],
-    ["one bad event in a batch", [{ target: "topic:orders", message: "ok" }, { target: "topic:orders", level: "loud", message: "x" }], 400, 'events[1]: Unknown level "loud"'],
+    [
+      "an over-long message",
+      { target: "everyone", message: "x".repeat(1001) },
+      413,
+      "The message is 1001 characters long",
+    ],
+    [
+      "too much html",
+      { target: "everyone", html: "x".repeat(16 * 1024 + 1) },
+      413,
+      "html is 16385 bytes; the most is 16384.",
+    ],
+    [
+      "too many targets",
+      { targets: Array.from({ length: 101 }, (_, i) => `topic:t${i}`), message: "x" },
+      413,
+      "at most 100 targets",
+    ],
+    [
+      "too many events",
+      Array.from({ length: 101 }, () => ({ target: "everyone", message: "x" })),
+      413,
+      "at most 100 events; this one has 101",
+    ],
+    [
+      "one bad event in a batch",
+      [
+        { target: "topic:orders", message: "ok" },
+        { target: "topic:orders", level: "loud", message: "x" },
+      ],
+      400,
+      'events[1]: Unknown level "loud"',
+    ],
   ];
   for (const [what, body, status, message, options] of refusals) {
     test(`${what}: ${status} with a JSON message, nothing published, streams unharmed`, async () => {
@@ -133,7 +209,10 @@ describe("POST /api/publish", () => {
       if (status === 401) expect(res.headers.get("www-authenticate")).toStartWith("Bearer");
       expect(herald.hub.stats().published).toBe(0);
 
-      expect(await (await publish({ target: "topic:orders", message: "after" })).json()).toEqual({ id: id(1), delivered: 1 });
+      expect(await (await publish({ target: "topic:orders", message: "after" })).json()).toEqual({
+        id: id(1),
+        delivered: 1,
+      });
       expect((await orders.event(1)).data).toContain("after");
     });
   }
@@ -141,7 +220,9 @@ describe("POST /api/publish", () => {
   test("a body larger than the limit is refused with 413 before it is read", async () => {
     const res = await publish({ target: "everyone", html: "x".repeat(300 * 1024) });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: string }).error).toMatch(/^The request body is \d+ bytes; the most this server takes is 262144 bytes\.$/);
+    expect(((await res.json()) as { error: string }).error).toMatch(
+      /^The request body is \d+ bytes; the most this server takes is 262144 bytes\.$/,
+    );
   });
 
   test("a chunked body without a declared length is cut off at the limit with 413", async () => {
@@ -159,7 +240,9 @@ describe("POST /api/publish", () => {
       body,
     });
     expect(res.status).toBe(413);
-    expect(((await res.json()) as { error: string }).error).toBe("The request body is more than 262144 bytes; the most this server takes is 262144 bytes.");
+    expect(((await res.json()) as { error: string }).error).toBe(
+      "The request body is more than 262144 bytes; the most this server takes is 262144 bytes.",
+    );
     expect(herald.hub.stats().published).toBe(0);
   });
 
@@ -168,7 +251,9 @@ describe("POST /api/publish", () => {
     herald = startTestHerald();
     const res = await publish({ target: "everyone", message: "x" });
     expect(res.status).toBe(401);
-    expect(((await res.json()) as { error: string }).error).toBe("The publish API is off: the server has no HERALD_PUBLISH_TOKENS.");
+    expect(((await res.json()) as { error: string }).error).toBe(
+      "The publish API is off: the server has no HERALD_PUBLISH_TOKENS.",
+    );
   });
 
   test("a session cookie is not a publish token", async () => {

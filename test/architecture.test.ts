@@ -23,7 +23,9 @@ function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const file of [...sources(join(ROOT, "src")), ...sources(join(ROOT, "views"))]) {
     const text = readFileSync(file, "utf8");
-    const targets = [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/gms)].map((m) => relative(ROOT, resolve(dirname(file), m[1]!)));
+    const targets = [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+"(\.[^"]+)"/gms)].map((m) =>
+      relative(ROOT, resolve(dirname(file), m[1]!)),
+    );
     graph.set(relative(ROOT, file), targets);
   }
   return graph;
@@ -51,20 +53,30 @@ describe("the layers", () => {
   const graph = importGraph();
 
   test("src/core/ imports nothing outside itself", () => {
-    const outside = [...graph].flatMap(([file, targets]) => (file.startsWith("src/core/") ? targets.filter((t) => !t.startsWith("src/core/")).map((t) => `${file} -> ${t}`) : []));
+    const outside = [...graph].flatMap(([file, targets]) =>
+      file.startsWith("src/core/")
+        ? targets.filter((t) => !t.startsWith("src/core/")).map((t) => `${file} -> ${t}`)
+        : [],
+    );
     expect([...graph.keys()].some((file) => file.startsWith("src/core/"))).toBe(true);
     expect(outside).toEqual([]);
   });
 
   test("the server and the views import nothing from the demo shop", () => {
     const wrong = [...graph].flatMap(([file, targets]) =>
-      (file.startsWith("src/server/") || file.startsWith("views/") || file === "src/index.ts") ? targets.filter((t) => t.startsWith("src/shop/")).map((t) => `${file} -> ${t}`) : [],
+      file.startsWith("src/server/") || file.startsWith("views/") || file === "src/index.ts"
+        ? targets.filter((t) => t.startsWith("src/shop/")).map((t) => `${file} -> ${t}`)
+        : [],
     );
     expect(wrong).toEqual([]);
   });
 
   test("views import no routes", () => {
-    const wrong = [...graph].flatMap(([file, targets]) => (file.startsWith("views/") || file.includes("/views/") ? targets.filter((t) => t.includes("/routes")).map((t) => `${file} -> ${t}`) : []));
+    const wrong = [...graph].flatMap(([file, targets]) =>
+      file.startsWith("views/") || file.includes("/views/")
+        ? targets.filter((t) => t.includes("/routes")).map((t) => `${file} -> ${t}`)
+        : [],
+    );
     expect(wrong).toEqual([]);
   });
 

@@ -10,7 +10,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Herald } from "../src/app.ts";
 import { redisAvailable, startRedis } from "./redis.ts";
-import { openStream, postForm, seq, signIn, startTestHerald, visit, type Session, type SseReader, type TestConfig } from "./helpers.ts";
+import {
+  openStream,
+  postForm,
+  seq,
+  signIn,
+  startTestHerald,
+  visit,
+  type Session,
+  type SseReader,
+  type TestConfig,
+} from "./helpers.ts";
 
 const TOKEN = "attacker-suite-token-0123456789";
 const SECRET = "attacker-suite-secret-0123456789";
@@ -54,7 +64,9 @@ async function stream(query: string, cookie?: string, headers: Record<string, st
 }
 
 function page(path: string, session?: Session): Promise<string> {
-  return fetch(`${herald.url}${path}`, { headers: session ? { cookie: session.cookie } : {} }).then((res) => res.text());
+  return fetch(`${herald.url}${path}`, { headers: session ? { cookie: session.cookie } : {} }).then((res) =>
+    res.text(),
+  );
 }
 
 function unreadOf(html: string): number {
@@ -123,7 +135,16 @@ describe("POST /notifications/read with someone else's id", () => {
   });
 
   test("mark all read touches only bob's own marks", async () => {
-    expect((await postForm(herald, "/notifications/read", { all: "1" }, { session: bob, headers: { "hx-current-url": `${herald.url}/?topic=audit` } })).status).toBe(200);
+    expect(
+      (
+        await postForm(
+          herald,
+          "/notifications/read",
+          { all: "1" },
+          { session: bob, headers: { "hx-current-url": `${herald.url}/?topic=audit` } },
+        )
+      ).status,
+    ).toBe(200);
     expect(unreadOf(await page("/", alice))).toBe(2);
   });
 });
@@ -131,7 +152,17 @@ describe("POST /notifications/read with someone else's id", () => {
 describe("every route, tried by bob and by an anonymous client", () => {
   test("pages: no page shows alice's notifications to anyone else", async () => {
     for (const who of [bob, undefined]) {
-      for (const path of ["/", "/?topic=audit", "/live", "/inventory", "/orders", "/monitor", "/embed/audit", "/?user=alice", "/?topic=user:alice"]) {
+      for (const path of [
+        "/",
+        "/?topic=audit",
+        "/live",
+        "/inventory",
+        "/orders",
+        "/monitor",
+        "/embed/audit",
+        "/?user=alice",
+        "/?topic=user:alice",
+      ]) {
         expectNoSecret(await page(path, who));
       }
     }
@@ -163,7 +194,12 @@ describe("every route, tried by bob and by an anonymous client", () => {
       ["?channel=user:alice&channel=group:ops", {}],
       ["?topic=ops", { "x-user": "alice", "x-forwarded-user": "alice", "x-remote-user": "alice" }],
       ["", { authorization: "Bearer alice" }],
-      ["", { cookie: `${bob.cookie}; herald_session=${alice.cookie.split("herald_session=")[1]!.split(";")[0]!.slice(0, 40)}` }],
+      [
+        "",
+        {
+          cookie: `${bob.cookie}; herald_session=${alice.cookie.split("herald_session=")[1]!.split(";")[0]!.slice(0, 40)}`,
+        },
+      ],
     ];
     const bobs = [];
     for (const [query, headers] of tries) bobs.push(await stream(query, headers.cookie ?? bob.cookie, headers));
@@ -181,7 +217,9 @@ describe("every route, tried by bob and by an anonymous client", () => {
       expect((await postForm(herald, "/notify", { target, message: "x" }, { session: bob })).status).toBe(403);
     }
     const anonymous = await visit(herald);
-    expect((await postForm(herald, "/notify", { target: "user:alice", message: "x" }, { session: anonymous })).status).toBe(401);
+    expect(
+      (await postForm(herald, "/notify", { target: "user:alice", message: "x" }, { session: anonymous })).status,
+    ).toBe(401);
     expect(herald.hub.stats().published).toBe(3);
   });
 
@@ -195,8 +233,16 @@ describe("every route, tried by bob and by an anonymous client", () => {
 
   test("POST /api/publish and /api/inventory: no token, a wrong token or a session cookie is 401", async () => {
     for (const path of ["/api/publish", "/api/inventory/KB-101"]) {
-      for (const headers of [{}, { authorization: "Bearer wrong-token-0123456789" }, { cookie: alice.cookie }] as Record<string, string>[]) {
-        const res = await fetch(`${herald.url}${path}`, { method: "POST", headers: { "content-type": "application/json", ...headers }, body: '{"target":"everyone","message":"x","quantity":1}' });
+      for (const headers of [
+        {},
+        { authorization: "Bearer wrong-token-0123456789" },
+        { cookie: alice.cookie },
+      ] as Record<string, string>[]) {
+        const res = await fetch(`${herald.url}${path}`, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...headers },
+          body: '{"target":"everyone","message":"x","quantity":1}',
+        });
         expect(res.status).toBe(401);
       }
     }
@@ -204,11 +250,18 @@ describe("every route, tried by bob and by an anonymous client", () => {
 
   test("POST /inventory/:sku/watch changes only the asker's own watch list, whatever the form says", async () => {
     expect((await postForm(herald, "/inventory/KB-101/watch", { watch: "on" }, { session: alice })).status).toBe(200);
-    const res = await postForm(herald, "/inventory/KB-101/watch", { watch: "off", user: "alice", userId: "alice" }, { session: bob });
+    const res = await postForm(
+      herald,
+      "/inventory/KB-101/watch",
+      { watch: "off", user: "alice", userId: "alice" },
+      { session: bob },
+    );
     expect(res.status).toBe(200);
     expect(herald.shop!.inventory.watchedBy("alice").has("KB-101")).toBe(true);
     const anonymous = await visit(herald);
-    expect((await postForm(herald, "/inventory/KB-101/watch", { watch: "off" }, { session: anonymous })).status).toBe(401);
+    expect((await postForm(herald, "/inventory/KB-101/watch", { watch: "off" }, { session: anonymous })).status).toBe(
+      401,
+    );
   });
 
   test("orders: bob's page, stream and snapshot never hold alice's order", async () => {
@@ -225,9 +278,17 @@ describe("every route, tried by bob and by an anonymous client", () => {
 
   test("the error path echoes no user text unescaped into HTML", async () => {
     const evil = "<script>alert(1)</script>";
-    const paths = [`/embed/${encodeURIComponent(evil)}`, `/${encodeURIComponent(evil)}`, `/?topic=${encodeURIComponent(evil)}`, `/?htmx=${encodeURIComponent(evil)}`];
+    const paths = [
+      `/embed/${encodeURIComponent(evil)}`,
+      `/${encodeURIComponent(evil)}`,
+      `/?topic=${encodeURIComponent(evil)}`,
+      `/?htmx=${encodeURIComponent(evil)}`,
+    ];
     for (const path of paths) {
-      for (const headers of [{ cookie: bob.cookie }, { cookie: bob.cookie, "hx-request": "true" }] as Record<string, string>[]) {
+      for (const headers of [{ cookie: bob.cookie }, { cookie: bob.cookie, "hx-request": "true" }] as Record<
+        string,
+        string
+      >[]) {
         const res = await fetch(`${herald.url}${path}`, { headers });
         expect(res.status).toBeGreaterThanOrEqual(400);
         expect(res.headers.get("content-type")).toStartWith("text/html");
@@ -247,7 +308,9 @@ describe("sessions end when they should", () => {
     const after = await page("/", alice);
     expect(after).toContain("Not signed in");
     expectNoSecret(after);
-    expect((await postForm(herald, "/notify", { target: "user:bob", message: "x" }, { session: alice })).status).toBe(401);
+    expect((await postForm(herald, "/notify", { target: "user:bob", message: "x" }, { session: alice })).status).toBe(
+      401,
+    );
     const replayed = await stream("", alice.cookie, { "last-event-id": "0" });
     await publish("everyone", "marker");
     await replayed.until(() => replayed.events.some((e) => e.data.includes("marker")), "the marker");
@@ -271,37 +334,49 @@ describe("sessions end when they should", () => {
     }
   });
 
-  test.if(redisAvailable())("sign-out on one process holds on another sharing the Redis log, also while Redis is away", async () => {
-    const redis = await startRedis();
-    const processes: Herald[] = [];
-    const home = (h: Herald, who: Session) => fetch(`${h.url}/`, { headers: { cookie: who.cookie } }).then((res) => res.text());
-    try {
-      const [first, second] = [boot({ eventLog: "redis", redisUrl: redis.url }), boot({ eventLog: "redis", redisUrl: redis.url })];
-      processes.push(first!, second!);
-      const carol = await signIn(first!, "carol");
-      const dave = await signIn(first!, "dave");
-      expect(await home(second!, carol)).toContain("Signed in as <strong>carol</strong>");
-      expect((await postForm(first!, "/logout", {}, { session: carol, htmx: false })).status).toBe(303);
-      expect(await home(second!, carol)).toContain("Not signed in");
-      // Redis goes away: what was signed out stays signed out, and other sessions keep working.
-      await redis.stop();
-      expect(await home(second!, carol)).toContain("Not signed in");
-      expect(await home(second!, dave)).toContain("Signed in as <strong>dave</strong>");
-      // A sign-out during the outage takes effect where it was made at once, and everywhere once Redis is back.
-      expect((await postForm(first!, "/logout", {}, { session: dave, htmx: false })).status).toBe(303);
-      expect(await home(first!, dave)).toContain("Not signed in");
-      await redis.start();
-      await eventuallyAsync(async () => (await home(first!, dave)).includes("Not signed in") && (await home(second!, dave)).includes("Not signed in"), "dave's sign-out everywhere");
-      // A third process, started after all this, knows both.
-      const third = boot({ eventLog: "redis", redisUrl: redis.url });
-      processes.push(third);
-      expect(await home(third, carol)).toContain("Not signed in");
-      expect(await home(third, dave)).toContain("Not signed in");
-    } finally {
-      for (const process of processes) await process.stop();
-      await redis.destroy();
-    }
-  });
+  test.if(redisAvailable())(
+    "sign-out on one process holds on another sharing the Redis log, also while Redis is away",
+    async () => {
+      const redis = await startRedis();
+      const processes: Herald[] = [];
+      const home = (h: Herald, who: Session) =>
+        fetch(`${h.url}/`, { headers: { cookie: who.cookie } }).then((res) => res.text());
+      try {
+        const [first, second] = [
+          boot({ eventLog: "redis", redisUrl: redis.url }),
+          boot({ eventLog: "redis", redisUrl: redis.url }),
+        ];
+        processes.push(first!, second!);
+        const carol = await signIn(first!, "carol");
+        const dave = await signIn(first!, "dave");
+        expect(await home(second!, carol)).toContain("Signed in as <strong>carol</strong>");
+        expect((await postForm(first!, "/logout", {}, { session: carol, htmx: false })).status).toBe(303);
+        expect(await home(second!, carol)).toContain("Not signed in");
+        // Redis goes away: what was signed out stays signed out, and other sessions keep working.
+        await redis.stop();
+        expect(await home(second!, carol)).toContain("Not signed in");
+        expect(await home(second!, dave)).toContain("Signed in as <strong>dave</strong>");
+        // A sign-out during the outage takes effect where it was made at once, and everywhere once Redis is back.
+        expect((await postForm(first!, "/logout", {}, { session: dave, htmx: false })).status).toBe(303);
+        expect(await home(first!, dave)).toContain("Not signed in");
+        await redis.start();
+        await eventuallyAsync(
+          async () =>
+            (await home(first!, dave)).includes("Not signed in") &&
+            (await home(second!, dave)).includes("Not signed in"),
+          "dave's sign-out everywhere",
+        );
+        // A third process, started after all this, knows both.
+        const third = boot({ eventLog: "redis", redisUrl: redis.url });
+        processes.push(third);
+        expect(await home(third, carol)).toContain("Not signed in");
+        expect(await home(third, dave)).toContain("Not signed in");
+      } finally {
+        for (const process of processes) await process.stop();
+        await redis.destroy();
+      }
+    },
+  );
 
   test("signing out one browser leaves the user's other sign-ins alone", async () => {
     const laptop = await signIn(herald, "alice");
@@ -318,11 +393,24 @@ describe("sessions end when they should", () => {
     const dave = await signIn(herald, "dave");
     expect((await postForm(herald, "/logout", {}, { session: dave, htmx: false })).status).toBe(303);
     // Signed in again with the same CSRF cookie: the old session's token is refused.
-    const again = await postForm(herald, "/login", { name: "dave" }, { session: { cookie: dave.cookie, csrf: (await visitWith(dave.cookie)).csrf }, htmx: false });
+    const again = await postForm(
+      herald,
+      "/login",
+      { name: "dave" },
+      { session: { cookie: dave.cookie, csrf: (await visitWith(dave.cookie)).csrf }, htmx: false },
+    );
     expect(again.status).toBe(303);
-    const session = again.headers.getSetCookie().find((c) => c.startsWith("herald_session="))!.split(";")[0]!;
+    const session = again.headers
+      .getSetCookie()
+      .find((c) => c.startsWith("herald_session="))!
+      .split(";")[0]!;
     const csrfCookie = dave.cookie.split("; ").find((c) => c.startsWith("herald_csrf="))!;
-    const stale = await postForm(herald, "/notify", { target: "user:bob", message: "x" }, { session: { cookie: `${csrfCookie}; ${session}`, csrf: dave.csrf } });
+    const stale = await postForm(
+      herald,
+      "/notify",
+      { target: "user:bob", message: "x" },
+      { session: { cookie: `${csrfCookie}; ${session}`, csrf: dave.csrf } },
+    );
     expect(stale.status).toBe(403);
     expect(await stale.text()).toContain("wrong or out of date");
   });
@@ -341,7 +429,9 @@ describe("sessions end when they should", () => {
       await herald.stop();
       herald = boot({ dataDir, groups: { ops: ["alice"] } });
       expect((await fetch(`${herald.url}/monitor`, { headers: { cookie: admin.cookie } })).status).toBe(403);
-      expect((await postForm(herald, "/notify", { target: "everyone", message: "x" }, { session: admin })).status).toBe(403);
+      expect((await postForm(herald, "/notify", { target: "everyone", message: "x" }, { session: admin })).status).toBe(
+        403,
+      );
     } finally {
       rmSync(dataDir, { recursive: true, force: true });
     }

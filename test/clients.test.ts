@@ -28,21 +28,36 @@ describe("GET /api/clients", () => {
     await herald.hub.publishToTopic("orders", { event: "notification", data: "x" });
     await readers[0]!.event(1);
 
-    const asAdmin = (await (await fetch(`${herald.url}/api/clients`, { headers: { cookie: root.cookie } })).json()) as Clients;
-    expect(asAdmin).toMatchObject({ clients: 3, users: { alice: 2 }, topics: { orders: 2, market: 2 }, events_sent: 2, dropped: { slow: 0, stale: 0 } });
+    const asAdmin = (await (
+      await fetch(`${herald.url}/api/clients`, { headers: { cookie: root.cookie } })
+    ).json()) as Clients;
+    expect(asAdmin).toMatchObject({
+      clients: 3,
+      users: { alice: 2 },
+      topics: { orders: 2, market: 2 },
+      events_sent: 2,
+      dropped: { slow: 0, stale: 0 },
+    });
     expect(asAdmin.last_event_at).not.toBeNull();
     expect(asAdmin.streams).toHaveLength(3);
 
-    const byToken = await fetch(`${herald.url}/api/clients?topic=market`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const byToken = await fetch(`${herald.url}/api/clients?topic=market`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(((await byToken.json()) as Clients).clients).toBe(2);
-    const byUser = (await (await fetch(`${herald.url}/api/clients?user=Alice`, { headers: { cookie: root.cookie } })).json()) as Clients;
+    const byUser = (await (
+      await fetch(`${herald.url}/api/clients?user=Alice`, { headers: { cookie: root.cookie } })
+    ).json()) as Clients;
     expect(byUser.clients).toBe(2);
     expect(byUser.streams.every((s) => s.user === "alice")).toBe(true);
 
     // One stream leaves: the figures follow.
     readers.pop()!.close();
     await eventually(() => herald.hub.clientCount === 2, "two streams");
-    expect(((await (await fetch(`${herald.url}/api/clients`, { headers: { cookie: root.cookie } })).json()) as Clients).topics).toEqual({ orders: 2, market: 1 });
+    expect(
+      ((await (await fetch(`${herald.url}/api/clients`, { headers: { cookie: root.cookie } })).json()) as Clients)
+        .topics,
+    ).toEqual({ orders: 2, market: 1 });
   });
 
   test("refuses anyone else, clearly", async () => {
@@ -52,10 +67,16 @@ describe("GET /api/clients", () => {
     expect(anonymous.status).toBe(401);
     const notAdmin = await fetch(`${herald.url}/api/clients`, { headers: { cookie: alice.cookie } });
     expect(notAdmin.status).toBe(403);
-    expect(((await notAdmin.json()) as { error: string }).error).toBe("Only members of admins may see who is connected.");
-    const badToken = await fetch(`${herald.url}/api/clients`, { headers: { authorization: "Bearer wrong-token-0123456789" } });
+    expect(((await notAdmin.json()) as { error: string }).error).toBe(
+      "Only members of admins may see who is connected.",
+    );
+    const badToken = await fetch(`${herald.url}/api/clients`, {
+      headers: { authorization: "Bearer wrong-token-0123456789" },
+    });
     expect(badToken.status).toBe(401);
-    const badFilter = await fetch(`${herald.url}/api/clients?topic=Bad%20Topic`, { headers: { authorization: `Bearer ${TOKEN}` } });
+    const badFilter = await fetch(`${herald.url}/api/clients?topic=Bad%20Topic`, {
+      headers: { authorization: `Bearer ${TOKEN}` },
+    });
     expect(badFilter.status).toBe(400);
   });
 });
@@ -71,7 +92,11 @@ describe("GET /monitor", () => {
 
     const adminStream = await openStream(herald, "", root.cookie);
     readers.push(adminStream, await openStream(herald, "?topic=orders"));
-    await adminStream.until(() => adminStream.pageEvents.some((e) => e.event === "monitor" && e.data.includes('<dd id="monitor-clients">2</dd>')), "a monitor update");
+    await adminStream.until(
+      () =>
+        adminStream.pageEvents.some((e) => e.event === "monitor" && e.data.includes('<dd id="monitor-clients">2</dd>')),
+      "a monitor update",
+    );
     const update = adminStream.pageEvents.findLast((e) => e.event === "monitor")!;
     expect(update.data).toContain("<code>topic:orders</code> <strong>1</strong>");
     expect(update.data).toContain("<code>user:root</code> <strong>1</strong>");

@@ -98,27 +98,53 @@ describe("configuration", () => {
       privateTopics: ["private.*", "audit"],
       trustProxy: 1,
       logLevel: "warn",
-      limits: { maxClients: 500, maxStreamsPerUser: 3, streamsPerIpPerS: 4, publishesPerUserPerS: 2, publishesPerTokenPerS: 50, maxBodyBytes: 2048, maxHtmlBytes: 128, maxBatch: 7 },
+      limits: {
+        maxClients: 500,
+        maxStreamsPerUser: 3,
+        streamsPerIpPerS: 4,
+        publishesPerUserPerS: 2,
+        publishesPerTokenPerS: 50,
+        maxBodyBytes: 2048,
+        maxHtmlBytes: 128,
+        maxBatch: 7,
+      },
     });
     expect(config.publicUrl?.origin).toBe("https://herald.example.com");
   });
 
   test("a value that does not parse stops start-up with a message naming the variable", () => {
-    expect(() => loadConfig({ PORT: "http" })).toThrow('herald: PORT must be a whole number from 0 to 65535, got "http"');
+    expect(() => loadConfig({ PORT: "http" })).toThrow(
+      'herald: PORT must be a whole number from 0 to 65535, got "http"',
+    );
     expect(() => loadConfig({ PORT: "70000" })).toThrow(HeraldError);
     expect(() => loadConfig({ HERALD_HEARTBEAT_MS: "1.5" })).toThrow("HERALD_HEARTBEAT_MS must be a whole number");
-    expect(() => loadConfig({ HERALD_MAX_TOPICS: "0" })).toThrow("HERALD_MAX_TOPICS must be a whole number from 1 to 1000");
+    expect(() => loadConfig({ HERALD_MAX_TOPICS: "0" })).toThrow(
+      "HERALD_MAX_TOPICS must be a whole number from 1 to 1000",
+    );
     expect(() => loadConfig({ HERALD_SECRET: "short" })).toThrow("HERALD_SECRET must be at least 16 characters");
-    expect(() => loadConfig({ HERALD_PUBLISH_TOKENS: "short" })).toThrow("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters");
+    expect(() => loadConfig({ HERALD_PUBLISH_TOKENS: "short" })).toThrow(
+      "HERALD_PUBLISH_TOKENS: every token must be at least 16 characters",
+    );
     expect(() => loadConfig({ HERALD_GROUPS: "admins" })).toThrow('HERALD_GROUPS: "admins" is not group=user,user');
-    expect(() => loadConfig({ HERALD_GROUPS: "admins=al ice" })).toThrow('HERALD_GROUPS: "al ice" in group admins is not a user name');
+    expect(() => loadConfig({ HERALD_GROUPS: "admins=al ice" })).toThrow(
+      'HERALD_GROUPS: "al ice" in group admins is not a user name',
+    );
     expect(() => loadConfig({ HERALD_ANONYMOUS: "maybe" })).toThrow("HERALD_ANONYMOUS must be on or off");
-    expect(() => loadConfig({ HERALD_PRIVATE_TOPICS: "a/b" })).toThrow('HERALD_PRIVATE_TOPICS: "a/b" is not a topic pattern');
+    expect(() => loadConfig({ HERALD_PRIVATE_TOPICS: "a/b" })).toThrow(
+      'HERALD_PRIVATE_TOPICS: "a/b" is not a topic pattern',
+    );
     expect(() => loadConfig({ HERALD_PUBLIC_URL: "ftp://x" })).toThrow("HERALD_PUBLIC_URL must be an http(s) URL");
-    expect(() => loadConfig({ HERALD_CORS_ORIGINS: "shop.example" })).toThrow('HERALD_CORS_ORIGINS: "shop.example" is not an origin');
-    expect(loadConfig({ HERALD_CORS_ORIGINS: "https://a.example, http://localhost:4000/" }).corsOrigins).toEqual(["https://a.example", "http://localhost:4000"]);
+    expect(() => loadConfig({ HERALD_CORS_ORIGINS: "shop.example" })).toThrow(
+      'HERALD_CORS_ORIGINS: "shop.example" is not an origin',
+    );
+    expect(loadConfig({ HERALD_CORS_ORIGINS: "https://a.example, http://localhost:4000/" }).corsOrigins).toEqual([
+      "https://a.example",
+      "http://localhost:4000",
+    ]);
     expect(() => loadConfig({ HERALD_LOG: "loud" })).toThrow("HERALD_LOG must be one of debug, info, warn, error, off");
-    expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow("HERALD_MAX_BODY_BYTES must be a whole number from 1024");
+    expect(() => loadConfig({ HERALD_MAX_BODY_BYTES: "10" })).toThrow(
+      "HERALD_MAX_BODY_BYTES must be a whole number from 1024",
+    );
   });
 
   test("HERALD_TRUST_PROXY takes on, off or a number of proxies", () => {
@@ -126,20 +152,31 @@ describe("configuration", () => {
     expect(loadConfig({ HERALD_TRUST_PROXY: "on" }).trustProxy).toBe(1);
     expect(loadConfig({ HERALD_TRUST_PROXY: "off" }).trustProxy).toBe(0);
     expect(loadConfig({ HERALD_TRUST_PROXY: "2" }).trustProxy).toBe(2);
-    expect(() => loadConfig({ HERALD_TRUST_PROXY: "first" })).toThrow("HERALD_TRUST_PROXY must be on, off or a number of proxies");
-    expect(() => loadConfig({ HERALD_TRUST_PROXY: "17" })).toThrow("HERALD_TRUST_PROXY must be a whole number from 0 to 16");
+    expect(() => loadConfig({ HERALD_TRUST_PROXY: "first" })).toThrow(
+      "HERALD_TRUST_PROXY must be on, off or a number of proxies",
+    );
+    expect(() => loadConfig({ HERALD_TRUST_PROXY: "17" })).toThrow(
+      "HERALD_TRUST_PROXY must be a whole number from 0 to 16",
+    );
   });
 
   test("numbers are decimal digits: hex, binary, exponents and fractions are refused", () => {
     for (const text of ["0x10", "0b11", "1e3", "1.0", "+5", "0o7"]) {
-      expect(() => loadConfig({ HERALD_MAX_CLIENTS: text })).toThrow(`HERALD_MAX_CLIENTS must be a whole number from 1 to`);
+      expect(() => loadConfig({ HERALD_MAX_CLIENTS: text })).toThrow(
+        `HERALD_MAX_CLIENTS must be a whole number from 1 to`,
+      );
     }
     expect(loadConfig({ HERALD_MAX_CLIENTS: " 42 " }).limits.maxClients).toBe(42);
   });
 
   test("REDIS_URL makes Redis the event log unless another is asked for", () => {
-    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" })).toMatchObject({ eventLog: "redis", redisUrl: "redis://127.0.0.1:6379" });
-    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379", HERALD_EVENT_LOG: "sqlite" })).toMatchObject({ eventLog: "sqlite" });
+    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379" })).toMatchObject({
+      eventLog: "redis",
+      redisUrl: "redis://127.0.0.1:6379",
+    });
+    expect(loadConfig({ REDIS_URL: "redis://127.0.0.1:6379", HERALD_EVENT_LOG: "sqlite" })).toMatchObject({
+      eventLog: "sqlite",
+    });
     expect(() => loadConfig({ HERALD_EVENT_LOG: "redis" })).toThrow("HERALD_EVENT_LOG=redis needs REDIS_URL");
     expect(() => loadConfig({ REDIS_URL: "localhost:6379" })).toThrow("REDIS_URL must be a redis:// URL");
     expect(() => loadConfig({ HERALD_WORKERS: "2" })).toThrow("HERALD_WORKERS above 1 needs REDIS_URL");
@@ -147,12 +184,20 @@ describe("configuration", () => {
   });
 
   test("an empty variable means its default", () => {
-    expect(loadConfig({ PORT: "", HERALD_SECRET: " ", HERALD_LOG: "" })).toMatchObject({ port: 3000, secret: undefined, logLevel: "info" });
+    expect(loadConfig({ PORT: "", HERALD_SECRET: " ", HERALD_LOG: "" })).toMatchObject({
+      port: 3000,
+      secret: undefined,
+      logLevel: "info",
+    });
   });
 });
 
 describe("the variables table", () => {
-  const source = readFileSync(join(import.meta.dir, "..", "src", "server", "config.ts"), "utf8");
+  // Comment lines joined, so that a phrase wrapped over two lines still reads as one.
+  const source = readFileSync(join(import.meta.dir, "..", "src", "server", "config.ts"), "utf8").replace(
+    /\n\s*\* /g,
+    " ",
+  );
 
   test("docs/configuration.md shows the table as generated from it", () => {
     const docs = readFileSync(join(import.meta.dir, "..", "docs", "configuration.md"), "utf8");
@@ -167,7 +212,9 @@ describe("the variables table", () => {
   });
 
   test("each option's TSDoc states the table's default", () => {
-    const stated = [...source.matchAll(/`((?:HERALD_|REDIS_)[A-Z_]+|PORT|HOST)`(?: \([^)]*\))?, defaults to `([^`]+)`/g)].map((m) => [m[1]!, m[2]!] as const);
+    const stated = [
+      ...source.matchAll(/`((?:HERALD_|REDIS_)[A-Z_]+|PORT|HOST)`(?: \([^)]*\))?, defaults to `([^`]+)`/g),
+    ].map((m) => [m[1]!, m[2]!] as const);
     expect(stated.length).toBeGreaterThan(30);
     for (const [name, shown] of stated) {
       const row = VARIABLES[name as keyof typeof VARIABLES] as Variable;

@@ -28,7 +28,12 @@ function tmpfs(sizeBytes: number): Tmpfs | null {
 }
 
 async function spawn(env: Record<string, string>): Promise<HeraldProcess> {
-  const herald = await spawnHerald({ HERALD_PUBLISH_TOKENS: TOKEN, HERALD_PUBLISH_RATE_TOKEN: "100000", HERALD_PUBLISH_RATE_USER: "100000", ...env });
+  const herald = await spawnHerald({
+    HERALD_PUBLISH_TOKENS: TOKEN,
+    HERALD_PUBLISH_RATE_TOKEN: "100000",
+    HERALD_PUBLISH_RATE_USER: "100000",
+    ...env,
+  });
   cleanup.push(async () => {
     if (herald.proc.exitCode === null) await herald.kill("SIGKILL");
   });
@@ -51,7 +56,11 @@ function publish(url: string, body: unknown): Promise<Response> {
 
 /** Runs `bun src/main.ts` until it exits: its code and what it wrote to stderr. */
 async function runToExit(env: Record<string, string>): Promise<{ code: number; stderr: string }> {
-  const proc = Bun.spawn([process.execPath, entry], { env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HERALD_LOG: "warn", ...env }, stdout: "pipe", stderr: "pipe" });
+  const proc = Bun.spawn([process.execPath, entry], {
+    env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HERALD_LOG: "warn", ...env },
+    stdout: "pipe",
+    stderr: "pipe",
+  });
   const killer = setTimeout(() => proc.kill("SIGKILL"), 10_000);
   const [code, stderr] = await Promise.all([proc.exited, new Response(proc.stderr).text()]);
   clearTimeout(killer);
@@ -71,10 +80,16 @@ describe("a full disk", () => {
       const env = { HERALD_DATA_DIR: disk.dir, HERALD_LOG_MAX_EVENTS: "10", HERALD_ORDER_STEP_MS: "200" };
       const herald = await spawn(env);
       let lastBefore = "";
-      for (let i = 1; i <= 30; i++) lastBefore = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `before ${i}` })).id;
+      for (let i = 1; i <= 30; i++)
+        lastBefore = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `before ${i}` })).id;
       const id = (n: number) => `${lastBefore.slice(0, lastBefore.lastIndexOf("-"))}-${n}`;
       const alice = await signIn({ url: herald.url } as Herald, "alice");
-      const ordered = await postForm({ url: herald.url } as Herald, "/orders", { sku: "KB-101", quantity: "1" }, { session: alice });
+      const ordered = await postForm(
+        { url: herald.url } as Herald,
+        "/orders",
+        { sku: "KB-101", quantity: "1" },
+        { session: alice },
+      );
       expect(ordered.status).toBe(200);
       const news = await stream(herald.url, "?topic=news");
 
@@ -106,39 +121,47 @@ describe("a full disk", () => {
       const spaced = await apiPublish(again.url, TOKEN, { target: "topic:news", message: "space again" });
       // After the 30 and the order's two (its product row and order-placed), none given twice.
       expect(seq(spaced.id)).toBeGreaterThan(32);
-      await replay.until(() => replay.events.some((e) => e.data.includes("space again")), "the event published once space was freed");
+      await replay.until(
+        () => replay.events.some((e) => e.data.includes("space again")),
+        "the event published once space was freed",
+      );
     },
     30_000,
   );
 
-  test.skipIf(!canMount)("an event too large for the space left fails alone; the others of its tick are stored, with consecutive ids", async () => {
-    const disk = tmpfs(4 * 1024 * 1024)!;
-    const herald = startTestHerald({ dataDir: disk.dir, eventLog: "sqlite" });
-    cleanup.push(() => herald.stop());
-    const first = await herald.hub.publish("topic:t", { event: "notification", data: "<li>first</li>" });
-    expect(seq(first.id)).toBe(1);
-    // Room for a few small commits, not for 400 KB of one event.
-    disk.fill();
-    disk.free();
-    disk.fill(200 * 1024);
-    const big = `<p>${"x".repeat(400 * 1024)}</p>`;
-    const outcomes = await Promise.allSettled([
-      herald.hub.publish("topic:t", { event: "notification", data: "<li>a</li>" }),
-      herald.hub.publish("topic:t", { event: "notification", data: big }),
-      herald.hub.publish("topic:t", { event: "notification", data: "<li>b</li>" }),
-      herald.hub.publish("topic:t", { event: "notification", data: (id) => `<li id="n-${id}">c</li>` }),
-    ]);
-    expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
-    expect(isDiskFull((outcomes[1] as PromiseRejectedResult).reason)).toBe(true);
-    const ids = outcomes.filter((o) => o.status === "fulfilled").map((o) => (o as PromiseFulfilledResult<{ id: string }>).value.id);
-    expect(ids.map(seq)).toEqual([2, 3, 4]);
-    const stored = await herald.hub.log.readAfter(1, ["topic:t"], 10);
-    expect(stored.map((e) => [e.id, e.data])).toEqual([
-      [2, "<li>a</li>"],
-      [3, "<li>b</li>"],
-      [4, '<li id="n-4">c</li>'],
-    ]);
-  });
+  test.skipIf(!canMount)(
+    "an event too large for the space left fails alone; the others of its tick are stored, with consecutive ids",
+    async () => {
+      const disk = tmpfs(4 * 1024 * 1024)!;
+      const herald = startTestHerald({ dataDir: disk.dir, eventLog: "sqlite" });
+      cleanup.push(() => herald.stop());
+      const first = await herald.hub.publish("topic:t", { event: "notification", data: "<li>first</li>" });
+      expect(seq(first.id)).toBe(1);
+      // Room for a few small commits, not for 400 KB of one event.
+      disk.fill();
+      disk.free();
+      disk.fill(200 * 1024);
+      const big = `<p>${"x".repeat(400 * 1024)}</p>`;
+      const outcomes = await Promise.allSettled([
+        herald.hub.publish("topic:t", { event: "notification", data: "<li>a</li>" }),
+        herald.hub.publish("topic:t", { event: "notification", data: big }),
+        herald.hub.publish("topic:t", { event: "notification", data: "<li>b</li>" }),
+        herald.hub.publish("topic:t", { event: "notification", data: (id) => `<li id="n-${id}">c</li>` }),
+      ]);
+      expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled", "fulfilled"]);
+      expect(isDiskFull((outcomes[1] as PromiseRejectedResult).reason)).toBe(true);
+      const ids = outcomes
+        .filter((o) => o.status === "fulfilled")
+        .map((o) => (o as PromiseFulfilledResult<{ id: string }>).value.id);
+      expect(ids.map(seq)).toEqual([2, 3, 4]);
+      const stored = await herald.hub.log.readAfter(1, ["topic:t"], 10);
+      expect(stored.map((e) => [e.id, e.data])).toEqual([
+        [2, "<li>a</li>"],
+        [3, "<li>b</li>"],
+        [4, '<li id="n-4">c</li>'],
+      ]);
+    },
+  );
 });
 
 describe("a damaged or replaced event log", () => {
@@ -175,7 +198,8 @@ describe("a damaged or replaced event log", () => {
     const dir = tempDir();
     const herald = await spawn({ HERALD_DATA_DIR: dir });
     let oldId = "";
-    for (let i = 1; i <= 50; i++) oldId = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `old ${i}` })).id;
+    for (let i = 1; i <= 50; i++)
+      oldId = (await apiPublish(herald.url, TOKEN, { target: "topic:news", message: `old ${i}` })).id;
     const oldEpoch = oldId.slice(0, oldId.lastIndexOf("-"));
     // Killed, so the WAL is not checkpointed into herald.db and stays beside it; then the
     // database file is emptied (restored from nothing, or truncated by mistake).

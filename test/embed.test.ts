@@ -47,20 +47,29 @@ describe("embedding", () => {
     expect(otherStream.response.headers.get("access-control-allow-origin")).toBeNull();
     otherStream.close();
     // Pages are never shared cross-origin.
-    expect((await fetch(`${herald.url}/`, { headers: { origin: SHOP } })).headers.get("access-control-allow-origin")).toBeNull();
+    expect(
+      (await fetch(`${herald.url}/`, { headers: { origin: SHOP } })).headers.get("access-control-allow-origin"),
+    ).toBeNull();
   });
 
   test("the preflight htmx needs is answered for allowed origins, with htmx's headers only", async () => {
     herald = startTestHerald({ corsOrigins: [SHOP] });
     const ok = await fetch(`${herald.url}/embed/orders`, {
       method: "OPTIONS",
-      headers: { origin: SHOP, "access-control-request-method": "GET", "access-control-request-headers": "hx-request, hx-current-url, x-evil" },
+      headers: {
+        origin: SHOP,
+        "access-control-request-method": "GET",
+        "access-control-request-headers": "hx-request, hx-current-url, x-evil",
+      },
     });
     expect(ok.status).toBe(204);
     expect(ok.headers.get("access-control-allow-origin")).toBe(SHOP);
     expect(ok.headers.get("access-control-allow-methods")).toBe("GET");
     expect(ok.headers.get("access-control-allow-headers")).toBe("hx-request, hx-current-url");
-    const refused = await fetch(`${herald.url}/embed/orders`, { method: "OPTIONS", headers: { origin: "https://evil.example" } });
+    const refused = await fetch(`${herald.url}/embed/orders`, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example" },
+    });
     expect(refused.status).toBe(204);
     expect(refused.headers.get("access-control-allow-origin")).toBeNull();
   });
@@ -72,7 +81,9 @@ describe("embedding", () => {
     expect(page).toContain('hx-get="http://localhost:3000/embed/orders?htmx=2" hx-trigger="load"');
     expect(page).toContain('"selfRequestsOnly":false');
     const four = embedPage("http://localhost:3000", "orders", 4);
-    expect(four).toContain('<script src="http://localhost:3000/assets/htmx4.js"></script>\n<script src="http://localhost:3000/assets/htmx4-sse.js"></script>');
+    expect(four).toContain(
+      '<script src="http://localhost:3000/assets/htmx4.js"></script>\n<script src="http://localhost:3000/assets/htmx4-sse.js"></script>',
+    );
     expect(four).toContain('hx-get="http://localhost:3000/embed/orders?htmx=4"');
     expect(four).toContain(`content='{"mode":"cors"}'`);
   });

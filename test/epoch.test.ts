@@ -27,7 +27,8 @@ function tempDir(): string {
 
 async function publish(herald: Herald, from: number, to: number): Promise<string[]> {
   const ids = [];
-  for (let i = from; i <= to; i++) ids.push((await herald.hub.publishToTopic("t", { event: "notification", data: `e${i}` })).id);
+  for (let i = from; i <= to; i++)
+    ids.push((await herald.hub.publishToTopic("t", { event: "notification", data: `e${i}` })).id);
   return ids;
 }
 

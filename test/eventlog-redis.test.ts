@@ -24,7 +24,11 @@ describe.if(run)("Redis event log", () => {
     const prefix = `shared${++prefixes}:`;
     const a = new RedisEventLog({ url: redis.url, retention, prefix });
     const b = new RedisEventLog({ url: redis.url, retention, prefix });
-    const appended = await Promise.all(Array.from({ length: 200 }, (_, i) => (i % 2 ? a : b).append(event(`e${i}`), (id) => `<li id="n-${id}">e${i}</li>`)));
+    const appended = await Promise.all(
+      Array.from({ length: 200 }, (_, i) =>
+        (i % 2 ? a : b).append(event(`e${i}`), (id) => `<li id="n-${id}">e${i}</li>`),
+      ),
+    );
     const ids = appended.map((e) => e.id);
     expect(new Set(ids).size).toBe(200);
     const stream = await a.readAfter(0, ["topic:shared"], 1000);
@@ -40,12 +44,17 @@ describe.if(run)("Redis event log", () => {
 
   test("appends of one tick go in batches of consecutive ids; processes racing batch against batch store each event once, in increasing order", async () => {
     const prefix = `shared${++prefixes}:`;
-    const logs = [0, 1, 2].map(() => new RedisEventLog({ url: redis.url, retention: { ...retention, maxEvents: 100_000 }, prefix }));
+    const logs = [0, 1, 2].map(
+      () => new RedisEventLog({ url: redis.url, retention: { ...retention, maxEvents: 100_000 }, prefix }),
+    );
     // Each process appends 1,200 events (more than one script's 500) in each of three ticks, all at once.
     const appending: Array<Promise<StoredEvent>> = [];
     for (let tick = 0; tick < 3; tick++) {
       for (const [p, log] of logs.entries()) {
-        for (let i = 0; i < 1_200; i++) appending.push(log.append(event(`p${p} t${tick} e${i}`), (id) => `<li id="n-${id}">p${p} t${tick} e${i}</li>`));
+        for (let i = 0; i < 1_200; i++)
+          appending.push(
+            log.append(event(`p${p} t${tick} e${i}`), (id) => `<li id="n-${id}">p${p} t${tick} e${i}</li>`),
+          );
       }
       await Bun.sleep(0);
     }
@@ -58,7 +67,11 @@ describe.if(run)("Redis event log", () => {
     for (const e of stream) expect(e.data).toStartWith(`<li id="n-${e.id}">`);
     // A batch (one process's tick, 500 at a time) is written whole: consecutive ids, in the order appended.
     for (let from = 0; from < appended.length; from += 1_200) {
-      for (const [start, end] of [[0, 500], [500, 1_000], [1_000, 1_200]] as const) {
+      for (const [start, end] of [
+        [0, 500],
+        [500, 1_000],
+        [1_000, 1_200],
+      ] as const) {
         const ids = appended.slice(from + start, from + end).map((e) => e.id);
         expect(ids).toEqual(ids.map((_, k) => ids[0]! + k));
       }
@@ -71,11 +84,26 @@ describe.if(run)("Redis event log", () => {
     const client = new Bun.RedisClient(redis.url);
     // A stream as an older herald wrote it: entries, no index.
     for (let id = 1; id <= 3; id++) {
-      await client.send("XADD", [`${prefix}events`, `${id}-0`, "at", String(Date.now()), "event", "notification", "channels", JSON.stringify(id === 2 ? ["user:bob"] : ["everyone"]), "data", `old ${id}`]);
+      await client.send("XADD", [
+        `${prefix}events`,
+        `${id}-0`,
+        "at",
+        String(Date.now()),
+        "event",
+        "notification",
+        "channels",
+        JSON.stringify(id === 2 ? ["user:bob"] : ["everyone"]),
+        "data",
+        `old ${id}`,
+      ]);
     }
     await client.send("SET", [`${prefix}event-id`, "3"]);
     const log = new RedisEventLog({ url: redis.url, retention, prefix });
-    expect((await log.latest(["everyone", "user:bob"], "notification", 10)).map((e) => e.data)).toEqual(["old 3", "old 2", "old 1"]);
+    expect((await log.latest(["everyone", "user:bob"], "notification", 10)).map((e) => e.data)).toEqual([
+      "old 3",
+      "old 2",
+      "old 1",
+    ]);
     await log.append({ channels: ["user:bob"], event: "notification", data: "new 4", at: Date.now() });
     expect((await log.latest(["user:bob"], "notification", 10)).map((e) => e.data)).toEqual(["new 4", "old 2"]);
     expect(await log.unreadCount("bob", ["everyone", "user:bob"], "notification")).toBe(4);

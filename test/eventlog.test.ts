@@ -4,7 +4,13 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { Channel } from "../src/core/channel.ts";
-import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog, type NewEvent } from "../src/core/eventlog/index.ts";
+import {
+  MemoryEventLog,
+  RedisEventLog,
+  SqliteEventLog,
+  type EventLog,
+  type NewEvent,
+} from "../src/core/eventlog/index.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const dirs: string[] = [];
@@ -38,7 +44,14 @@ const backends: Array<[string, (r?: typeof retention) => EventLog]> = [
   ["memory", (r = retention) => new MemoryEventLog(r)],
   ["sqlite", (r = retention) => new SqliteEventLog(join(tempDir(), "herald.db"), { retention: r })],
   // Each test gets keys of its own on the one server.
-  ...(withRedis ? [["redis", (r = retention) => new RedisEventLog({ url: redis!.url, retention: r, prefix: `t${++prefixes}:` })] as [string, (r?: typeof retention) => EventLog]] : []),
+  ...(withRedis
+    ? [
+        [
+          "redis",
+          (r = retention) => new RedisEventLog({ url: redis!.url, retention: r, prefix: `t${++prefixes}:` }),
+        ] as [string, (r?: typeof retention) => EventLog],
+      ]
+    : []),
 ];
 
 function event(channels: Channel[], data: string, at = Date.now(), name = "notification"): NewEvent {
@@ -65,7 +78,9 @@ for (const [name, open] of backends) {
       expect(outcomes.map((o) => o.status)).toEqual(["fulfilled", "rejected", "fulfilled"]);
       expect(String((outcomes[1] as PromiseRejectedResult).reason)).toContain("render failed");
       const stored = await log.readAfter(0, ["topic:a"], 10);
-      expect(stored.map((e) => e.data)).toEqual(stored.map((e) => (e.data.startsWith("first") ? `first ${e.id}` : `third ${e.id}`)));
+      expect(stored.map((e) => e.data)).toEqual(
+        stored.map((e) => (e.data.startsWith("first") ? `first ${e.id}` : `third ${e.id}`)),
+      );
       expect(stored.map((e) => e.data.split(" ")[0])).toEqual(["first", "third"]);
     });
 
@@ -86,15 +101,23 @@ for (const [name, open] of backends) {
 
     test("reads after an id, on the given channels only, in order, up to a limit", async () => {
       const log = make();
-      for (let i = 1; i <= 10; i++) log.append(event([i % 2 ? "topic:odd" : "topic:even", ...(i === 4 ? (["everyone"] as Channel[]) : [])], `e${i}`));
+      for (let i = 1; i <= 10; i++)
+        log.append(
+          event([i % 2 ? "topic:odd" : "topic:even", ...(i === 4 ? (["everyone"] as Channel[]) : [])], `e${i}`),
+        );
       await log.flush();
       expect((await log.readAfter(0, ["topic:odd"], 100)).map((e) => e.data)).toEqual(["e1", "e3", "e5", "e7", "e9"]);
       expect((await log.readAfter(3, ["topic:odd", "everyone"], 100)).map((e) => e.id)).toEqual([4, 5, 7, 9]);
       expect((await log.readAfter(0, ["topic:even", "everyone"], 100)).map((e) => e.id)).toEqual([2, 4, 6, 8, 10]);
       expect((await log.readAfter(0, ["topic:odd"], 2)).map((e) => e.id)).toEqual([1, 3]);
-      expect((await log.readAfter(10, ["topic:odd"], 100))).toEqual([]);
-      expect((await log.readAfter(0, ["topic:none"], 100))).toEqual([]);
-      expect((await log.readAfter(1, ["topic:even"], 1))[0]).toMatchObject({ id: 2, channels: ["topic:even"], event: "notification", data: "e2" });
+      expect(await log.readAfter(10, ["topic:odd"], 100)).toEqual([]);
+      expect(await log.readAfter(0, ["topic:none"], 100)).toEqual([]);
+      expect((await log.readAfter(1, ["topic:even"], 1))[0]).toMatchObject({
+        id: 2,
+        channels: ["topic:even"],
+        event: "notification",
+        data: "e2",
+      });
     });
 
     test("finds the newest events of a name on any of the channels", async () => {
@@ -105,7 +128,11 @@ for (const [name, open] of backends) {
       log.append(event(["everyone"], "n4"));
       log.append(event(["user:bob", "everyone"], "n5"));
       await log.flush();
-      expect((await log.latest(["user:bob", "everyone"], "notification", 10)).map((e) => e.data)).toEqual(["n5", "n4", "n1"]);
+      expect((await log.latest(["user:bob", "everyone"], "notification", 10)).map((e) => e.data)).toEqual([
+        "n5",
+        "n4",
+        "n1",
+      ]);
       expect((await log.latest(["user:bob", "everyone"], "notification", 2)).map((e) => e.data)).toEqual(["n5", "n4"]);
       expect((await log.latest(["user:bob"], "price", 10)).map((e) => e.data)).toEqual(["tick"]);
     });
@@ -120,9 +147,18 @@ for (const [name, open] of backends) {
       await log.flush();
       await log.prune();
       // Retention kept the newest 30 (ids 31-60): quiet 40, 50, 60.
-      expect((await log.latest(["topic:quiet"], "notification", 10)).map((e) => e.data)).toEqual(["quiet 60", "quiet 50", "quiet 40"]);
-      expect((await log.latest(["topic:quiet"], "notification", 10, 55)).map((e) => e.data)).toEqual(["quiet 50", "quiet 40"]);
-      expect((await log.latest(["topic:quiet", "topic:busy"], "notification", 4)).map((e) => e.id)).toEqual([60, 59, 57, 55]);
+      expect((await log.latest(["topic:quiet"], "notification", 10)).map((e) => e.data)).toEqual([
+        "quiet 60",
+        "quiet 50",
+        "quiet 40",
+      ]);
+      expect((await log.latest(["topic:quiet"], "notification", 10, 55)).map((e) => e.data)).toEqual([
+        "quiet 50",
+        "quiet 40",
+      ]);
+      expect((await log.latest(["topic:quiet", "topic:busy"], "notification", 4)).map((e) => e.id)).toEqual([
+        60, 59, 57, 55,
+      ]);
       expect((await log.latest(["topic:busy"], "product", 2)).map((e) => e.id)).toEqual([58, 56]);
       expect(await log.latest(["topic:none"], "notification", 10)).toEqual([]);
       // Counted once each though on two of bob's channels; read marks and retention apply.
@@ -139,11 +175,11 @@ for (const [name, open] of backends) {
       await log.flush();
       await log.prune();
       expect((await log.readAfter(0, ["everyone"], 100)).map((e) => e.id)).toEqual([4, 5, 6, 7, 8]);
-      expect((await log.covers(await log.epoch(), 2))).toBe(false);
-      expect((await log.covers(await log.epoch(), 3))).toBe(true);
-      expect((await log.covers(await log.epoch(), 8))).toBe(true);
-      expect((await log.covers(await log.epoch(), 9))).toBe(false);
-      expect((await log.covers(await log.epoch(), Number.NaN))).toBe(false);
+      expect(await log.covers(await log.epoch(), 2)).toBe(false);
+      expect(await log.covers(await log.epoch(), 3)).toBe(true);
+      expect(await log.covers(await log.epoch(), 8)).toBe(true);
+      expect(await log.covers(await log.epoch(), 9)).toBe(false);
+      expect(await log.covers(await log.epoch(), Number.NaN)).toBe(false);
     });
 
     test("drops events older than the age limit", async () => {
@@ -155,8 +191,8 @@ for (const [name, open] of backends) {
       await log.flush();
       await log.prune(now);
       expect((await log.readAfter(0, ["everyone"], 10)).map((e) => e.data)).toEqual(["fresh"]);
-      expect((await log.covers(await log.epoch(), 1))).toBe(false);
-      expect((await log.covers(await log.epoch(), 2))).toBe(true);
+      expect(await log.covers(await log.epoch(), 1)).toBe(false);
+      expect(await log.covers(await log.epoch(), 2)).toBe(true);
     });
 
     test("keeps read marks per user, one at a time or all up to an id", async () => {
@@ -165,16 +201,16 @@ for (const [name, open] of backends) {
       log.append(event(["user:bob"], "tick", Date.now(), "price"));
       await log.flush();
       const mine: Channel[] = ["user:bob", "everyone"];
-      expect((await log.unreadCount("bob", mine, "notification"))).toBe(4);
+      expect(await log.unreadCount("bob", mine, "notification")).toBe(4);
       await log.markRead("bob", 2);
-      expect((await log.unreadCount("bob", mine, "notification"))).toBe(3);
+      expect(await log.unreadCount("bob", mine, "notification")).toBe(3);
       expect([...(await log.readIds("bob", [1, 2, 3]))]).toEqual([2]);
-      expect((await log.unreadCount("carol", ["user:carol"], "notification"))).toBe(1);
+      expect(await log.unreadCount("carol", ["user:carol"], "notification")).toBe(1);
       await log.markAllRead("bob", 3);
       expect([...(await log.readIds("bob", [1, 2, 3, 4]))].sort()).toEqual([1, 2, 3]);
-      expect((await log.unreadCount("bob", mine, "notification"))).toBe(1);
+      expect(await log.unreadCount("bob", mine, "notification")).toBe(1);
       await log.markAllRead("bob", 1);
-      expect((await log.unreadCount("bob", mine, "notification"))).toBe(1);
+      expect(await log.unreadCount("bob", mine, "notification")).toBe(1);
     });
   });
 }
@@ -192,22 +228,26 @@ describe("sqlite event log on disk", () => {
 
     const second = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
     logs.push(second);
-    expect((await second.lastId())).toBe(5);
-    expect((await second.covers(await second.epoch(), 1))).toBe(false);
-    expect((await second.covers(await second.epoch(), 2))).toBe(true);
+    expect(await second.lastId()).toBe(5);
+    expect(await second.covers(await second.epoch(), 1)).toBe(false);
+    expect(await second.covers(await second.epoch(), 2)).toBe(true);
     expect((await second.readAfter(2, ["user:bob"], 10)).map((e) => e.data)).toEqual(["n3", "n4", "n5"]);
     expect((await second.append(event(["user:bob"], "n6"))).id).toBe(6);
     await second.flush();
-    expect((await second.unreadCount("bob", ["user:bob"], "notification"))).toBe(3);
+    expect(await second.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
   });
 
   // Earlier versions kept the channel index on disk: with text keys, then with numbered names.
-  const oldIndexes: Array<[string, string, (channel: string, id: number, name: string) => [string, Array<string | number>][]]> = [
+  const oldIndexes: Array<
+    [string, string, (channel: string, id: number, name: string) => [string, Array<string | number>][]]
+  > = [
     [
       "text keys",
       `CREATE TABLE event_channels (channel TEXT NOT NULL, event_id INTEGER NOT NULL, event TEXT NOT NULL, PRIMARY KEY (channel, event_id)) WITHOUT ROWID;
        CREATE INDEX event_channels_by_name ON event_channels (channel, event, event_id);`,
-      (channel, id, name) => [["INSERT INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)", [channel, id, name]]],
+      (channel, id, name) => [
+        ["INSERT INTO event_channels (channel, event_id, event) VALUES (?, ?, ?)", [channel, id, name]],
+      ],
     ],
     [
       "numbered names",
@@ -217,7 +257,10 @@ describe("sqlite event log on disk", () => {
       (channel, id, name) => [
         ["INSERT OR IGNORE INTO names (name) VALUES (?)", [channel]],
         ["INSERT OR IGNORE INTO names (name) VALUES (?)", [name]],
-        ["INSERT INTO event_channels SELECT c.id, ?, e.id FROM names c, names e WHERE c.name = ? AND e.name = ?", [id, channel, name]],
+        [
+          "INSERT INTO event_channels SELECT c.id, ?, e.id FROM names c, names e WHERE c.name = ? AND e.name = ?",
+          [id, channel, name],
+        ],
       ],
     ],
   ];
@@ -238,7 +281,13 @@ describe("sqlite event log on disk", () => {
         [4, "notification", "to both", ["user:bob", "topic:inventory"]],
       ];
       for (const [id, name, data, channels] of rows) {
-        old.run("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)", [id, Date.now(), name, data, JSON.stringify(channels)]);
+        old.run("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)", [
+          id,
+          Date.now(),
+          name,
+          data,
+          JSON.stringify(channels),
+        ]);
         for (const channel of channels) for (const [sql, values] of indexRow(channel, id, name)) old.run(sql, values);
       }
       old.run("DELETE FROM events WHERE id = 1");
@@ -259,7 +308,11 @@ describe("sqlite event log on disk", () => {
       expect((await log.readAfter(4, ["user:bob"], 10)).map((e) => e.data)).toEqual(["new"]);
       expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
       const check = new Database(path, { readonly: true });
-      expect(check.query("SELECT name FROM sqlite_master WHERE name IN ('event_channels', 'names', 'event_channels_by_name')").all()).toEqual([]);
+      expect(
+        check
+          .query("SELECT name FROM sqlite_master WHERE name IN ('event_channels', 'names', 'event_channels_by_name')")
+          .all(),
+      ).toEqual([]);
       check.close();
     });
   }
@@ -274,9 +327,9 @@ describe("sqlite event log on disk", () => {
     await first.close();
     const second = new SqliteEventLog(path, { retention: { maxEvents: 1, maxAgeMs: 1 } });
     logs.push(second);
-    expect((await second.lastId())).toBe(3);
-    expect((await second.covers(await second.epoch(), 3))).toBe(true);
-    expect((await second.covers(await second.epoch(), 1))).toBe(false);
+    expect(await second.lastId()).toBe(3);
+    expect(await second.covers(await second.epoch(), 3)).toBe(true);
+    expect(await second.covers(await second.epoch(), 1)).toBe(false);
     expect((await second.append(event(["everyone"], "y"))).id).toBe(4);
   });
 });

@@ -16,7 +16,13 @@ const readers: SseReader[] = [];
 const dirs: string[] = [];
 
 async function start(env: Record<string, string> = {}, dataDir = tempDir()): Promise<HeraldProcess> {
-  const herald = await spawnHerald({ HERALD_DATA_DIR: dataDir, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_PUBLISH_RATE_TOKEN: "100000", HERALD_STREAMS_PER_IP_PER_S: "100000", ...env });
+  const herald = await spawnHerald({
+    HERALD_DATA_DIR: dataDir,
+    HERALD_PUBLISH_TOKENS: TOKEN,
+    HERALD_PUBLISH_RATE_TOKEN: "100000",
+    HERALD_STREAMS_PER_IP_PER_S: "100000",
+    ...env,
+  });
   running.push(herald);
   return herald;
 }
@@ -47,7 +53,8 @@ describe("faults, against real processes", () => {
     await first.event(3);
     const seen = first.events.at(-1)!.id!;
     first.close();
-    for (let i = 4; i <= 40; i++) await apiPublish(herald.url, TOKEN, { target: i % 5 ? "topic:news" : "topic:other", html: `<li>${i}</li>` });
+    for (let i = 4; i <= 40; i++)
+      await apiPublish(herald.url, TOKEN, { target: i % 5 ? "topic:news" : "topic:other", html: `<li>${i}</li>` });
     const back = await stream(herald.url, "?topic=news", { "last-event-id": seen });
     const expected = Array.from({ length: 37 }, (_, k) => k + 4).filter((i) => i % 5 !== 0);
     await back.event(expected.length);
@@ -58,9 +65,12 @@ describe("faults, against real processes", () => {
     const dataDir = tempDir();
     const herald = await start({}, dataDir);
     const acknowledged: string[] = [];
-    for (let i = 1; i <= 60; i++) acknowledged.push((await apiPublish(herald.url, TOKEN, { target: "topic:orders", message: `order ${i}` })).id);
+    for (let i = 1; i <= 60; i++)
+      acknowledged.push((await apiPublish(herald.url, TOKEN, { target: "topic:orders", message: `order ${i}` })).id);
     // Some publishes still in flight when the process dies: they may or may not have made it.
-    const inFlight = Array.from({ length: 20 }, (_, i) => apiPublish(herald.url, TOKEN, { target: "topic:orders", message: `late ${i}` }).catch(() => null));
+    const inFlight = Array.from({ length: 20 }, (_, i) =>
+      apiPublish(herald.url, TOKEN, { target: "topic:orders", message: `late ${i}` }).catch(() => null),
+    );
     await herald.kill("SIGKILL");
     const late = (await Promise.all(inFlight)).filter((r) => r !== null).map((r) => r!.id);
 
@@ -88,9 +98,11 @@ describe("faults, against real processes", () => {
     const before = herald.rssKb();
     const chunk = "x".repeat(15_000);
     const events = 600;
-    for (let i = 0; i < events; i++) await apiPublish(herald.url, TOKEN, { target: "topic:flood", html: `<p>${i} ${chunk}</p>` });
+    for (let i = 0; i < events; i++)
+      await apiPublish(herald.url, TOKEN, { target: "topic:flood", html: `<p>${i} ${chunk}</p>` });
     for (const reader of others) await reader.event(events, 20_000);
-    for (const reader of others) expect(reader.events.map((e) => seq(e.id))).toEqual(Array.from({ length: events }, (_, i) => i + 1));
+    for (const reader of others)
+      expect(reader.events.map((e) => seq(e.id))).toEqual(Array.from({ length: events }, (_, i) => i + 1));
     for (let i = 0; i < 200 && (await clientsOf(herald.url)) !== 2; i++) await Bun.sleep(50);
     expect(await clientsOf(herald.url)).toBe(2);
     // 9 MB were published to the stalled stream; it may hold its buffer bound, not the lot.
@@ -103,7 +115,8 @@ describe("faults, against real processes", () => {
     const stalled = stalledClient(herald.url, "/sse?topic=stuck");
     for (let i = 0; i < 100 && (await clientsOf(herald.url)) < 1; i++) await Bun.sleep(20);
     const chunk = "y".repeat(15_000);
-    for (let i = 0; i < 400; i++) await apiPublish(herald.url, TOKEN, { target: "topic:stuck", html: `<p>${chunk}</p>` });
+    for (let i = 0; i < 400; i++)
+      await apiPublish(herald.url, TOKEN, { target: "topic:stuck", html: `<p>${chunk}</p>` });
     for (let i = 0; i < 200 && (await clientsOf(herald.url)) !== 0; i++) await Bun.sleep(50);
     expect(await clientsOf(herald.url)).toBe(0);
     expect(await stalled.closed).toMatch(/^(ended after retry|closed|reset)$/);
@@ -130,7 +143,8 @@ describe("faults, against real processes", () => {
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     const xs = later.map((_, i) => i);
     const slope =
-      xs.reduce((sum, x, i) => sum + (x - mean(xs)) * (later[i]! - mean(later)), 0) / xs.reduce((sum, x) => sum + (x - mean(xs)) ** 2, 0);
+      xs.reduce((sum, x, i) => sum + (x - mean(xs)) * (later[i]! - mean(later)), 0) /
+      xs.reduce((sum, x) => sum + (x - mean(xs)) ** 2, 0);
     expect(slope).toBeLessThan(1024);
   }, 60_000);
 

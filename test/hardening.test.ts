@@ -31,7 +31,10 @@ describe("malformed Host and request lines", () => {
     test(`Host: ${JSON.stringify(host)} is herald's own 400, on a page route and on an unknown path`, async () => {
       const herald = start();
       for (const path of ["/", "/nowhere", "/sse", "/embed/orders"]) {
-        const answer = await rawRequest(herald.server.port!, `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`);
+        const answer = await rawRequest(
+          herald.server.port!,
+          `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`,
+        );
         expectHeraldsOwnRefusal(answer, 400);
         expect(answer.body).toContain("Host header is missing or malformed");
       }
@@ -57,7 +60,10 @@ function captureLog(lines: string[]): Logger {
 describe("GET /embed/:topic", () => {
   test("never builds its stream URL from the request's Host", async () => {
     const herald = start();
-    const answer = await rawRequest(herald.server.port!, "GET /embed/orders HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    const answer = await rawRequest(
+      herald.server.port!,
+      "GET /embed/orders HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
     expect(answer.status).toBe(200);
     expect(answer.body).not.toContain("evil.example");
     expect(answer.body).toContain('sse-connect="/sse?page=embed&amp;topic=orders"');
@@ -65,16 +71,29 @@ describe("GET /embed/:topic", () => {
 
   test("uses HERALD_PUBLIC_URL when it is set", async () => {
     const herald = start({ publicUrl: new URL("https://notify.example.com/") });
-    const answer = await rawRequest(herald.server.port!, "GET /embed/orders HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n");
+    const answer = await rawRequest(
+      herald.server.port!,
+      "GET /embed/orders HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n",
+    );
     expect(answer.body).toContain('sse-connect="https://notify.example.com/sse?page=embed&amp;topic=orders"');
   });
 
-  for (const path of ["/embed/%", "/embed/%zz", "/embed/%E0%A4%A", "/embed/%C0%AF", "/inventory/%/watch", "/api/inventory/%ff"]) {
+  for (const path of [
+    "/embed/%",
+    "/embed/%zz",
+    "/embed/%E0%A4%A",
+    "/embed/%C0%AF",
+    "/inventory/%/watch",
+    "/api/inventory/%ff",
+  ]) {
     test(`${path}: a 400 that says the encoding is malformed, nothing logged as unhandled`, async () => {
       const logged: string[] = [];
       const herald = start({ publishTokens: [TOKEN] }, { log: captureLog(logged) });
       const method = path.startsWith("/embed") ? "GET" : "POST";
-      const answer = await rawRequest(herald.server.port!, `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
+      const answer = await rawRequest(
+        herald.server.port!,
+        `${method} ${path} HTTP/1.1\r\nHost: localhost\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`,
+      );
       expect([400, 401, 403]).toContain(answer.status);
       if (method === "GET") expect(answer.status).toBe(400);
       expect(logged.filter((line) => line.includes("unhandled error"))).toEqual([]);
@@ -175,7 +194,9 @@ describe("Vary: Origin", () => {
 
   test("a refusal from an allowed origin carries CORS headers, so the embedding page can read it", async () => {
     const herald = start({ corsOrigins: ["https://shop.example"], privateTopics: ["audit"] });
-    const res = await fetch(`${herald.url}/embed/audit`, { headers: { origin: "https://shop.example", "hx-request": "true" } });
+    const res = await fetch(`${herald.url}/embed/audit`, {
+      headers: { origin: "https://shop.example", "hx-request": "true" },
+    });
     expect(res.status).toBe(401);
     expect(res.headers.get("access-control-allow-origin")).toBe("https://shop.example");
   });
@@ -186,7 +207,9 @@ describe("the signing secret", () => {
     const dir = mkdtempSync(join(tmpdir(), "herald-short-secret-"));
     try {
       writeFileSync(join(dir, "secret"), "short\n");
-      expect(() => loadSecret(undefined, dir)).toThrow(`${join(dir, "secret")} holds a secret of 5 characters; it needs at least 32`);
+      expect(() => loadSecret(undefined, dir)).toThrow(
+        `${join(dir, "secret")} holds a secret of 5 characters; it needs at least 32`,
+      );
       const proc = Bun.spawn([process.execPath, join(import.meta.dir, "..", "src", "main.ts")], {
         env: { ...process.env, PORT: "0", HOST: "127.0.0.1", HERALD_DATA_DIR: dir, HERALD_SECRET: "" },
         stdout: "pipe",

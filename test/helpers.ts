@@ -74,7 +74,9 @@ export async function signIn(herald: Herald, name: string): Promise<Session> {
   const res = await postForm(herald, "/login", { name }, { session: anonymous, htmx: false });
   if (res.status !== 303) throw new Error(`sign-in as ${name} failed: ${res.status} ${await res.text()}`);
   // As a browser does: the cookies it had, each replaced by a new one of the same name.
-  const jar = new Map([anonymous.cookie, ...res.headers.getSetCookie().map(cookiePair)].map((pair) => [pair.split("=")[0]!, pair]));
+  const jar = new Map(
+    [anonymous.cookie, ...res.headers.getSetCookie().map(cookiePair)].map((pair) => [pair.split("=")[0]!, pair]),
+  );
   const cookie = [...jar.values()].join("; ");
   return { cookie, csrf: await csrfToken(herald, cookie) };
 }
@@ -195,8 +197,16 @@ export class SseReader {
   }
 }
 
-/** Opens `GET /sse` (with `query`, as `cookie`, with extra `headers` such as `Last-Event-ID`) and waits for the first bytes. */
-export async function openStream(herald: Herald | string, query = "", cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {
+/**
+ * Opens `GET /sse` (with `query`, as `cookie`, with extra `headers` such as `Last-Event-ID`) and waits for the first
+ * bytes.
+ */
+export async function openStream(
+  herald: Herald | string,
+  query = "",
+  cookie?: string,
+  headers: Record<string, string> = {},
+): Promise<SseReader> {
   const controller = new AbortController();
   const base = typeof herald === "string" ? herald : herald.url;
   const res = await fetch(`${base}/sse${query}`, {
@@ -241,7 +251,11 @@ export function postForm(
  * For a test file with one herald at a time: `stream()` opens streams on the current one, and
  * `afterEach` closes them and stops it.
  */
-export function perTestHerald(): { readonly herald: Herald; start(overrides?: TestConfig, options?: HeraldOptions): Herald; stream(query: string, cookie?: string, headers?: Record<string, string>): Promise<SseReader> } {
+export function perTestHerald(): {
+  readonly herald: Herald;
+  start(overrides?: TestConfig, options?: HeraldOptions): Herald;
+  stream(query: string, cookie?: string, headers?: Record<string, string>): Promise<SseReader>;
+} {
   let current: Herald | undefined;
   const readers: SseReader[] = [];
   afterEach(async () => {

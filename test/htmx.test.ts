@@ -33,7 +33,7 @@ describe("streams for htmx 4", () => {
     await two.event(1);
     expect(two.events[0]).toMatchObject({ event: "notification", id: (await idsOf(herald))(1) });
     expect(two.events[0]!.data).toStartWith('<li id="n-1" class="notification');
-    expect(two.raw).not.toContain("hx-swap-oob=\"afterbegin");
+    expect(two.raw).not.toContain('hx-swap-oob="afterbegin');
   });
 
   test("events their page does not show keep their names (htmx 4 makes them DOM events)", async () => {
@@ -60,7 +60,8 @@ describe("streams for htmx 4", () => {
   test("a resumed stream replays in its page's framing", async () => {
     herald = start();
     const alice = await signIn(herald, "alice");
-    for (const message of ["one", "two"]) await postForm(herald, "/notify", { target: "user:alice", message }, { session: alice });
+    for (const message of ["one", "two"])
+      await postForm(herald, "/notify", { target: "user:alice", message }, { session: alice });
     const id = await idsOf(herald);
     const four = await stream("", alice.cookie, { ...HTMX4, "last-event-id": id(0) });
     await four.until(() => four.events.length >= 2, "the replay");
@@ -88,7 +89,9 @@ describe("pages for htmx 4", () => {
     expect(page).toContain('<script src="/assets/htmx4.js"></script>\n<script src="/assets/htmx4-sse.js"></script>');
     expect(page).not.toContain("htmx-ext-sse");
     expect(page).toContain(`hx-headers:inherited="{&quot;X-CSRF-Token&quot;:&quot;${alice.csrf}&quot;}"`);
-    expect(page).toContain('<section class="card" id="inbox" hx-sse:connect="/sse" hx-sse:close="close" hx-swap="none">');
+    expect(page).toContain(
+      '<section class="card" id="inbox" hx-sse:connect="/sse" hx-sse:close="close" hx-swap="none">',
+    );
     expect(page).not.toContain("sse-swap");
     expect(page).toContain('<a href="/inventory?htmx=4">Inventory</a>');
     for (const path of ["/inventory?htmx=4", "/live?htmx=4", "/orders?htmx=4"]) {
@@ -137,6 +140,8 @@ describe("pages for htmx 4", () => {
     expect((await fetch(`${herald.url}/sse?page=monitor`)).status).toBe(401);
     const reader = await stream("?page=monitor", root.cookie);
     await reader.until(() => reader.pageEvents.length > 0, "the snapshot");
-    expect(reader.pageEvents[0]!.data).toStartWith('<div id="monitor-figures" hx-swap-oob="innerHTML"><dl class="figures">');
+    expect(reader.pageEvents[0]!.data).toStartWith(
+      '<div id="monitor-figures" hx-swap-oob="innerHTML"><dl class="figures">',
+    );
   });
 });

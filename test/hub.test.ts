@@ -1,7 +1,13 @@
 import { afterEach, beforeEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { HeraldError } from "../src/core/errors.ts";
-import { MemoryEventLog, type NewEvent, type Position, type Render, type StoredEvent } from "../src/core/eventlog/index.ts";
+import {
+  MemoryEventLog,
+  type NewEvent,
+  type Position,
+  type Render,
+  type StoredEvent,
+} from "../src/core/eventlog/index.ts";
 import { Hub } from "../src/core/hub.ts";
 import { eventually, idsOf, openStream, signIn, startTestHerald, type Session, type SseReader } from "./helpers.ts";
 
@@ -63,7 +69,10 @@ describe("hub", () => {
     const onlyB = await stream("?topic=b");
     await eventually(() => herald.hub.clientCount === 2, "two streams");
 
-    const result = await herald.hub.publish(["topic:a", "topic:b", "user:dave", "everyone"], { event: "notification", data: "once" });
+    const result = await herald.hub.publish(["topic:a", "topic:b", "user:dave", "everyone"], {
+      event: "notification",
+      data: "once",
+    });
     expect(result.delivered).toBe(2);
     herald.hub.publishToTopic("a", { event: "notification", data: "marker" });
     await both.event(2);
@@ -81,12 +90,22 @@ describe("hub", () => {
     const cookie = await signIn(herald, "erin");
     const readers = await Promise.all([stream("?topic=a", cookie), stream("?topic=b"), stream("?topic=a,b", cookie)]);
     await eventually(() => herald.hub.clientCount === 3, "three streams");
-    expect(herald.hub.stats()).toMatchObject({ clients: 3, channels: 4, users: 1, byKind: { everyone: 3, topic: 4, user: 2, group: 0 } });
+    expect(herald.hub.stats()).toMatchObject({
+      clients: 3,
+      channels: 4,
+      users: 1,
+      byKind: { everyone: 3, topic: 4, user: 2, group: 0 },
+    });
     expect(herald.hub.isConnected("erin")).toBe(true);
 
     for (const reader of readers) reader.close();
     await eventually(() => herald.hub.clientCount === 0, "no streams");
-    expect(herald.hub.stats()).toMatchObject({ clients: 0, channels: 0, users: 0, byKind: { everyone: 0, topic: 0, user: 0, group: 0 } });
+    expect(herald.hub.stats()).toMatchObject({
+      clients: 0,
+      channels: 0,
+      users: 0,
+      byKind: { everyone: 0, topic: 0, user: 0, group: 0 },
+    });
     expect(herald.hub.isConnected("erin")).toBe(false);
     expect((await herald.hub.publishToEveryone({ event: "notification", data: "x" })).delivered).toBe(0);
   });
@@ -162,7 +181,11 @@ const frame = (id: number, data: string) => `event: notification\nid: ${id}\ndat
 describe("coalesced writes", () => {
   test("events due for one stream in the same turn go out in one send, each frame whole and in order", async () => {
     const sink = recordingSink();
-    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
     hub.attach(sink, { channels: ["topic:t"], userId: null });
     // Three publishes at once (one commit): the three frames in one send.
     await Promise.all(["a", "b", "c"].map((data) => hub.publish("topic:t", { event: "notification", data })));
@@ -177,7 +200,11 @@ describe("coalesced writes", () => {
 
   test("events published one after another in one turn of the event loop go out in one send, after the turn", async () => {
     const sink = recordingSink();
-    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
     hub.attach(sink, { channels: ["topic:t"], userId: null });
     // The memory log commits at once, so each publish has fanned out when it resolves, as
     // separate requests handled in one turn would have.
@@ -189,7 +216,11 @@ describe("coalesced writes", () => {
   });
 
   test("a stream whose write throws is closed and the others still get the event", async () => {
-    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
     const broken = {
       ...recordingSink(),
       write(): number {
@@ -212,8 +243,13 @@ describe("coalesced writes", () => {
   });
 
   test("events published while the writer is still busy with a fan-out reach the streams it has not reached yet in one send", async () => {
-    const hub = new Hub({ log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }), heartbeatMs: 0, clientTimeoutMs: 0 });
-    // Each frame's write takes 0.2 ms: a slice (the time is checked every 32 streams) reaches a third of the 100 streams.
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
+    // Each frame's write takes 0.2 ms: a slice (the time is checked every 32 streams) reaches a third of the 100
+    // streams.
     const sinks = Array.from({ length: 100 }, () => recordingSink(0.2));
     for (const sink of sinks) hub.attach(sink, { channels: ["topic:t"], userId: null });
     await hub.publish("topic:t", { event: "notification", data: "a" });
@@ -261,7 +297,11 @@ describe("with a shared log", () => {
     hub.attach(recordingSink(0), { channels: ["topic:t"], userId: null });
     // More events than the hub keeps counts for, so the kept counts wrap round.
     for (let i = 0; i < 20_000; i += 1_000) {
-      const results = await Promise.all(Array.from({ length: 1_000 }, (_, j) => hub.publish(j % 2 ? "topic:t" : "topic:u", { event: "notification", data: `${i + j}` })));
+      const results = await Promise.all(
+        Array.from({ length: 1_000 }, (_, j) =>
+          hub.publish(j % 2 ? "topic:t" : "topic:u", { event: "notification", data: `${i + j}` }),
+        ),
+      );
       expect(results.map((r) => r.delivered)).toEqual(Array.from({ length: 1_000 }, (_, j) => (j % 2 ? 2 : 0)));
     }
     hub.close();
@@ -276,7 +316,9 @@ describe("with a shared log", () => {
     const started = performance.now();
     const answers: Array<[string, number, number]> = [];
     const publishes = ["a", "b", "c"].map((data) =>
-      hub.publish("topic:t", { event: "notification", data }).then((r) => void answers.push([data, r.delivered, performance.now() - started])),
+      hub
+        .publish("topic:t", { event: "notification", data })
+        .then((r) => void answers.push([data, r.delivered, performance.now() - started])),
     );
     await log.flush();
     await Bun.sleep(20);
@@ -286,7 +328,10 @@ describe("with a shared log", () => {
     expect(answers[0]!.slice(0, 2)).toEqual(["b", 1]);
     await Promise.all(publishes);
     // "a" and "c" are stored but held up: answered with 0 streams once they have waited 300 ms, not before.
-    expect(answers.slice(1).map(([data, delivered]) => [data, delivered])).toEqual([["a", 0], ["c", 0]]);
+    expect(answers.slice(1).map(([data, delivered]) => [data, delivered])).toEqual([
+      ["a", 0],
+      ["c", 0],
+    ]);
     for (const [, , ms] of answers.slice(1)) expect(ms).toBeGreaterThanOrEqual(290);
     hub.close();
   });

@@ -88,9 +88,16 @@ describe("inbox", () => {
 
   test("marking all read through htmx re-renders the page's list as read", async () => {
     await send("user:bob", "a");
-    const res = await postForm(herald, "/notifications/read", { all: "1" }, { session: bob, headers: { "hx-current-url": `${herald.url}/?topic=orders` } });
+    const res = await postForm(
+      herald,
+      "/notifications/read",
+      { all: "1" },
+      { session: bob, headers: { "hx-current-url": `${herald.url}/?topic=orders` } },
+    );
     const body = await res.text();
-    expect(body).toStartWith('<span id="unread-count" class="unread-count">0</span><ul id="notifications" hx-swap-oob="innerHTML">');
+    expect(body).toStartWith(
+      '<span id="unread-count" class="unread-count">0</span><ul id="notifications" hx-swap-oob="innerHTML">',
+    );
     expect(body).toContain('class="notification level-info read"');
   });
 
@@ -99,7 +106,10 @@ describe("inbox", () => {
     const log = herald.hub.log;
     const latest = log.latest.bind(log);
     let reads = 0;
-    log.latest = (...args) => (reads++, latest(...args));
+    log.latest = (...args) => {
+      reads++;
+      return latest(...args);
+    };
     const readers: SseReader[] = [];
     const snapshotOf = async (query: string, cookie?: string) => {
       const reader = await openStream(herald, query, cookie);

@@ -44,7 +44,12 @@ describe("inventory", () => {
     expect(alert.data).toContain("is at 4, below its threshold of 5");
     expect(seq(alert.id)).toBeGreaterThan(seq(row.id));
 
-    const restocked = await postForm(herald, "/inventory/KB-101", { action: "restock", amount: "10" }, { session: alice });
+    const restocked = await postForm(
+      herald,
+      "/inventory/KB-101",
+      { action: "restock", amount: "10" },
+      { session: alice },
+    );
     expect(restocked.status).toBe(200);
     const back = await watcher.event(3);
     expect(back.event).toBe("product");
@@ -120,7 +125,12 @@ describe("inventory", () => {
   test("works without JavaScript: the form posts, redirects, and the page shows the new state", async () => {
     herald = start();
     const alice = await signIn(herald, "alice");
-    const res = await postForm(herald, "/inventory/CB-404", { action: "sell", amount: "100" }, { session: alice, htmx: false });
+    const res = await postForm(
+      herald,
+      "/inventory/CB-404",
+      { action: "sell", amount: "100" },
+      { session: alice, htmx: false },
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/inventory");
     const page = await (await fetch(`${herald.url}/inventory`, { headers: { cookie: alice.cookie } })).text();
@@ -149,17 +159,32 @@ describe("inventory", () => {
       [{ action: "sell", amount: "" }, "KB-101", 400, "The amount must be a whole number"],
       [{ action: "explode", amount: "1" }, "KB-101", 400, "Choose what to do"],
       [{ action: "sell", amount: "1" }, "NOPE-1", 404, "There is no product with SKU &quot;NOPE-1&quot;."],
-      [{ action: "sell", amount: "1" }, "%3Cscript%3E", 404, "There is no product with SKU &quot;&lt;SCRIPT&gt;&quot;."],
+      [
+        { action: "sell", amount: "1" },
+        "%3Cscript%3E",
+        404,
+        "There is no product with SKU &quot;&lt;SCRIPT&gt;&quot;.",
+      ],
     ];
     for (const [fields, sku, status, message] of cases) {
       const res = await postForm(herald, `/inventory/${sku}`, fields, { session: alice });
       expect(res.status).toBe(status);
       expect(await res.text()).toContain(message);
     }
-    const signedOut = await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "1" }, { session: anonymous });
+    const signedOut = await postForm(
+      herald,
+      "/inventory/KB-101",
+      { action: "sell", amount: "1" },
+      { session: anonymous },
+    );
     expect(signedOut.status).toBe(401);
     expect(await signedOut.text()).toContain("Sign in to change stock.");
-    const forged = await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "1", _csrf: "forged" }, { session: alice });
+    const forged = await postForm(
+      herald,
+      "/inventory/KB-101",
+      { action: "sell", amount: "1", _csrf: "forged" },
+      { session: alice },
+    );
     expect(forged.status).toBe(403);
     expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(12);
   });
@@ -211,7 +236,12 @@ describe("POST /api/inventory/:sku", () => {
     const watcher = await stream("?topic=inventory");
     const res = await api("kb-101", { quantity: 2 });
     expect(res.status).toBe(200);
-    const body = (await res.json()) as { product: { sku: string; quantity: number }; low: boolean; alert: string | null; ids: string[] };
+    const body = (await res.json()) as {
+      product: { sku: string; quantity: number };
+      low: boolean;
+      alert: string | null;
+      ids: string[];
+    };
     expect(body).toMatchObject({ product: { sku: "KB-101", quantity: 2, threshold: 5 }, low: true, alert: "raised" });
     expect(body.ids).toHaveLength(2);
     await watcher.event(2);
@@ -220,7 +250,10 @@ describe("POST /api/inventory/:sku", () => {
       ["low-stock", body.ids[1]],
     ]);
 
-    const delta = (await (await api("KB-101", { delta: 10, threshold: 3 })).json()) as { product: { quantity: number; threshold: number }; alert: string };
+    const delta = (await (await api("KB-101", { delta: 10, threshold: 3 })).json()) as {
+      product: { quantity: number; threshold: number };
+      alert: string;
+    };
     expect(delta).toMatchObject({ product: { quantity: 12, threshold: 3 }, alert: "cleared" });
     await watcher.event(4);
     expect(watcher.events[3]!.event).toBe("stock-ok");
@@ -248,7 +281,11 @@ describe("POST /api/inventory/:sku", () => {
       expect(((await res.json()) as { error: string }).error).toContain(message);
     }
     expect(herald.shop!.inventory.get("KB-101")!.quantity).toBe(12);
-    const noToken = await fetch(`${herald.url}/api/inventory/KB-101`, { method: "POST", body: "{}", headers: { "content-type": "application/json" } });
+    const noToken = await fetch(`${herald.url}/api/inventory/KB-101`, {
+      method: "POST",
+      body: "{}",
+      headers: { "content-type": "application/json" },
+    });
     expect(noToken.status).toBe(401);
   });
 });

@@ -19,7 +19,13 @@ export interface TestSigner {
   sign(payload: Record<string, unknown>, header?: Record<string, unknown>): Promise<string>;
 }
 
-async function signWith(key: CryptoKey, params: string | { name: string; hash: string }, alg: string, payload: Record<string, unknown>, header: Record<string, unknown>): Promise<string> {
+async function signWith(
+  key: CryptoKey,
+  params: string | { name: string; hash: string },
+  alg: string,
+  payload: Record<string, unknown>,
+  header: Record<string, unknown>,
+): Promise<string> {
   const head = base64url(JSON.stringify({ alg, typ: "JWT", ...header }));
   const body = base64url(JSON.stringify(payload));
   const signature = await crypto.subtle.sign(params, key, new TextEncoder().encode(`${head}.${body}`));
@@ -27,19 +33,39 @@ async function signWith(key: CryptoKey, params: string | { name: string; hash: s
 }
 
 function pem(der: ArrayBuffer): string {
-  const body = Buffer.from(der).toString("base64").replace(/(.{64})/g, "$1\n");
+  const body = Buffer.from(der)
+    .toString("base64")
+    .replace(/(.{64})/g, "$1\n");
   return `-----BEGIN PUBLIC KEY-----\n${body}\n-----END PUBLIC KEY-----\n`;
 }
 
 /** A new signer for `alg`, with a fresh key. */
-export async function testSigner(alg: SigningAlgorithm, secret = "jwt-test-secret-0123456789abcdef"): Promise<TestSigner> {
+export async function testSigner(
+  alg: SigningAlgorithm,
+  secret = "jwt-test-secret-0123456789abcdef",
+): Promise<TestSigner> {
   if (alg === "HS256") {
-    const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+    const key = await crypto.subtle.importKey(
+      "raw",
+      new TextEncoder().encode(secret),
+      { name: "HMAC", hash: "SHA-256" },
+      false,
+      ["sign"],
+    );
     return { alg, secret, sign: (payload, header = {}) => signWith(key, "HMAC", alg, payload, header) };
   }
   const pair =
     alg === "RS256"
-      ? await crypto.subtle.generateKey({ name: "RSASSA-PKCS1-v1_5", modulusLength: 2048, publicExponent: new Uint8Array([1, 0, 1]), hash: "SHA-256" }, true, ["sign", "verify"])
+      ? await crypto.subtle.generateKey(
+          {
+            name: "RSASSA-PKCS1-v1_5",
+            modulusLength: 2048,
+            publicExponent: new Uint8Array([1, 0, 1]),
+            hash: "SHA-256",
+          },
+          true,
+          ["sign", "verify"],
+        )
       : await crypto.subtle.generateKey({ name: "ECDSA", namedCurve: "P-256" }, true, ["sign", "verify"]);
   const params = alg === "RS256" ? "RSASSA-PKCS1-v1_5" : { name: "ECDSA", hash: "SHA-256" };
   return {

@@ -89,7 +89,9 @@ describe("HERALD_DEMO=off", () => {
     const herald = startTestHerald({ demo: false, dataDir: dir, eventLog: "sqlite" });
     try {
       for (const path of ["/inventory", "/orders", "/live", "/api/inventory/KB-101"]) {
-        expect((await fetch(`${herald.url}${path}`, { method: path.startsWith("/api") ? "POST" : "GET" })).status).toBe(404);
+        expect((await fetch(`${herald.url}${path}`, { method: path.startsWith("/api") ? "POST" : "GET" })).status).toBe(
+          404,
+        );
       }
       const home = await (await fetch(`${herald.url}/`)).text();
       expect(home).not.toContain('href="/inventory"');

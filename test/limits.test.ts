@@ -1,7 +1,15 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { RateLimiter } from "../src/server/limits.ts";
-import { eventually, openStream, postForm, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import {
+  eventually,
+  openStream,
+  postForm,
+  signIn,
+  startTestHerald,
+  type SseReader,
+  type TestConfig,
+} from "./helpers.ts";
 
 let herald: Herald | undefined;
 const open: SseReader[] = [];
@@ -62,7 +70,9 @@ describe("stream limits", () => {
     expect(refused.status).toBe(503);
     expect(refused.headers.get("retry-after")).toBe("30");
     expect(refused.headers.get("content-type")).toStartWith("text/event-stream");
-    expect(await refused.text()).toBe("retry: 30000\n: The server holds as many streams as it may; try again shortly.\n\n");
+    expect(await refused.text()).toBe(
+      "retry: 30000\n: The server holds as many streams as it may; try again shortly.\n\n",
+    );
     h.hub.publishToEveryone({ event: "notification", data: "still live" });
     expect((await first.event(1)).data).toBe("still live");
     first.close();
@@ -107,7 +117,8 @@ describe("stream limits", () => {
   test("behind a trusted proxy, the limit is per address the proxy added", async () => {
     const h = await start({ trustProxy: 1, limits: { streamsPerIpPerS: 1 } });
     // As nginx's $proxy_add_x_forwarded_for does: whatever the client sent, then the peer it saw.
-    const from = (ip: string, sent = "") => fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": sent ? `${sent}, ${ip}` : ip } });
+    const from = (ip: string, sent = "") =>
+      fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": sent ? `${sent}, ${ip}` : ip } });
     for (const ip of ["198.51.100.1", "198.51.100.1", "198.51.100.2", "198.51.100.2"]) (await from(ip)).body!.cancel();
     expect((await from("198.51.100.1")).status).toBe(429);
     const other = await from("198.51.100.3");
@@ -119,7 +130,9 @@ describe("stream limits", () => {
     const h = await start({ trustProxy: 1, limits: { streamsPerIpPerS: 1 } });
     const statuses = [];
     for (let i = 0; i < 6; i++) {
-      const res = await fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": `203.0.113.${i}, 10.9.8.${i}, 198.51.100.7` } });
+      const res = await fetch(`${h.url}/sse`, {
+        headers: { "x-forwarded-for": `203.0.113.${i}, 10.9.8.${i}, 198.51.100.7` },
+      });
       statuses.push(res.status);
       await res.body!.cancel();
     }
@@ -130,7 +143,9 @@ describe("stream limits", () => {
     const h = await start({ trustProxy: 2, limits: { streamsPerIpPerS: 1 } });
     const statuses = [];
     for (let i = 0; i < 4; i++) {
-      const res = await fetch(`${h.url}/sse`, { headers: { "x-forwarded-for": `203.0.113.${i}, 198.51.100.9, 10.0.0.2` } });
+      const res = await fetch(`${h.url}/sse`, {
+        headers: { "x-forwarded-for": `203.0.113.${i}, 198.51.100.9, 10.0.0.2` },
+      });
       statuses.push(res.status);
       await res.body!.cancel();
     }
@@ -145,12 +160,17 @@ describe("publish limits", () => {
     const bob = await signIn(h, "bob");
     const reader = await stream(h, "", (await signIn(h, "carol")).cookie);
     const statuses = [];
-    for (let i = 0; i < 3; i++) statuses.push((await postForm(h, "/notify", { target: "user:carol", message: `m${i}` }, { session: alice })).status);
+    for (let i = 0; i < 3; i++)
+      statuses.push(
+        (await postForm(h, "/notify", { target: "user:carol", message: `m${i}` }, { session: alice })).status,
+      );
     expect(statuses).toEqual([200, 200, 429]);
     const refused = await postForm(h, "/notify", { target: "user:carol", message: "again" }, { session: alice });
     expect(refused.headers.get("retry-after")).toBe("1");
     expect(await refused.text()).toContain("Too many notifications sent in a short time; try again in 1 s.");
-    expect((await postForm(h, "/notify", { target: "user:carol", message: "from bob" }, { session: bob })).status).toBe(200);
+    expect((await postForm(h, "/notify", { target: "user:carol", message: "from bob" }, { session: bob })).status).toBe(
+      200,
+    );
     await reader.event(3);
     expect(reader.events.map((e) => /m\d|from bob/.exec(e.data)?.[0])).toEqual(["m0", "m1", "from bob"]);
   });
@@ -178,10 +198,17 @@ describe("size limits", () => {
     const h = await start({ limits: { maxBodyBytes: 2048 } });
     const alice = await signIn(h, "alice");
     const bob = await stream(h, "", (await signIn(h, "bob")).cookie);
-    const res = await postForm(h, "/notify", { target: "user:bob", message: "x", padding: "p".repeat(4000) }, { session: alice });
+    const res = await postForm(
+      h,
+      "/notify",
+      { target: "user:bob", message: "x", padding: "p".repeat(4000) },
+      { session: alice },
+    );
     expect(res.status).toBe(413);
     expect(await res.text()).toContain("the most this server takes is 2048 bytes");
-    expect((await postForm(h, "/notify", { target: "user:bob", message: "small" }, { session: alice })).status).toBe(200);
+    expect((await postForm(h, "/notify", { target: "user:bob", message: "small" }, { session: alice })).status).toBe(
+      200,
+    );
     expect((await bob.event(1)).data).toContain("small");
   });
 
@@ -189,7 +216,11 @@ describe("size limits", () => {
     const token = "size-token-0123456789abc";
     const h = await start({ publishTokens: [token], limits: { maxHtmlBytes: 100, maxBatch: 2 } });
     const send = (body: unknown) =>
-      fetch(`${h.url}/api/publish`, { method: "POST", headers: { authorization: `Bearer ${token}`, "content-type": "application/json" }, body: JSON.stringify(body) });
+      fetch(`${h.url}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
     expect((await send({ target: "everyone", html: "é".repeat(51) })).status).toBe(413);
     expect((await send({ target: "everyone", html: "x".repeat(100) })).status).toBe(200);
     expect((await send([1, 2, 3].map(() => ({ target: "everyone", message: "x" })))).status).toBe(413);

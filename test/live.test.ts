@@ -69,12 +69,22 @@ describe("live streams", () => {
     const reader = await stream("?page=live", alice.cookie);
     await reader.until(() => reader.pageEvents.length > 0, "the snapshot");
     const snapshot = reader.pageEvents[0]!.data;
-    for (const region of ['<div id="market" hx-swap-oob="innerHTML">', '<div id="metrics" hx-swap-oob="innerHTML">', '<ul id="notifications" hx-swap-oob="innerHTML">']) {
+    for (const region of [
+      '<div id="market" hx-swap-oob="innerHTML">',
+      '<div id="metrics" hx-swap-oob="innerHTML">',
+      '<ul id="notifications" hx-swap-oob="innerHTML">',
+    ]) {
       expect(snapshot).toContain(region);
     }
-    for (const topic of ["market", "metrics", "notifications"]) expect(herald.hub.subscriberCount(`topic:${topic}`)).toBe(1);
+    for (const topic of ["market", "metrics", "notifications"])
+      expect(herald.hub.subscriberCount(`topic:${topic}`)).toBe(1);
 
-    await postForm(herald, "/notify", { target: "topic:notifications", message: "Deploy finished" }, { session: alice });
+    await postForm(
+      herald,
+      "/notify",
+      { target: "topic:notifications", message: "Deploy finished" },
+      { session: alice },
+    );
     const note = await reader.event(1);
     expect(note.event).toBe("notification");
     expect(note.data).toContain("Deploy finished");

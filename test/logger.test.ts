@@ -22,7 +22,10 @@ describe("structured logs", () => {
     const lines: string[] = [];
     const secret = "the-signing-secret-0123456789";
     const token = "the-publish-token-0123456789";
-    const herald = startTestHerald({ secret, publishTokens: [token] }, { log: createLogger("info", (line) => lines.push(line)) });
+    const herald = startTestHerald(
+      { secret, publishTokens: [token] },
+      { log: createLogger("info", (line) => lines.push(line)) },
+    );
     try {
       const id = await idsOf(herald);
       const alice = await signIn(herald, "alice");
@@ -43,14 +46,33 @@ describe("structured logs", () => {
       await eventually(() => lines.some((line) => line.includes('"stream closed"')), "the close line");
 
       const entries = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-      expect(entries.find((e) => e.msg === "stream opened")).toMatchObject({ level: "info", user: "alice", ip: "127.0.0.1", topics: "orders", clients: 1 });
+      expect(entries.find((e) => e.msg === "stream opened")).toMatchObject({
+        level: "info",
+        user: "alice",
+        ip: "127.0.0.1",
+        topics: "orders",
+        clients: 1,
+      });
       expect(entries.find((e) => e.msg === "stream closed")).toMatchObject({ user: "alice", events: 2 });
       const published = entries.filter((e) => e.msg === "published");
       expect(published).toEqual([
-        expect.objectContaining({ id: id(1), event: "notification", targets: "topic:orders", delivered: 1, by: "user:alice" }),
+        expect.objectContaining({
+          id: id(1),
+          event: "notification",
+          targets: "topic:orders",
+          delivered: 1,
+          by: "user:alice",
+        }),
         expect.objectContaining({ id: id(2), targets: "user:alice", delivered: 1, by: "token#1" }),
         // A batch is one line.
-        expect.objectContaining({ ids: `${id(3)}..${id(14)}`, events: 12, names: "notification", targets: "topic:t0,topic:t1,topic:t2,topic:t3,topic:t4,topic:t5,topic:t6,topic:t7,topic:t8,topic:t9,… (12)", delivered: 0, by: "token#1" }),
+        expect.objectContaining({
+          ids: `${id(3)}..${id(14)}`,
+          events: 12,
+          names: "notification",
+          targets: "topic:t0,topic:t1,topic:t2,topic:t3,topic:t4,topic:t5,topic:t6,topic:t7,topic:t8,topic:t9,… (12)",
+          delivered: 0,
+          by: "token#1",
+        }),
       ]);
       const all = lines.join("\n");
       for (const forbidden of [secret, token, alice.csrf, alice.cookie.split("herald_session=")[1]!, "herald_csrf="]) {

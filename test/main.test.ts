@@ -38,8 +38,14 @@ describe("bun src/main.ts", () => {
   });
 
   test("a bad setting stops start-up with a message that names it", async () => {
-    const proc = Bun.spawn([process.execPath, entry], { env: { ...process.env, PORT: "abc" }, stdout: "pipe", stderr: "pipe" });
+    const proc = Bun.spawn([process.execPath, entry], {
+      env: { ...process.env, PORT: "abc" },
+      stdout: "pipe",
+      stderr: "pipe",
+    });
     expect(await proc.exited).toBe(1);
-    expect(await new Response(proc.stderr).text()).toContain('herald: PORT must be a whole number from 0 to 65535, got "abc"');
+    expect(await new Response(proc.stderr).text()).toContain(
+      'herald: PORT must be a whole number from 0 to 65535, got "abc"',
+    );
   });
 });

@@ -21,7 +21,10 @@ function parse(text: string): { types: Map<string, string>; samples: Map<string,
       if (meta[1] === "TYPE") types.set(meta[2]!, meta[3]!);
       continue;
     }
-    const sample = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/.exec(line);
+    const sample =
+      /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\]|\\.)*",?)*\})? (-?[0-9.e+-]+|\+Inf|NaN)$/.exec(
+        line,
+      );
     if (!sample) throw new Error(`not Prometheus text: ${JSON.stringify(line)}`);
     samples.set(sample[1]! + (sample[2] ?? ""), Number(sample[3]));
   }
@@ -65,7 +68,9 @@ describe("GET /metrics", () => {
     const res = await fetch(`${herald.url}/metrics`);
     expect(res.headers.get("content-type")).toStartWith("text/plain; version=0.0.4");
     const { samples } = parse(await res.text());
-    const buckets = [...samples].filter(([name]) => name.startsWith("herald_publish_duration_seconds_bucket")).map(([, v]) => v);
+    const buckets = [...samples]
+      .filter(([name]) => name.startsWith("herald_publish_duration_seconds_bucket"))
+      .map(([, v]) => v);
     expect(buckets).toEqual([...buckets].sort((a, b) => a - b));
     expect(buckets.at(-1)).toBe(5);
   });

@@ -22,7 +22,12 @@ afterEach(async () => {
 
 describe("POST /notify", () => {
   test("sends a rendered notification to the user as event `notification`", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", title: "Hello", message: "Lunch at noon?", level: "success" }, { session: alice });
+    const res = await postForm(
+      herald,
+      "/notify",
+      { target: "user:bob", title: "Hello", message: "Lunch at noon?", level: "success" },
+      { session: alice },
+    );
     expect(res.status).toBe(200);
     const body = await res.text();
     expect(body).toContain("Sent to 1 connected stream on <code>user:bob</code>.");
@@ -39,7 +44,12 @@ describe("POST /notify", () => {
   });
 
   test("user text arrives escaped: <script> becomes &lt;script&gt;", async () => {
-    await postForm(herald, "/notify", { target: "topic:orders", title: '"><img src=x onerror=alert(1)>', message: "<script>alert(1)</script>" }, { session: alice });
+    await postForm(
+      herald,
+      "/notify",
+      { target: "topic:orders", title: '"><img src=x onerror=alert(1)>', message: "<script>alert(1)</script>" },
+      { session: alice },
+    );
     const { data } = await bobStream.event(1);
     expect(data).toContain("&lt;script&gt;alert(1)&lt;/script&gt;");
     expect(data).toContain("&quot;&gt;&lt;img src=x onerror=alert(1)&gt;");
@@ -48,7 +58,12 @@ describe("POST /notify", () => {
   });
 
   test("a multi-line message keeps its lines and cannot inject SSE fields", async () => {
-    await postForm(herald, "/notify", { target: "user:bob", message: "line one\r\nevent: evil\nid: 666\rdata: x" }, { session: alice });
+    await postForm(
+      herald,
+      "/notify",
+      { target: "user:bob", message: "line one\r\nevent: evil\nid: 666\rdata: x" },
+      { session: alice },
+    );
     const event = await bobStream.event(1);
     expect(event.event).toBe("notification");
     expect(event.id).toBe((await idsOf(herald))(1));
@@ -70,7 +85,12 @@ describe("POST /notify", () => {
   });
 
   test("a plain form post is answered with 303 back to the page", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", message: "no js" }, { session: alice, htmx: false });
+    const res = await postForm(
+      herald,
+      "/notify",
+      { target: "user:bob", message: "no js" },
+      { session: alice, htmx: false },
+    );
     expect(res.status).toBe(303);
     expect(res.headers.get("location")).toBe("/");
     expect((await bobStream.event(1)).data).toContain("no js");
@@ -95,9 +115,24 @@ describe("POST /notify", () => {
     ["a bad user", { target: "user:<b>", message: "x" }, 400, "&quot;&lt;b&gt;&quot; is not a valid user"],
     ["a bad group", { target: "group:A B", message: "x" }, 400, "&quot;A B&quot; is not a valid group name"],
     ["an empty message", { target: "user:bob", message: "   " }, 400, "The message is empty"],
-    ["an over-long message", { target: "user:bob", message: "x".repeat(1001) }, 413, "The message is 1001 characters long; the most is 1000."],
-    ["an over-long title", { target: "user:bob", message: "x", title: "t".repeat(101) }, 413, "The title is 101 characters long; the most is 100."],
-    ["an unknown level", { target: "user:bob", message: "x", level: "<panic>" }, 400, "Unknown level &quot;&lt;panic&gt;&quot;"],
+    [
+      "an over-long message",
+      { target: "user:bob", message: "x".repeat(1001) },
+      413,
+      "The message is 1001 characters long; the most is 1000.",
+    ],
+    [
+      "an over-long title",
+      { target: "user:bob", message: "x", title: "t".repeat(101) },
+      413,
+      "The title is 101 characters long; the most is 100.",
+    ],
+    [
+      "an unknown level",
+      { target: "user:bob", message: "x", level: "<panic>" },
+      400,
+      "Unknown level &quot;&lt;panic&gt;&quot;",
+    ],
   ];
   for (const [what, fields, status, message] of bad) {
     test(`${what}: ${status} that says so, and other streams keep receiving`, async () => {
@@ -118,7 +153,12 @@ describe("POST /notify", () => {
   }
 
   test("a message of exactly 1000 characters, counted as a person counts them, is accepted", async () => {
-    const res = await postForm(herald, "/notify", { target: "user:bob", message: "👋".repeat(1000) }, { session: alice });
+    const res = await postForm(
+      herald,
+      "/notify",
+      { target: "user:bob", message: "👋".repeat(1000) },
+      { session: alice },
+    );
     expect(res.status).toBe(200);
     expect((await bobStream.event(1)).data).toContain("👋".repeat(1000));
   });
@@ -126,14 +166,24 @@ describe("POST /notify", () => {
   test("a malformed body is a 400 and a body that is not a form is a 415", async () => {
     const malformed = await fetch(`${herald.url}/notify`, {
       method: "POST",
-      headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "hx-request": "true", "content-type": "multipart/form-data; boundary=zzz" },
+      headers: {
+        cookie: alice.cookie,
+        "x-csrf-token": alice.csrf,
+        "hx-request": "true",
+        "content-type": "multipart/form-data; boundary=zzz",
+      },
       body: "--zzz\r\nnot a part header\r\n\r\nbroken",
     });
     expect(malformed.status).toBe(400);
     expect(await malformed.text()).toContain("The form data could not be read");
     const json = await fetch(`${herald.url}/notify`, {
       method: "POST",
-      headers: { cookie: alice.cookie, "x-csrf-token": alice.csrf, "hx-request": "true", "content-type": "application/json" },
+      headers: {
+        cookie: alice.cookie,
+        "x-csrf-token": alice.csrf,
+        "hx-request": "true",
+        "content-type": "application/json",
+      },
       body: JSON.stringify({ target: "everyone", message: "x" }),
     });
     expect(json.status).toBe(415);
@@ -144,10 +194,16 @@ describe("POST /notify", () => {
 
 describe("the notification fragment", () => {
   test("shows each notification's own time, also when times alternate (the last one rendered is reused only for the same millisecond)", () => {
-    const at = (sentAt: number) => notificationItem({ id: 1, message: "m", title: "", level: "info", channel: "topic:t", from: null, sentAt }).value;
+    const at = (sentAt: number) =>
+      notificationItem({ id: 1, message: "m", title: "", level: "info", channel: "topic:t", from: null, sentAt }).value;
     const first = Date.UTC(2026, 10, 23, 12, 3, 4, 5);
     const second = Date.UTC(2026, 10, 23, 18, 30, 0, 0);
-    for (const [sentAt, iso] of [[first, "2026-11-23T12:03:04.005Z"], [second, "2026-11-23T18:30:00.000Z"], [first, "2026-11-23T12:03:04.005Z"], [first, "2026-11-23T12:03:04.005Z"]] as const) {
+    for (const [sentAt, iso] of [
+      [first, "2026-11-23T12:03:04.005Z"],
+      [second, "2026-11-23T18:30:00.000Z"],
+      [first, "2026-11-23T12:03:04.005Z"],
+      [first, "2026-11-23T12:03:04.005Z"],
+    ] as const) {
       expect(at(sentAt)).toContain(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`);
     }
   });

@@ -32,7 +32,9 @@ describe("orders", () => {
     expect(placed).toContain('<ol id="orders" hx-swap-oob="innerHTML">');
     expect(statusOf(placed, 1)).toBe("processing");
     expect(alices.events.slice(1).map((e) => statusOf(e.data, 1))).toEqual(["confirmed", "shipped", "delivered"]);
-    expect(alices.events[3]!.data).toContain('<li id="order-1" class="order step-delivered" data-status="delivered" hx-swap-oob="true">');
+    expect(alices.events[3]!.data).toContain(
+      '<li id="order-1" class="order step-delivered" data-status="delivered" hx-swap-oob="true">',
+    );
     // Each step's time is on the timeline; delivered has all four.
     expect(alices.events[3]!.data.match(/<li class="done">/g)).toHaveLength(4);
     const ids = alices.events.map((e) => seq(e.id));
@@ -96,7 +98,12 @@ describe("orders", () => {
       expect(res.status).toBe(status);
       expect(await res.text()).toContain(message);
     }
-    const anonymous = await postForm(herald, "/orders", { sku: "MN-303", quantity: "1" }, { session: await visit(herald) });
+    const anonymous = await postForm(
+      herald,
+      "/orders",
+      { sku: "MN-303", quantity: "1" },
+      { session: await visit(herald) },
+    );
     expect(anonymous.status).toBe(401);
     expect(herald.shop!.inventory.get("MN-303")!.quantity).toBe(4);
     expect(herald.shop!.orders.of("alice")).toEqual([]);
@@ -108,6 +115,8 @@ describe("orders", () => {
     await postForm(herald, "/orders", { sku: "CB-404", quantity: "4" }, { session: alice });
     const reader = await stream("?page=orders", alice.cookie);
     await reader.until(() => reader.pageEvents.length > 0, "the snapshot");
-    expect(reader.pageEvents[0]!.data).toContain('<ol id="orders" hx-swap-oob="innerHTML"><li id="order-1" class="order step-processing"');
+    expect(reader.pageEvents[0]!.data).toContain(
+      '<ol id="orders" hx-swap-oob="innerHTML"><li id="order-1" class="order step-processing"',
+    );
   });
 });

@@ -18,7 +18,12 @@ afterEach(async () => {
   for (const step of cleanup.splice(0).reverse()) await step();
 });
 
-async function stream(herald: Herald | string, query: string, cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {
+async function stream(
+  herald: Herald | string,
+  query: string,
+  cookie?: string,
+  headers: Record<string, string> = {},
+): Promise<SseReader> {
   const reader = await openStream(herald, query, cookie, headers);
   cleanup.push(() => reader.close());
   return reader;
@@ -41,7 +46,12 @@ describe.skipIf(!run)("with Redis stopped", () => {
   });
 
   function start(orderStepMs: number): Herald {
-    const herald = startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: `outbox${++prefixes}:`, orderStepMs });
+    const herald = startTestHerald({
+      eventLog: "redis",
+      redisUrl: redis.url,
+      redisPrefix: `outbox${++prefixes}:`,
+      orderStepMs,
+    });
     cleanup.push(() => herald.stop());
     return herald;
   }
@@ -62,13 +72,23 @@ describe.skipIf(!run)("with Redis stopped", () => {
       expect(herald.shop!.inventory.get("DK-606")!.quantity).toBe(0);
       expect(herald.shop!.orders.of("alice").map((o) => o.quantity)).toEqual([5, 5, 5]);
       // A change that cannot be made is still refused, and changes nothing.
-      expect((await postForm(herald, "/orders", { sku: "DK-606", quantity: "1" }, { session: alice })).status).toBe(409);
+      expect((await postForm(herald, "/orders", { sku: "DK-606", quantity: "1" }, { session: alice })).status).toBe(
+        409,
+      );
     } finally {
       await redis.start();
     }
-    await shop.until(() => shop.events.filter((e) => e.event === "product").length === 3, "the three product rows", 10_000);
+    await shop.until(
+      () => shop.events.filter((e) => e.event === "product").length === 3,
+      "the three product rows",
+      10_000,
+    );
     expect(shop.events.filter((e) => e.event === "product").map((e) => quantityIn(e.data))).toEqual([10, 5, 0]);
-    await alices.until(() => alices.events.filter((e) => e.event === "order-placed").length === 3, "three order-placed events", 10_000);
+    await alices.until(
+      () => alices.events.filter((e) => e.event === "order-placed").length === 3,
+      "three order-placed events",
+      10_000,
+    );
     expect(alices.events.filter((e) => e.event === "order-placed").at(-1)!.data).toContain('id="order-3"');
   }, 30_000);
 
@@ -86,7 +106,8 @@ describe.skipIf(!run)("with Redis stopped", () => {
     } finally {
       await redis.start();
     }
-    const status = () => alices.events.filter((e) => e.event === "order-status").map((e) => /data-status="(\w+)"/.exec(e.data)?.[1]);
+    const status = () =>
+      alices.events.filter((e) => e.event === "order-status").map((e) => /data-status="(\w+)"/.exec(e.data)?.[1]);
     await alices.until(() => status().length === 3, "three order-status events", 10_000);
     expect(status()).toEqual(["confirmed", "shipped", "delivered"]);
   }, 30_000);
@@ -103,7 +124,12 @@ describe("a herald killed in the middle of orders", () => {
   test("SIGKILL mid-order: every unit taken from stock is in an order, and after a restart the inventory stream ends at the stock", async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "herald-outbox-"));
     dirs.push(dataDir);
-    const env = { HERALD_DATA_DIR: dataDir, HERALD_PUBLISH_RATE_USER: "100000", HERALD_ORDER_STEP_MS: "60000", HERALD_REPLAY_MAX_ANONYMOUS: "100000" };
+    const env = {
+      HERALD_DATA_DIR: dataDir,
+      HERALD_PUBLISH_RATE_USER: "100000",
+      HERALD_ORDER_STEP_MS: "60000",
+      HERALD_REPLAY_MAX_ANONYMOUS: "100000",
+    };
     const herald = await spawnHerald(env);
     running.push(herald);
     const site = { url: herald.url } as Herald;
@@ -126,11 +152,22 @@ describe("a herald killed in the middle of orders", () => {
     await Promise.all(loops);
 
     const db = new Database(join(dataDir, "shop.db"));
-    const stock = Object.fromEntries(db.query<{ sku: string; quantity: number }, []>("SELECT sku, quantity FROM products").all().map((p) => [p.sku, p.quantity]));
-    const ordered = Object.fromEntries(db.query<{ sku: string; n: number }, []>("SELECT sku, sum(quantity) AS n FROM orders GROUP BY sku").all().map((o) => [o.sku, o.n]));
+    const stock = Object.fromEntries(
+      db
+        .query<{ sku: string; quantity: number }, []>("SELECT sku, quantity FROM products")
+        .all()
+        .map((p) => [p.sku, p.quantity]),
+    );
+    const ordered = Object.fromEntries(
+      db
+        .query<{ sku: string; n: number }, []>("SELECT sku, sum(quantity) AS n FROM orders GROUP BY sku")
+        .all()
+        .map((o) => [o.sku, o.n]),
+    );
     db.close();
     expect(ordered["CB-404"] ?? 0).toBeGreaterThan(0);
-    for (const sku of Object.keys(initial)) expect({ sku, lost: initial[sku]! - stock[sku]! - (ordered[sku] ?? 0) }).toEqual({ sku, lost: 0 });
+    for (const sku of Object.keys(initial))
+      expect({ sku, lost: initial[sku]! - stock[sku]! - (ordered[sku] ?? 0) }).toEqual({ sku, lost: 0 });
 
     // Started again: what the killed process had not sent is sent, so the inventory's stream
     // (replayed from the start) ends at the stock each product has.
@@ -145,6 +182,10 @@ describe("a herald killed in the middle of orders", () => {
       const rows = shop.events.filter((e) => e.event === "product" && e.data.includes(`id="product-${sku}"`));
       return rows.length ? quantityIn(rows.at(-1)!.data) : initial[sku];
     };
-    await shop.until(() => Object.keys(initial).every((sku) => lastQuantity(sku) === stock[sku]), "the last product rows to match the stock", 10_000);
+    await shop.until(
+      () => Object.keys(initial).every((sku) => lastQuantity(sku) === stock[sku]),
+      "the last product rows to match the stock",
+      10_000,
+    );
   }, 30_000);
 });

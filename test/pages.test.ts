@@ -117,7 +117,9 @@ describe("unknown routes", () => {
 describe("every live page", () => {
   /** The ids of the elements a fragment replaces out of band. */
   function oobTargets(fragment: string): string[] {
-    return [...fragment.matchAll(/<[a-z]+\b[^>]*\bhx-swap-oob="[^"]*"[^>]*>/g)].map((tag) => /\bid="([^"]+)"/.exec(tag[0])?.[1] ?? "(no id)");
+    return [...fragment.matchAll(/<[a-z]+\b[^>]*\bhx-swap-oob="[^"]*"[^>]*>/g)].map(
+      (tag) => /\bid="([^"]+)"/.exec(tag[0])?.[1] ?? "(no id)",
+    );
   }
 
   test("its snapshot and the events it swaps replace only elements that page has", async () => {
@@ -138,8 +140,17 @@ describe("every live page", () => {
       await postForm(herald, "/inventory/KB-101", { action: "sell", amount: "10" }, { session: alice });
       await postForm(herald, "/orders", { sku: "MS-202", quantity: "1" }, { session: alice });
       const orders = pages[3]!.reader;
-      await orders.until(() => orders.events.filter((e) => e.event === "order-status").length === 3, "the order's steps", 3000);
-      await eventually(() => pages[2]!.reader.events.some((e) => e.event === "market") && pages[2]!.reader.events.some((e) => e.event === "metrics"), "market and metrics");
+      await orders.until(
+        () => orders.events.filter((e) => e.event === "order-status").length === 3,
+        "the order's steps",
+        3000,
+      );
+      await eventually(
+        () =>
+          pages[2]!.reader.events.some((e) => e.event === "market") &&
+          pages[2]!.reader.events.some((e) => e.event === "metrics"),
+        "market and metrics",
+      );
 
       for (const { path, html, swaps, reader } of pages) {
         const received = [...reader.pageEvents, ...reader.events];
@@ -149,11 +160,17 @@ describe("every live page", () => {
           for (const id of oobTargets(event.data)) {
             // htmx logs an error for an out-of-band target it cannot find.
             // (An order's card arrives with the order-placed list before its steps replace it.)
-            expect({ path, event: event.event, id, onPage: html.includes(`id="${id}"`) || id.startsWith("order-") }).toEqual({ path, event: event.event, id, onPage: true });
+            expect({
+              path,
+              event: event.event,
+              id,
+              onPage: html.includes(`id="${id}"`) || id.startsWith("order-"),
+            }).toEqual({ path, event: event.event, id, onPage: true });
           }
         }
       }
-      const swapped = (i: number) => new Set(pages[i]!.reader.events.filter((e) => pages[i]!.swaps.has(e.event)).map((e) => e.event));
+      const swapped = (i: number) =>
+        new Set(pages[i]!.reader.events.filter((e) => pages[i]!.swaps.has(e.event)).map((e) => e.event));
       expect([...swapped(0)].sort()).toEqual(["notification"]);
       expect([...swapped(1)].sort()).toEqual(["low-stock", "product"]);
       expect([...swapped(2)].sort()).toEqual(["market", "metrics", "notification"]);

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, mock, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import type { Channel } from "../src/core/channel.ts";
-import { HttpError } from "../src/server/errors.ts";
+import type { HttpError } from "../src/server/errors.ts";
 import { Policy, type AuthorizeHook, type Principal } from "../src/server/policy.ts";
 import { eventually, openStream, postForm, signIn, startTestHerald } from "./helpers.ts";
 
@@ -61,9 +61,18 @@ describe("policy defaults", () => {
       }
       throw new Error("did not throw");
     };
-    expect(refused(() => policy.check(anonymous, "publish", "topic:a"))).toMatchObject({ status: 401, message: "Sign in to send notifications." });
-    expect(refused(() => policy.check(alice, "publish", "everyone"))).toMatchObject({ status: 403, message: "You may not send to everyone." });
-    expect(refused(() => policy.check(alice, "subscribe", "topic:audit"))).toMatchObject({ status: 403, message: "You may not follow topic:audit." });
+    expect(refused(() => policy.check(anonymous, "publish", "topic:a"))).toMatchObject({
+      status: 401,
+      message: "Sign in to send notifications.",
+    });
+    expect(refused(() => policy.check(alice, "publish", "everyone"))).toMatchObject({
+      status: 403,
+      message: "You may not send to everyone.",
+    });
+    expect(refused(() => policy.check(alice, "subscribe", "topic:audit"))).toMatchObject({
+      status: 403,
+      message: "You may not follow topic:audit.",
+    });
   });
 });
 
@@ -75,7 +84,9 @@ describe("the authorize hook", () => {
   });
 
   test("sees every decision with herald's default and has the last word", () => {
-    const hook = mock<AuthorizeHook>((principal, action, channel, byDefault) => (channel === "topic:vip" ? principal.kind === "user" : byDefault));
+    const hook = mock<AuthorizeHook>((principal, _action, channel, byDefault) =>
+      channel === "topic:vip" ? principal.kind === "user" : byDefault,
+    );
     const policy = new Policy({ authorize: hook });
     expect(policy.allows(anonymous, "subscribe", "topic:vip")).toBe(false);
     expect(policy.allows(alice, "subscribe", "topic:vip")).toBe(true);
@@ -86,23 +97,33 @@ describe("the authorize hook", () => {
 
   test("an app's hook governs real streams and sends", async () => {
     // An app where a "support" user may broadcast, and nobody may follow topic:internal.
-    herald = startTestHerald({}, {
-      authorize: (principal, action, channel, byDefault) => {
-        if (channel === "topic:internal") return false;
-        if (action === "publish" && channel === "everyone" && principal.kind === "user") return principal.user.id === "support" || byDefault;
-        return byDefault;
+    herald = startTestHerald(
+      {},
+      {
+        authorize: (principal, action, channel, byDefault) => {
+          if (channel === "topic:internal") return false;
+          if (action === "publish" && channel === "everyone" && principal.kind === "user")
+            return principal.user.id === "support" || byDefault;
+          return byDefault;
+        },
       },
-    });
+    );
     const support = await signIn(herald, "support");
     const carol = await signIn(herald, "carol");
-    const refused = await fetch(`${herald.url}/sse?topic=internal`, { headers: { cookie: carol.cookie, accept: "text/event-stream" } });
+    const refused = await fetch(`${herald.url}/sse?topic=internal`, {
+      headers: { cookie: carol.cookie, accept: "text/event-stream" },
+    });
     expect(refused.status).toBe(403);
     expect(await refused.text()).toContain("You may not follow topic:internal.");
 
     const reader = await openStream(herald, "", carol.cookie);
-    expect((await postForm(herald, "/notify", { target: "everyone", message: "hello all" }, { session: support })).status).toBe(200);
+    expect(
+      (await postForm(herald, "/notify", { target: "everyone", message: "hello all" }, { session: support })).status,
+    ).toBe(200);
     expect((await reader.event(1)).data).toContain("hello all");
-    expect((await postForm(herald, "/notify", { target: "everyone", message: "me too" }, { session: carol })).status).toBe(403);
+    expect(
+      (await postForm(herald, "/notify", { target: "everyone", message: "me too" }, { session: carol })).status,
+    ).toBe(403);
     reader.close();
   });
 });
@@ -122,13 +143,17 @@ describe("private channels stay private, by every route", () => {
     // Streams: every way of asking for those channels is refused or ignored.
     for (const query of ["?topic=secret", "?topic=secret-plans", "?topic=orders,secret.x"]) {
       for (const cookie of [alice.cookie, undefined]) {
-        const res = await fetch(`${herald.url}/sse${query}`, { headers: { accept: "text/event-stream", ...(cookie ? { cookie } : {}) } });
+        const res = await fetch(`${herald.url}/sse${query}`, {
+          headers: { accept: "text/event-stream", ...(cookie ? { cookie } : {}) },
+        });
         expect([401, 403]).toContain(res.status);
         await res.text();
       }
     }
     for (const query of ["?topic=group:ops", "?topic=user:bob", "?group=ops", "?channel=group:ops", "?user=bob"]) {
-      const res = await fetch(`${herald.url}/sse${query}`, { headers: { accept: "text/event-stream", cookie: alice.cookie } });
+      const res = await fetch(`${herald.url}/sse${query}`, {
+        headers: { accept: "text/event-stream", cookie: alice.cookie },
+      });
       if (res.status === 200) await res.body?.cancel();
       else expect(res.status).toBe(400);
     }
@@ -167,7 +192,9 @@ describe("private channels stay private, by every route", () => {
   test("an admin sends to a group in one publish", async () => {
     herald = startTestHerald({ groups: { admins: ["root"], ops: ["bob", "carol"] } });
     const root = await signIn(herald, "root");
-    const streams = await Promise.all(["bob", "carol", "dave"].map(async (name) => openStream(herald, "", (await signIn(herald, name)).cookie)));
+    const streams = await Promise.all(
+      ["bob", "carol", "dave"].map(async (name) => openStream(herald, "", (await signIn(herald, name)).cookie)),
+    );
     const res = await postForm(herald, "/notify", { target: "group:ops", message: "standup in 5" }, { session: root });
     expect(await res.text()).toContain("Sent to 2 connected streams on <code>group:ops</code>.");
     expect((await streams[0]!.event(1)).data).toContain("standup in 5");

@@ -61,7 +61,11 @@ export async function spawnHerald(env: Record<string, string>): Promise<HeraldPr
 }
 
 /** Publishes through the API and returns the acknowledged id. */
-export async function apiPublish(url: string, token: string, body: unknown): Promise<{ id: string; delivered: number }> {
+export async function apiPublish(
+  url: string,
+  token: string,
+  body: unknown,
+): Promise<{ id: string; delivered: number }> {
   const res = await fetch(`${url}/api/publish`, {
     method: "POST",
     headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },

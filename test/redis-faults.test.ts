@@ -6,7 +6,17 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
 import { createLogger } from "../src/server/logger.ts";
-import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import {
+  eventually,
+  idsOf,
+  openStream,
+  postForm,
+  seq,
+  signIn,
+  startTestHerald,
+  type SseReader,
+  type TestConfig,
+} from "./helpers.ts";
 import { apiPublish, spawnHerald, type HeraldProcess } from "./process.ts";
 import { freePort, redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
@@ -57,7 +67,8 @@ describe.if(run)("Redis that comes back empty", () => {
         const before = await stream(herald, "?topic=t");
         await eventually(() => herald.hub.clientCount === 1, "the stream");
         const old = [];
-        for (let i = 1; i <= 5; i++) old.push(await apiPublish(herald.url, TOKEN, { target: "topic:t", html: `<p>old ${i}</p>` }));
+        for (let i = 1; i <= 5; i++)
+          old.push(await apiPublish(herald.url, TOKEN, { target: "topic:t", html: `<p>old ${i}</p>` }));
         await before.event(5);
         const oldEpoch = old[0]!.id.slice(0, old[0]!.id.lastIndexOf("-"));
 
@@ -73,7 +84,8 @@ describe.if(run)("Redis that comes back empty", () => {
         expect(first.delivered).toBe(1);
         expect(first.id).not.toStartWith(`${oldEpoch}-`);
         expect(before.events[5]!.id).toBe(first.id);
-        // Ids start again low in the new epoch (numbers taken in the old one before the script saw the flush are given up).
+        // Ids start again low in the new epoch (numbers taken in the old one before the script saw the flush are given
+        // up).
         const newEpoch = (await idsOf(herald))(0).slice(0, -2);
         expect(first.id).toMatch(new RegExp(`^${newEpoch}-[1-9]$`));
 
@@ -113,7 +125,10 @@ describe.if(run)("Redis that comes back empty", () => {
       const quiet: string[] = [];
       start(kept, {}, quiet);
       await eventually(() => warned.some((line) => line.includes("redis keeps nothing")), "the warning");
-      const warning = JSON.parse(warned.find((line) => line.includes("redis keeps nothing"))!) as Record<string, unknown>;
+      const warning = JSON.parse(warned.find((line) => line.includes("redis keeps nothing"))!) as Record<
+        string,
+        unknown
+      >;
       expect(warning).toMatchObject({ level: "warn", appendonly: "no", save: "" });
       await Bun.sleep(300);
       expect(quiet.some((line) => line.includes("redis keeps nothing"))).toBe(false);
@@ -194,7 +209,11 @@ describe.if(run)("Redis that hangs or is away", () => {
     let herald: HeraldProcess | null = null;
     let redis: RedisServer | null = null;
     try {
-      herald = await spawnHerald({ REDIS_URL: `redis://127.0.0.1:${port}`, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: `/tmp/herald-unreachable-${port}` });
+      herald = await spawnHerald({
+        REDIS_URL: `redis://127.0.0.1:${port}`,
+        HERALD_PUBLISH_TOKENS: TOKEN,
+        HERALD_DATA_DIR: `/tmp/herald-unreachable-${port}`,
+      });
       await Bun.sleep(1_000);
       expect(herald.proc.exitCode).toBeNull();
       const refused = await publishOnce(herald.url, { target: "topic:t", html: "<p>x</p>" });
@@ -240,18 +259,28 @@ describe.if(run)("Redis that hangs or is away", () => {
       const next = Number(first.id.slice(first.id.lastIndexOf("-") + 1)) + 1;
       await client.send("EVAL", [
         "redis.call('INCRBY', KEYS[2], 2) redis.call('XADD', KEYS[1], ARGV[1] .. '-0', 'at', '0', 'event', 'notification', 'channels', 'not json', 'data', '?') redis.call('XADD', KEYS[1], (ARGV[1] + 1) .. '-0', 'at', ARGV[2], 'event', 'notification', 'channels', '[\"topic:t\"]', 'data', '<p>two</p>') return 1",
-        "2", "bad:events", "bad:event-id", String(next), String(Date.now()),
+        "2",
+        "bad:events",
+        "bad:event-id",
+        String(next),
+        String(Date.now()),
       ]);
       expect((await reader.event(2, 5_000)).data).toBe("<p>two</p>");
       const third = await apiPublish(herald.url, TOKEN, { target: "topic:t", html: "<p>three</p>" });
       expect((await reader.event(3, 5_000)).data).toBe("<p>three</p>");
-      expect(reader.events.map((e) => e.id)).toEqual([first.id, `${first.id.slice(0, first.id.lastIndexOf("-"))}-${next + 1}`, third.id]);
+      expect(reader.events.map((e) => e.id)).toEqual([
+        first.id,
+        `${first.id.slice(0, first.id.lastIndexOf("-"))}-${next + 1}`,
+        third.id,
+      ]);
       expect(third.delivered).toBe(1);
-      await eventually(() => lines.some((line) => line.includes("redis stream entry skipped") && line.includes(`${next}-0`)), "the warning");
+      await eventually(
+        () => lines.some((line) => line.includes("redis stream entry skipped") && line.includes(`${next}-0`)),
+        "the warning",
+      );
     } finally {
       client.close();
       await redis.destroy();
     }
   }, 20_000);
 });
-

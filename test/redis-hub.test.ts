@@ -35,13 +35,18 @@ describe.if(run)("several processes on one Redis", () => {
   /** Three in-process heralds on the same Redis keys. */
   function trio(): [Herald, Herald, Herald] {
     const prefix = `hub${++prefixes}:`;
-    const make = () => startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, publishTokens: [TOKEN] });
+    const make = () =>
+      startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, publishTokens: [TOKEN] });
     const all: [Herald, Herald, Herald] = [make(), make(), make()];
     heralds.push(...all);
     return all;
   }
 
-  async function stream(herald: Herald | string, query: string, headers: Record<string, string> = {}): Promise<SseReader> {
+  async function stream(
+    herald: Herald | string,
+    query: string,
+    headers: Record<string, string> = {},
+  ): Promise<SseReader> {
     const reader = await openStream(herald, query, undefined, headers);
     readers.push(reader);
     return reader;
@@ -49,10 +54,18 @@ describe.if(run)("several processes on one Redis", () => {
 
   test("events published on A and B reach the streams of A, B and C, all in the same order", async () => {
     const [a, b, c] = trio();
-    const readers = [await stream(a, "?topic=orders"), await stream(b, "?topic=orders"), await stream(c, "?topic=orders")];
-    await eventually(() => a.hub.clientCount === 1 && b.hub.clientCount === 1 && c.hub.clientCount === 1, "three streams");
+    const readers = [
+      await stream(a, "?topic=orders"),
+      await stream(b, "?topic=orders"),
+      await stream(c, "?topic=orders"),
+    ];
+    await eventually(
+      () => a.hub.clientCount === 1 && b.hub.clientCount === 1 && c.hub.clientCount === 1,
+      "three streams",
+    );
     const results = [];
-    for (let i = 1; i <= 10; i++) results.push(await apiPublish((i % 2 ? a : b).url, TOKEN, { target: "topic:orders", html: `<li>${i}</li>` }));
+    for (let i = 1; i <= 10; i++)
+      results.push(await apiPublish((i % 2 ? a : b).url, TOKEN, { target: "topic:orders", html: `<li>${i}</li>` }));
     // Each process counts its own streams.
     expect(results.every((r) => r.delivered === 1)).toBe(true);
     for (const reader of readers) {
@@ -114,7 +127,8 @@ describe.if(run)("several processes on one Redis", () => {
       if (res.status === 200) acknowledged.push(((await res.json()) as { id: string }).id);
       else await Bun.sleep(100);
     }
-    for (let i = 0; i < 3; i++) acknowledged.push((await apiPublish(a.url, TOKEN, { target: "topic:live", html: `<li>then ${i}</li>` })).id);
+    for (let i = 0; i < 3; i++)
+      acknowledged.push((await apiPublish(a.url, TOKEN, { target: "topic:live", html: `<li>then ${i}</li>` })).id);
     await onA.event(acknowledged.length, 10_000);
     await onB.event(acknowledged.length, 10_000);
     expect(onA.events.map((e) => e.id)).toEqual(acknowledged);
@@ -124,14 +138,16 @@ describe.if(run)("several processes on one Redis", () => {
 
   test("every process answers the same counts, and a process that dies stops being counted", async () => {
     const prefix = `presence${++prefixes}:`;
-    const make = () => startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, presenceMs: 100 });
+    const make = () =>
+      startTestHerald({ eventLog: "redis", redisUrl: redis.url, redisPrefix: prefix, presenceMs: 100 });
     const [a, b] = [make(), make()];
     heralds.push(a, b);
     const { signIn } = await import("./helpers.ts");
     await stream(a, "?topic=x", { cookie: (await signIn(a, "alice")).cookie });
     await stream(a, "?topic=x");
     await stream(b, "", { cookie: (await signIn(b, "bob")).cookie });
-    const cluster = async (h: Herald) => ((await (await fetch(`${h.url}/healthz`)).json()) as { cluster: unknown }).cluster;
+    const cluster = async (h: Herald) =>
+      ((await (await fetch(`${h.url}/healthz`)).json()) as { cluster: unknown }).cluster;
     const expected = { processes: 2, clients: 3, users: 2 };
     for (let i = 0; i < 100 && JSON.stringify(await cluster(a)) !== JSON.stringify(expected); i++) await Bun.sleep(50);
     expect(await cluster(a)).toEqual(expected);
@@ -146,17 +162,24 @@ describe.if(run)("several processes on one Redis", () => {
   });
 
   test("a process killed: its clients resume on another with nothing lost", async () => {
-    const env = { REDIS_URL: redis.url, HERALD_REDIS_PREFIX: `proc${++prefixes}:`, HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: "/tmp" };
+    const env = {
+      REDIS_URL: redis.url,
+      HERALD_REDIS_PREFIX: `proc${++prefixes}:`,
+      HERALD_PUBLISH_TOKENS: TOKEN,
+      HERALD_DATA_DIR: "/tmp",
+    };
     const [p1, p2] = await Promise.all([spawnHerald(env), spawnHerald(env)]);
     processes.push(p1, p2);
     const onP1 = await stream(p1.url, "?topic=k");
     await Bun.sleep(200);
     const ids: string[] = [];
-    for (let i = 0; i < 5; i++) ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
+    for (let i = 0; i < 5; i++)
+      ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
     await onP1.event(5);
     await p1.kill("SIGKILL");
     await onP1.ended();
-    for (let i = 5; i < 9; i++) ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
+    for (let i = 5; i < 9; i++)
+      ids.push((await apiPublish(p2.url, TOKEN, { target: "topic:k", html: `<li>${i}</li>` })).id);
     const resumed = await stream(p2.url, "?topic=k", { "last-event-id": onP1.events.at(-1)!.id! });
     await resumed.event(4);
     expect([...onP1.events, ...resumed.events].map((e) => e.id)).toEqual(ids);
@@ -166,7 +189,13 @@ describe.if(run)("several processes on one Redis", () => {
 describe.if(run)("HERALD_WORKERS", () => {
   test("two workers serve one port as one hub, and stop together on SIGTERM", async () => {
     const redis = await startRedis();
-    const herald = await spawnHerald({ REDIS_URL: redis.url, HERALD_WORKERS: "2", HERALD_PUBLISH_TOKENS: TOKEN, HERALD_DATA_DIR: "/tmp", HERALD_STREAMS_PER_IP_PER_S: "1000" });
+    const herald = await spawnHerald({
+      REDIS_URL: redis.url,
+      HERALD_WORKERS: "2",
+      HERALD_PUBLISH_TOKENS: TOKEN,
+      HERALD_DATA_DIR: "/tmp",
+      HERALD_STREAMS_PER_IP_PER_S: "1000",
+    });
     const readers: SseReader[] = [];
     try {
       // The kernel spreads new connections over the two listeners.

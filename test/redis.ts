@@ -47,23 +47,44 @@ export function freePort(): number {
 }
 
 export interface RedisOptions {
-  /** Append-only persistence (`appendonly yes`); without it the server keeps nothing across a restart. Defaults to `true`. */
+  /**
+   * Append-only persistence (`appendonly yes`); without it the server keeps nothing across a restart. Defaults to
+   * `true`.
+   */
   persistence?: boolean;
   /** A port to listen on, for a server started again where another was. Defaults to a free one. */
   port?: number;
 }
 
-/** Starts a redis-server in a temporary directory, with append-only persistence unless told otherwise (and never RDB snapshots). */
+/**
+ * Starts a redis-server in a temporary directory, with append-only persistence unless told otherwise (and never RDB
+ * snapshots).
+ */
 export async function startRedis(options: RedisOptions = {}): Promise<RedisServer> {
   const dir = mkdtempSync(join(tmpdir(), "herald-redis-"));
   const port = options.port ?? freePort();
   const appendonly = options.persistence === false ? "no" : "yes";
   let proc: Subprocess | null = null;
   const start = async () => {
-    proc = Bun.spawn([REDIS_SERVER, "--port", String(port), "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", appendonly], {
-      stdout: "pipe",
-      stderr: "inherit",
-    });
+    proc = Bun.spawn(
+      [
+        REDIS_SERVER,
+        "--port",
+        String(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        dir,
+        "--save",
+        "",
+        "--appendonly",
+        appendonly,
+      ],
+      {
+        stdout: "pipe",
+        stderr: "inherit",
+      },
+    );
     let text = "";
     const reader = (proc.stdout as ReadableStream<Uint8Array>).getReader();
     while (!text.includes("Ready to accept connections")) {

@@ -1,6 +1,16 @@
 import { afterEach, describe, expect, test } from "bun:test";
 import type { Herald } from "../src/app.ts";
-import { eventually, idsOf, openStream, postForm, seq, signIn, startTestHerald, type SseReader, type TestConfig } from "./helpers.ts";
+import {
+  eventually,
+  idsOf,
+  openStream,
+  postForm,
+  seq,
+  signIn,
+  startTestHerald,
+  type SseReader,
+  type TestConfig,
+} from "./helpers.ts";
 
 let herald: Herald | undefined;
 const open: SseReader[] = [];
@@ -10,7 +20,12 @@ async function start(config: TestConfig = {}): Promise<Herald> {
   return herald;
 }
 
-async function stream(h: Herald, query = "", cookie?: string, headers: Record<string, string> = {}): Promise<SseReader> {
+async function stream(
+  h: Herald,
+  query = "",
+  cookie?: string,
+  headers: Record<string, string> = {},
+): Promise<SseReader> {
   const reader = await openStream(h, query, cookie, headers);
   open.push(reader);
   return reader;
@@ -81,12 +96,24 @@ describe("resume by id", () => {
     expect(back.events).toEqual([]);
   });
 
-  for (const unknown of ["999", "abc", "-1", "1e3", "18446744073709551617", "<epoch>-999", "<epoch>-18446744073709551617", "<epoch>-01", "zzzzzzzz-1"]) {
+  for (const unknown of [
+    "999",
+    "abc",
+    "-1",
+    "1e3",
+    "18446744073709551617",
+    "<epoch>-999",
+    "<epoch>-18446744073709551617",
+    "<epoch>-01",
+    "zzzzzzzz-1",
+  ]) {
     test(`an unknown id (${unknown}) gets a snapshot and a history-cut notice`, async () => {
       const h = await start();
       await publishMany(h, "t", 1, 3);
       const id = await idsOf(h);
-      const back = await stream(h, "?topic=t", undefined, { "last-event-id": unknown.replace("<epoch>", (await h.hub.log.epoch())) });
+      const back = await stream(h, "?topic=t", undefined, {
+        "last-event-id": unknown.replace("<epoch>", await h.hub.log.epoch()),
+      });
       await back.until(() => back.pageEvents.length >= 2, "snapshot and notice");
       expect(back.pageEvents.map((e) => e.event)).toEqual(["snapshot", "history-cut"]);
       expect(back.pageEvents[0]!.id).toBe(id(3));
@@ -122,10 +149,14 @@ describe("snapshot", () => {
       await postForm(h, "/notify", { target: "user:alice", message }, { session: alice });
     }
     const page = await (await fetch(`${h.url}/?topic=orders`, { headers: { cookie: alice.cookie } })).text();
-    const painted = /<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">([\s\S]*?)<\/ul>\n/.exec(page)![1]!;
+    const painted = /<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">([\s\S]*?)<\/ul>\n/.exec(
+      page,
+    )![1]!;
     const reader = await stream(h, "?topic=orders", alice.cookie);
     await reader.until(() => reader.pageEvents.length >= 1, "the snapshot");
-    const snapshotItems = /<ul id="notifications" hx-swap-oob="innerHTML">([\s\S]*)<\/ul>/.exec(reader.pageEvents[0]!.data)![1]!;
+    const snapshotItems = /<ul id="notifications" hx-swap-oob="innerHTML">([\s\S]*)<\/ul>/.exec(
+      reader.pageEvents[0]!.data,
+    )![1]!;
     expect(painted).toBe(snapshotItems);
     expect(painted).toContain("two &lt;b&gt;three&lt;/b&gt;");
     expect(page).toContain('<span id="unread-count" class="unread-count">2</span>');
@@ -151,7 +182,10 @@ describe("acknowledged only when durable", () => {
     const res = await fetch(`${h.url}/api/publish`, {
       method: "POST",
       headers: { authorization: `Bearer ${token}`, "content-type": "application/json" },
-      body: JSON.stringify([{ target: "topic:a", message: "x" }, { target: "topic:b", message: "y" }]),
+      body: JSON.stringify([
+        { target: "topic:a", message: "x" },
+        { target: "topic:b", message: "y" },
+      ]),
     });
     const answer = (await res.json()) as Array<{ id: string }>;
     for (const { id } of answer) expect(await h.hub.log.get(seq(id))).toBeDefined();
@@ -161,7 +195,10 @@ describe("acknowledged only when durable", () => {
   test("counts return to zero after streams leave, replayed or not", async () => {
     const h = await start();
     await publishMany(h, "t", 1, 3);
-    const readers = [await stream(h, "?topic=t"), await stream(h, "?topic=t", undefined, { "last-event-id": (await idsOf(h))(1) })];
+    const readers = [
+      await stream(h, "?topic=t"),
+      await stream(h, "?topic=t", undefined, { "last-event-id": (await idsOf(h))(1) }),
+    ];
     await eventually(() => h.hub.clientCount === 2, "two streams");
     for (const reader of readers) reader.close();
     await eventually(() => h.hub.clientCount === 0, "no streams");

@@ -130,7 +130,10 @@ describe("sign-in routes", () => {
   test("a tampered cookie gets the anonymous page and an anonymous stream", async () => {
     herald = startTestHerald();
     const { cookie } = await signIn(herald, "alice");
-    const tampered = cookie.replace(/(herald_session=[^;]+)(.)/, (_, head: string, c: string) => head + (c === "E" ? "F" : "E"));
+    const tampered = cookie.replace(
+      /(herald_session=[^;]+)(.)/,
+      (_, head: string, c: string) => head + (c === "E" ? "F" : "E"),
+    );
     expect(tampered).not.toBe(cookie);
     const page = await (await fetch(`${herald.url}/`, { headers: { cookie: tampered } })).text();
     expect(page).toContain("Not signed in");
@@ -175,18 +178,25 @@ describe("private user channels", () => {
     ];
     for (const headers of headerTries) {
       const controller = new AbortController();
-      const res = await fetch(`${herald.url}/sse?topic=user`, { headers: { cookie: aliceCookie, ...headers }, signal: controller.signal });
+      const res = await fetch(`${herald.url}/sse?topic=user`, {
+        headers: { cookie: aliceCookie, ...headers },
+        signal: controller.signal,
+      });
       expect(res.status).toBe(200);
       controller.abort();
     }
     for (const query of ["?topic=user:bob", "?topic=user%3Abob", "?topic=orders,user:bob"]) {
-      const res = await fetch(`${herald.url}/sse${query}`, { headers: { cookie: aliceCookie, accept: "text/event-stream" } });
+      const res = await fetch(`${herald.url}/sse${query}`, {
+        headers: { cookie: aliceCookie, accept: "text/event-stream" },
+      });
       expect(res.status).toBe(400);
     }
 
     await eventually(() => herald!.hub.subscriberCount("user:alice") === attempts.length, "alice's streams");
     expect(herald.hub.subscriberCount("user:bob")).toBe(1);
-    expect((await herald.hub.publishToUser("bob", { event: "notification", data: "secret for bob" })).delivered).toBe(1);
+    expect((await herald.hub.publishToUser("bob", { event: "notification", data: "secret for bob" })).delivered).toBe(
+      1,
+    );
     expect((await bob.event(1)).data).toBe("secret for bob");
     herald.hub.publishToEveryone({ event: "notification", data: "marker" });
     for (const reader of readers) {

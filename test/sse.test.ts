@@ -42,7 +42,9 @@ describe("wire encoder", () => {
     for (const event of ["a\nb", "a\rb", "a\r\nid: 1"]) {
       expect(() => encodeMessage({ event, data: "x" })).toThrow(HeraldError);
     }
-    expect(() => encodeMessage({ event: "x\ndata: injected", data: "x" })).toThrow("herald: an SSE event must not contain a line break");
+    expect(() => encodeMessage({ event: "x\ndata: injected", data: "x" })).toThrow(
+      "herald: an SSE event must not contain a line break",
+    );
   });
 
   test("rejects an id with a line break or NUL", () => {

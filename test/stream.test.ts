@@ -131,7 +131,8 @@ describe("writes", () => {
     const payload = (i: number) => `${i}:${String(i % 10).repeat(10_000)}`;
     for (let turn = 0; turn < 20; turn++) {
       const published = [];
-      for (let i = turn * 30; i < (turn + 1) * 30; i++) published.push(herald.hub.publishToTopic(i % 2 ? "b" : "a", { event: "notification", data: payload(i) }));
+      for (let i = turn * 30; i < (turn + 1) * 30; i++)
+        published.push(herald.hub.publishToTopic(i % 2 ? "b" : "a", { event: "notification", data: payload(i) }));
       await Promise.all(published);
     }
     const ofTopic = (odd: number) => Array.from({ length: 300 }, (_, k) => 2 * k + odd);

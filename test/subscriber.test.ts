@@ -90,7 +90,10 @@ interface ClientMessage {
   t: "open" | "state" | "read";
   state?: string;
   events?: number;
-  /** How the connection ended ("closed": FIN, "reset": RST), "timeout" when nothing came for the idle time, `null` while open. */
+  /**
+   * How the connection ended ("closed": FIN, "reset": RST), "timeout" when nothing came for the idle time, `null` while
+   * open.
+   */
   end?: string | null;
   /** Whether the response's last chunk came. */
   terminated?: boolean;
@@ -108,7 +111,11 @@ class PausedClient {
     dirs.push(dir);
     this.#bodyFile = join(dir, "body");
     const { port } = new URL(herald.url);
-    this.#proc = Bun.spawn(["python3", "-c", CLIENT, port, path, JSON.stringify(headers), this.#bodyFile], { stdin: "pipe", stdout: "pipe", stderr: "inherit" });
+    this.#proc = Bun.spawn(["python3", "-c", CLIENT, port, path, JSON.stringify(headers), this.#bodyFile], {
+      stdin: "pipe",
+      stdout: "pipe",
+      stderr: "inherit",
+    });
     void this.#pump();
   }
 
@@ -124,13 +131,19 @@ class PausedClient {
   }
 
   /** Waits for the first message after `from` that `check` accepts, failing after `timeoutMs`. */
-  async next(check: (message: ClientMessage) => boolean, what: string, timeoutMs: number, from = 0): Promise<ClientMessage> {
+  async next(
+    check: (message: ClientMessage) => boolean,
+    what: string,
+    timeoutMs: number,
+    from = 0,
+  ): Promise<ClientMessage> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const found = this.#messages.slice(from).find(check);
       if (found) return found;
       const left = deadline - Date.now();
-      if (left <= 0) throw new Error(`timed out waiting for ${what}; the client said ${JSON.stringify(this.#messages)}`);
+      if (left <= 0)
+        throw new Error(`timed out waiting for ${what}; the client said ${JSON.stringify(this.#messages)}`);
       await new Promise<void>((resolve) => {
         const wake = () => {
           clearTimeout(timer);
@@ -157,7 +170,10 @@ class PausedClient {
     this.#send("watch");
   }
 
-  /** Reads until `events` frames with an id have come in all, the connection ends, or nothing comes for `idleS` seconds; then stops again. */
+  /**
+   * Reads until `events` frames with an id have come in all, the connection ends, or nothing comes for `idleS` seconds;
+   * then stops again.
+   */
   async read(events: number, idleS = 5, timeoutMs = 30_000): Promise<ClientMessage> {
     const from = this.said;
     this.#send(`read ${events} ${idleS}`);
@@ -236,7 +252,9 @@ async function floodUntilDropped(h: Herald, topic: string, from: number): Promis
 describe("a stream cut as slow or stale", () => {
   for (const reason of ["slow", "stale"] as const) {
     test(`is disconnected within 2 s while its client does not read: the client's socket sees the end (${reason})`, async () => {
-      const h = start(reason === "slow" ? { maxBuffer: 256 * 1024 } : { maxBuffer: 64 * 1024 * 1024, clientTimeoutMs: 500 });
+      const h = start(
+        reason === "slow" ? { maxBuffer: 256 * 1024 } : { maxBuffer: 64 * 1024 * 1024, clientTimeoutMs: 500 },
+      );
       const client = await pausedClient(h, "/sse?topic=flood");
       await until(() => h.hub.clientCount === 1, "the stream to join");
       client.watch();
@@ -253,7 +271,12 @@ describe("a stream cut as slow or stale", () => {
         await until(() => h.hub.stats().droppedStale === 1, "the stream to be dropped as stale", 5_000);
       }
       // Bounded, not timed: on the code before this change, the connection stayed open for good.
-      const ended = await client.next((m) => m.t === "state" && m.state !== "ESTABLISHED", "the connection to end", 2_000, from);
+      const ended = await client.next(
+        (m) => m.t === "state" && m.state !== "ESTABLISHED",
+        "the connection to end",
+        2_000,
+        from,
+      );
       expect(["CLOSE", "CLOSE_WAIT"]).toContain(ended.state!);
       expect(h.hub.clientCount).toBe(0);
     }, 30_000);
@@ -295,13 +318,15 @@ describe("replay and snapshot are paced by the socket", () => {
     await h.hub.publishToTopic("big", { event: "notification", data: "1 seen" });
     const chunk = "z".repeat(10_000);
     const missed = 2_000;
-    for (let i = 2; i <= missed + 1; i++) await h.hub.publishToTopic("big", { event: "notification", data: `${i} ${chunk}` });
+    for (let i = 2; i <= missed + 1; i++)
+      await h.hub.publishToTopic("big", { event: "notification", data: `${i} ${chunk}` });
 
     const client = await pausedClient(h, "/sse?topic=big", { "Last-Event-ID": (await idsOf(h))(1) });
     // The client does not read: the replay fills its socket and waits.
     await until(() => [...h.hub.subscribers()].some((s) => s.drainingSince !== null), "the client's socket to fill");
     // Live events published meanwhile come after the replay.
-    for (let i = missed + 2; i <= missed + 51; i++) await h.hub.publishToTopic("big", { event: "notification", data: `${i} live` });
+    for (let i = missed + 2; i <= missed + 51; i++)
+      await h.hub.publishToTopic("big", { event: "notification", data: `${i} live` });
 
     const read = await client.read(missed + 50, 5, 60_000);
     expect(read.end).toBeNull();
@@ -320,7 +345,8 @@ describe("replay and snapshot are paced by the socket", () => {
   test("a first snapshot larger than HERALD_MAX_BUFFER reaches a client that stops and reads again, whole", async () => {
     const h = start({ inboxSize: 300 });
     const chunk = "s".repeat(20_000);
-    for (let i = 1; i <= 300; i++) await h.hub.publishToEveryone({ event: "notification", data: `<li id="n-${i}">${chunk}</li>` });
+    for (let i = 1; i <= 300; i++)
+      await h.hub.publishToEveryone({ event: "notification", data: `<li id="n-${i}">${chunk}</li>` });
 
     // 6 MB of snapshot against the default 1 MiB limit.
     const client = await pausedClient(h, "/sse");

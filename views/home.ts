@@ -85,12 +85,14 @@ export function homePage({ viewer, topics, items, unread, live }: HomeProps): Ht
 ${topicsSection(topics)}
 <section class="card" id="inbox"${live ? streamAttrs(viewer.htmx, streamUrl(topics)) : ""}>
 <h2>Notifications${user ? html` for <code>user:${user.id}</code>${user.groups.map((g) => html` <code>group:${g}</code>`)}` : ""}</h2>
-${unread !== null
-  ? html`<form class="inbox-bar" method="post" action="/notifications/read" hx-post="/notifications/read" hx-target="#unread-count" hx-swap="outerHTML">
+${
+  unread !== null
+    ? html`<form class="inbox-bar" method="post" action="/notifications/read" hx-post="/notifications/read" hx-target="#unread-count" hx-swap="outerHTML">
   ${csrfField(csrf)}<input type="hidden" name="all" value="1">
   <span>${unreadBadge(unread)} unread</span> <button type="submit">Mark all read</button>
 </form>`
-  : ""}
+    : ""
+}
 ${pageSink(viewer.htmx, INBOX_PAGE)}
 <ul id="notifications"${regionAttrs(viewer.htmx, INBOX_PAGE, "notifications")}>${items}</ul>
 <p class="empty">${live ? "Nothing yet. New notifications appear here as they are sent." : "Sign in to see live notifications."}</p>

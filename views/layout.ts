@@ -73,10 +73,12 @@ ${htmxHead(viewer)}
 <header class="bar">
   <a class="brand" href="/">herald</a>
   <nav><a href="${link("/")}">Notifications</a>${viewer.nav.map(({ href, label }) => html` <a href="${link(href)}">${label}</a>`)}${user?.groups.includes("admins") ? html` <a href="${link("/monitor")}">Monitor</a>` : ""}</nav>
-  ${user
-    ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
+  ${
+    user
+      ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
   <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
-    : html`<span class="who">Not signed in</span>`}
+      : html`<span class="who">Not signed in</span>`
+  }
 </header>
 <main>
 ${body}

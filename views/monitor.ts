@@ -5,7 +5,11 @@ import type { PageSpec } from "../src/server/pages.ts";
 import type { Viewer } from "../src/server/context.ts";
 
 /** The monitor page, as its stream sees it. */
-export const MONITOR_PAGE: PageSpec = { name: "monitor", topics: [], regions: { ...OWN_REGIONS, monitor: "innerHTML:#monitor-figures" } };
+export const MONITOR_PAGE: PageSpec = {
+  name: "monitor",
+  topics: [],
+  regions: { ...OWN_REGIONS, monitor: "innerHTML:#monitor-figures" },
+};
 import type { ClientFigures } from "../src/server/monitor.ts";
 
 function counts(title: string, entries: Record<string, number>, prefix: string): Html {

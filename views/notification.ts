@@ -1,10 +1,15 @@
 import { html, raw, type Html } from "./html.ts";
 import type { Notification } from "../src/server/notification.ts";
 
-/** The last `time` rendered: a feed's events mostly share their millisecond, and a Date costs more than the rest of the markup. */
+/**
+ * The last `time` rendered: a feed's events mostly share their millisecond, and a Date costs more than the rest of the
+ * markup.
+ */
 let lastTime: { ms: number; markup: Html } = { ms: Number.NaN, markup: raw("") };
 
-/** `12:03:04` in UTC, with the full timestamp in the `datetime` attribute (digits and `-:.TZ` only: nothing to escape). */
+/**
+ * `12:03:04` in UTC, with the full timestamp in the `datetime` attribute (digits and `-:.TZ` only: nothing to escape).
+ */
 function time(ms: number): Html {
   if (ms === lastTime.ms) return lastTime.markup;
   const iso = new Date(ms).toISOString();
@@ -12,7 +17,10 @@ function time(ms: number): Html {
   return lastTime.markup;
 }
 
-/** The button's `hx-vals`, `{"id":"<id>"}` escaped for the attribute; `id` is a whole number, so nothing else needs escaping. */
+/**
+ * The button's `hx-vals`, `{"id":"<id>"}` escaped for the attribute; `id` is a whole number, so nothing else needs
+ * escaping.
+ */
 function markReadButton(id: number): Html {
   return raw(
     `<button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="{&quot;id&quot;:&quot;${Math.trunc(id)}&quot;}" hx-target="#unread-count" hx-swap="outerHTML">Mark read</button>`,

@@ -11,7 +11,9 @@ export const OWN_REGIONS = { snapshot: "oob", "history-cut": "oob" } as const sa
  * page is out of band, see `src/server/htmx.ts`), and `hx-sse:close` for a refusal that is final.
  */
 export function streamAttrs(htmx: HtmxVersion, url: string): Html {
-  return htmx === 4 ? html` hx-sse:connect="${url}" hx-sse:close="close" hx-swap="none"` : html` hx-ext="sse" sse-connect="${url}"`;
+  return htmx === 4
+    ? html` hx-sse:connect="${url}" hx-sse:close="close" hx-swap="none"`
+    : html` hx-ext="sse" sse-connect="${url}"`;
 }
 
 /**
@@ -37,6 +39,10 @@ export function pageSink(htmx: HtmxVersion, page: PageSpec): Html {
   const oob = Object.entries(page.regions)
     .filter(([, placement]) => placement === ("oob" satisfies Placement))
     .map(([event]) => event);
-  return html`<p id="stream-notice" class="notice"></p>${htmx === 2 ? html`
-<div class="sink" sse-swap="${oob.join(",")}" hx-swap="none"></div>` : ""}`;
+  return html`<p id="stream-notice" class="notice"></p>${
+    htmx === 2
+      ? html`
+<div class="sink" sse-swap="${oob.join(",")}" hx-swap="none"></div>`
+      : ""
+  }`;
 }

@@ -55,7 +55,12 @@ async function firstLine(stdout: ReadableStream<Uint8Array>): Promise<string> {
   return text.slice(0, text.indexOf("\n"));
 }
 
-export async function isolation(target: Target, subscribers: number, idle: number, publishes: number): Promise<IsolationResult> {
+export async function isolation(
+  target: Target,
+  subscribers: number,
+  idle: number,
+  publishes: number,
+): Promise<IsolationResult> {
   const server = await target.start();
   let want = 0;
   let wake: (() => void) | null = null;
@@ -74,9 +79,15 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
   const received = (count: number) =>
     new Promise<void>((resolve, reject) => {
       if (hot.delivered >= count) return resolve();
-      const timer = setTimeout(() => reject(new Error(`${target.name}: only ${hot.delivered}/${count} deliveries after ${TIMEOUT_MS} ms`)), TIMEOUT_MS);
+      const timer = setTimeout(
+        () => reject(new Error(`${target.name}: only ${hot.delivered}/${count} deliveries after ${TIMEOUT_MS} ms`)),
+        TIMEOUT_MS,
+      );
       want = count;
-      wake = () => (clearTimeout(timer), resolve());
+      wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
     });
   /** `count` publishes to the hot topic, one at a time: publishes/s, and each one's round trip in ms. */
   const closedLoop = async (publish: Publish, count: number) => {
@@ -85,7 +96,10 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     const started = performance.now();
     for (let i = 0; i < count; i++) {
       const sent = performance.now();
-      await Promise.all([publish(HOT, `event ${i} of ${count}: stock of sku-${i % 97} changed`), received((i + 1) * hot.open)]);
+      await Promise.all([
+        publish(HOT, `event ${i} of ${count}: stock of sku-${i % 97} changed`),
+        received((i + 1) * hot.open),
+      ]);
       roundTrips[i] = performance.now() - sent;
     }
     return { perS: count / ((performance.now() - started) / 1000), roundTrips };
@@ -106,12 +120,23 @@ export async function isolation(target: Target, subscribers: number, idle: numbe
     const before = await closedLoop(publish, publishes);
 
     const prefix = target.streamPath("");
-    if (target.streamPath("x") !== `${prefix}x`) throw new Error(`${target.name}: a topic's stream path must end with the topic`);
-    holder = Bun.spawn([process.execPath, join(import.meta.dir, "..", "idle-holder.ts"), String(server.port), String(Math.ceil(idle / IDLE_PER_TOPIC)), String(IDLE_PER_TOPIC), prefix], {
-      stdin: "pipe",
-      stdout: "pipe",
-      stderr: "inherit",
-    });
+    if (target.streamPath("x") !== `${prefix}x`)
+      throw new Error(`${target.name}: a topic's stream path must end with the topic`);
+    holder = Bun.spawn(
+      [
+        process.execPath,
+        join(import.meta.dir, "..", "idle-holder.ts"),
+        String(server.port),
+        String(Math.ceil(idle / IDLE_PER_TOPIC)),
+        String(IDLE_PER_TOPIC),
+        prefix,
+      ],
+      {
+        stdin: "pipe",
+        stdout: "pipe",
+        stderr: "inherit",
+      },
+    );
     const held = JSON.parse(await firstLine(holder.stdout)) as { ready: number; failed: number };
     await Bun.sleep(1000);
     await settle();

@@ -28,7 +28,11 @@ export async function publishRate(eventLog: Engine, publishes: number, concurren
     const started = performance.now();
     await concurrently(publishes, concurrency, async (i) => {
       const sent = performance.now();
-      const res = await fetch(url, { method: "POST", headers, body: JSON.stringify({ target: "topic:rate", message: `rate ${i}` }) });
+      const res = await fetch(url, {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ target: "topic:rate", message: `rate ${i}` }),
+      });
       if (res.status !== 200) throw new Error(`publish failed: ${res.status}`);
       await res.arrayBuffer();
       acks[i] = performance.now() - sent;

@@ -38,7 +38,10 @@ async function resume(port: number, topic: string, afterId: string, events: numb
   let lastWasNewline = false;
   let tail = "";
   try {
-    const res = await fetch(`http://127.0.0.1:${port}/sse?topic=${topic}`, { headers: { "last-event-id": afterId, accept: "text/event-stream" }, signal: abort.signal });
+    const res = await fetch(`http://127.0.0.1:${port}/sse?topic=${topic}`, {
+      headers: { "last-event-id": afterId, accept: "text/event-stream" },
+      signal: abort.signal,
+    });
     if (res.status !== 200 || !res.body) throw new Error(`replay stream refused: ${res.status}`);
     for await (const body of res.body) {
       // A frame ends with a blank line; a read may split the "\n\n" (as in the load client).
@@ -70,7 +73,10 @@ async function resume(port: number, topic: string, afterId: string, events: numb
 
 export async function replay(target: Target, events: number): Promise<ReplayResult> {
   // The resuming stream is anonymous: let it replay them all rather than get a snapshot.
-  const server = await target.start({ HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)), HERALD_REPLAY_MAX_ANONYMOUS: String(events) });
+  const server = await target.start({
+    HERALD_LOG_MAX_EVENTS: String(Math.max(100_000, events * 2)),
+    HERALD_REPLAY_MAX_ANONYMOUS: String(events),
+  });
   try {
     // Warm-up: publishes, and a replay of them, so that both paths are compiled.
     let afterId = "";
@@ -81,7 +87,11 @@ export async function replay(target: Target, events: number): Promise<ReplayResu
 
     let lastId = 0;
     await concurrently(events, PUBLISHERS, async (i) => {
-      const id = await publishThroughApi(server.port, "replay", `missed event ${i} of ${events}: stock of sku-${i % 97} changed`);
+      const id = await publishThroughApi(
+        server.port,
+        "replay",
+        `missed event ${i} of ${events}: stock of sku-${i % 97} changed`,
+      );
       lastId = Math.max(lastId, Number(id.slice(id.lastIndexOf("-") + 1)));
     });
     await Bun.sleep(500);

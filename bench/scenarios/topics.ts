@@ -82,7 +82,11 @@ export async function manyTopics(
 
     const samples = clients.map((client) => client.latencySamples());
     const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
-    samples.reduce((at, s) => (all.set(s, at), at + s.length), 0);
+    let at = 0;
+    for (const s of samples) {
+      all.set(s, at);
+      at += s.length;
+    }
     const latency = percentiles(all);
     return {
       target: target.name,

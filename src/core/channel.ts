@@ -35,7 +35,9 @@ export function groupChannel(name: string): Channel {
 /** Checks a topic name, throwing a 400 that says what a valid one looks like. */
 export function parseTopic(name: string): string {
   if (!TOPIC_NAME.test(name)) {
-    throw new InputError(`"${name}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`);
+    throw new InputError(
+      `"${name}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`,
+    );
   }
   return name;
 }
@@ -81,6 +83,7 @@ export function parseTopicList(values: readonly string[], max: number): string[]
   for (const value of values) {
     for (const part of value.split(/[\s,]+/)) if (part !== "") topics.add(parseTopic(part));
   }
-  if (topics.size > max) throw new InputError(`A stream may follow at most ${max} topics; this one asked for ${topics.size}.`);
+  if (topics.size > max)
+    throw new InputError(`A stream may follow at most ${max} topics; this one asked for ${topics.size}.`);
   return [...topics];
 }

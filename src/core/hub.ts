@@ -7,7 +7,15 @@
  * Because nothing is sent before it is in the log, a stream that resumes from an id finds every
  * later event there.
  */
-import { channelKind, channelName, EVERYONE, topicChannel, userChannel, type Channel, type ChannelKind } from "./channel.ts";
+import {
+  channelKind,
+  channelName,
+  EVERYONE,
+  topicChannel,
+  userChannel,
+  type Channel,
+  type ChannelKind,
+} from "./channel.ts";
 import { formatEventId, parseEventId, type EventLog, type Position } from "./eventlog/index.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import { Subscriber, type CloseReason, type Framing, type SubscriberInit } from "./subscriber.ts";
@@ -68,7 +76,10 @@ export interface HubOptions {
   heartbeatMs?: number;
   /** A stream whose socket has not drained for this long is dropped; `0` never. Defaults to `45000`. */
   clientTimeoutMs?: number;
-  /** With a shared log, how long a publisher waits for its event to come round before it is answered anyway. Defaults to `5000`. */
+  /**
+   * With a shared log, how long a publisher waits for its event to come round before it is answered anyway. Defaults to
+   * `5000`.
+   */
   followWaitMs?: number;
 }
 
@@ -92,7 +103,9 @@ class Variants {
     return frame;
   }
 }
-/** Followed events whose delivered counts are kept for publishers their event came round before (a few batches' worth). */
+/**
+ * Followed events whose delivered counts are kept for publishers their event came round before (a few batches' worth).
+ */
 const RECENT_KEPT = 16_384;
 /** Events read from the log per step of a replay. */
 const REPLAY_BATCH = 500;
@@ -201,7 +214,12 @@ export class Hub {
     return follow({ epoch: this.#followedEpoch, id: this.#followed }, (events, reached) => {
       if (reached.epoch !== this.#followedEpoch) this.#newEpoch(reached);
       for (const event of events) {
-        const delivered = this.#fanOut(event.channels, { event: event.event, id: formatEventId(event.epoch, event.id), data: event.data }, event.id, event.at);
+        const delivered = this.#fanOut(
+          event.channels,
+          { event: event.event, id: formatEventId(event.epoch, event.id), data: event.data },
+          event.id,
+          event.at,
+        );
         this.#followed = event.id;
         const waiting = this.#waiting.get(event.id);
         if (waiting?.epoch === event.epoch) {
@@ -316,7 +334,11 @@ export class Hub {
     // An id of another epoch (another history: a new database, a Redis that lost its data), or
     // one from before epochs, is never taken as covered.
     const after = start.resumeFrom === null ? null : parseEventId(start.resumeFrom);
-    if (after && (await this.log.covers(after.epoch, after.id)) && (!start.mayReplay || (await start.mayReplay(after.id, subscriber)))) {
+    if (
+      after &&
+      (await this.log.covers(after.epoch, after.id)) &&
+      (!start.mayReplay || (await start.mayReplay(after.id, subscriber)))
+    ) {
       await this.replay(subscriber, after.id);
       return;
     }
@@ -346,7 +368,14 @@ export class Hub {
       const events = await this.log.readAfter(cursor, subscriber.channels, REPLAY_BATCH);
       if (subscriber.closed) return count;
       for (const event of events) {
-        if (!subscriber.replay(subscriber.encode({ event: event.event, id: formatEventId(event.epoch, event.id), data: event.data }), event.id, event.at)) return count;
+        if (
+          !subscriber.replay(
+            subscriber.encode({ event: event.event, id: formatEventId(event.epoch, event.id), data: event.data }),
+            event.id,
+            event.at,
+          )
+        )
+          return count;
         cursor = event.id;
         count++;
       }
@@ -372,9 +401,14 @@ export class Hub {
     }
     const started = performance.now();
     const { data } = publication;
-    const stored = await this.log.append({ channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() }, data);
+    const stored = await this.log.append(
+      { channels, event: publication.event, data: typeof data === "string" ? data : "", at: Date.now() },
+      data,
+    );
     const id = formatEventId(stored.epoch, stored.id);
-    const delivered = this.#following ? await this.#followedOut(stored.id, stored.epoch) : this.#fanOut(channels, { event: stored.event, id, data: stored.data }, stored.id, stored.at);
+    const delivered = this.#following
+      ? await this.#followedOut(stored.id, stored.epoch)
+      : this.#fanOut(channels, { event: stored.event, id, data: stored.data }, stored.id, stored.at);
     this.#observePublish((performance.now() - started) / 1000);
     return { id, delivered };
   }
@@ -425,7 +459,16 @@ export class Hub {
     let delivered = 0;
     if (channels.length === 1) {
       const members = this.#channels.get(channels[0]!);
-      if (members) for (const subscriber of members) if (subscriber.deliver(subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing), id, at)) delivered++;
+      if (members)
+        for (const subscriber of members)
+          if (
+            subscriber.deliver(
+              subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
+              id,
+              at,
+            )
+          )
+            delivered++;
     } else {
       const seen = new Set<Subscriber>();
       for (const channel of channels) {
@@ -434,7 +477,14 @@ export class Hub {
         for (const subscriber of members) {
           if (seen.has(subscriber)) continue;
           seen.add(subscriber);
-          if (subscriber.deliver(subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing), id, at)) delivered++;
+          if (
+            subscriber.deliver(
+              subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
+              id,
+              at,
+            )
+          )
+            delivered++;
         }
       }
     }
@@ -467,7 +517,8 @@ export class Hub {
     const frame = encodeMessage(message);
     const variants = new Variants(message);
     let written = 0;
-    for (const subscriber of this.#channels.get(channel) ?? []) if (subscriber.write(subscriber.framing === null ? frame : variants.for(subscriber.framing))) written++;
+    for (const subscriber of this.#channels.get(channel) ?? [])
+      if (subscriber.write(subscriber.framing === null ? frame : variants.for(subscriber.framing))) written++;
     return written;
   }
 
@@ -535,7 +586,9 @@ export class Hub {
       bytesWritten: this.#bytesOfClosed + this.#bytesOfOpen(),
       publishSeconds: {
         // Cumulative, as Prometheus histograms are.
-        buckets: PUBLISH_BUCKETS.map((bound, i) => [bound, this.#publishBuckets.slice(0, i + 1).reduce((a, b) => a + b, 0)] as const),
+        buckets: PUBLISH_BUCKETS.map(
+          (bound, i) => [bound, this.#publishBuckets.slice(0, i + 1).reduce((a, b) => a + b, 0)] as const,
+        ),
         sum: this.#publishSum,
         count: this.#publishCount,
       },
@@ -554,7 +607,8 @@ export class Hub {
 
   #sweep(): void {
     const now = Date.now();
-    for (const subscriber of [...this.#subscribers]) if (subscriber.isStale(now, this.#clientTimeoutMs)) subscriber.dropStale();
+    for (const subscriber of [...this.#subscribers])
+      if (subscriber.isStale(now, this.#clientTimeoutMs)) subscriber.dropStale();
   }
 
   /**

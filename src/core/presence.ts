@@ -35,7 +35,11 @@ export class RedisPresence {
   readonly #timer: ReturnType<typeof setInterval>;
 
   constructor(hub: Hub, options: PresenceOptions) {
-    this.#redis = new RedisClient(options.url, { enableOfflineQueue: false, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
+    this.#redis = new RedisClient(options.url, {
+      enableOfflineQueue: false,
+      maxRetries: 4_294_967_295,
+      connectionTimeout: 3_000,
+    });
     this.#hub = hub;
     const intervalMs = options.intervalMs ?? 2_000;
     this.#ttlMs = options.ttlMs ?? intervalMs * 3;
@@ -51,13 +55,18 @@ export class RedisPresence {
   async publish(): Promise<void> {
     try {
       if (!this.#redis.connected) await this.#redis.connect();
-      await withinTimeout(this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]), this.#timeoutMs);
+      await withinTimeout(
+        this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]),
+        this.#timeoutMs,
+      );
     } catch {
       // Redis is unreachable: this process drops out of the totals until it is back.
     }
   }
 
-  /** The counts of every live process, summed; fails with `RedisUnavailableError` when Redis does not answer in time. */
+  /**
+   * The counts of every live process, summed; fails with `RedisUnavailableError` when Redis does not answer in time.
+   */
   totals(): Promise<ClusterCounts> {
     return withinTimeout(this.#totals(), this.#timeoutMs);
   }
@@ -67,7 +76,10 @@ export class RedisPresence {
     const keys: string[] = [];
     let cursor = "0";
     do {
-      const [next, found] = (await this.#redis.send("SCAN", [cursor, "MATCH", this.#pattern, "COUNT", "1000"])) as [string, string[]];
+      const [next, found] = (await this.#redis.send("SCAN", [cursor, "MATCH", this.#pattern, "COUNT", "1000"])) as [
+        string,
+        string[],
+      ];
       keys.push(...found);
       cursor = next;
     } while (cursor !== "0");

@@ -23,13 +23,16 @@ const LINE_BREAK = /\r\n|\r|\n/;
 
 function checkField(field: "event" | "id", value: string): void {
   // A CR or LF would end the field early and let the rest be read as new fields.
-  if (value.includes("\n") || value.includes("\r")) throw new HeraldError(`an SSE ${field} must not contain a line break: ${JSON.stringify(value)}`);
+  if (value.includes("\n") || value.includes("\r"))
+    throw new HeraldError(`an SSE ${field} must not contain a line break: ${JSON.stringify(value)}`);
   // The spec makes the browser ignore an id containing NUL, which would silently break resume.
-  if (field === "id" && value.includes("\0")) throw new HeraldError(`an SSE id must not contain NUL: ${JSON.stringify(value)}`);
+  if (field === "id" && value.includes("\0"))
+    throw new HeraldError(`an SSE id must not contain NUL: ${JSON.stringify(value)}`);
 }
 
 function checkRetry(retry: number): void {
-  if (!Number.isSafeInteger(retry) || retry < 0) throw new HeraldError(`SSE retry must be a whole number of milliseconds >= 0, got ${retry}`);
+  if (!Number.isSafeInteger(retry) || retry < 0)
+    throw new HeraldError(`SSE retry must be a whole number of milliseconds >= 0, got ${retry}`);
 }
 
 /** The message as wire text, ending in the blank line that dispatches it. */

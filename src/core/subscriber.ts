@@ -53,7 +53,8 @@ export interface SubscriberInit {
  * The part of Bun's direct stream controller a subscriber writes through. `close(error)` drops
  * the connection; a sink without it (a test's) is ended instead.
  */
-type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end"> & Partial<Pick<ReadableStreamDirectController, "close">>;
+type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end"> &
+  Partial<Pick<ReadableStreamDirectController, "close">>;
 
 /**
  * Why a slow or stale stream's connection is dropped. Bun 1.4.5 keeps a connection open while it
@@ -65,7 +66,9 @@ type Sink = Pick<ReadableStreamDirectController, "write" | "flush" | "end"> & Pa
 const DROPPED = (() => {
   const limit = Error.stackTraceLimit;
   Error.stackTraceLimit = 0;
-  const error = new Error("herald: a slow or stalled stream's connection was dropped (see the log's \"stream closed\" line)");
+  const error = new Error(
+    "herald: a slow or stalled stream's connection was dropped (see the log's \"stream closed\" line)",
+  );
   Error.stackTraceLimit = limit;
   return error;
 })();
@@ -143,7 +146,10 @@ export class Subscriber implements Due {
   #hand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
     const written = this.#sink.write(this.#writer.join(frames, bytes));
     // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
-    if (written === 0) return this.close(undefined, "client");
+    if (written === 0) {
+      this.close(undefined, "client");
+      return;
+    }
     const full = typeof written === "number" ? null : written;
     this.#sink.flush();
     if (full && !this.#drain) this.#watchDrain(full);
@@ -264,7 +270,8 @@ export class Subscriber implements Due {
       if (this.closed || this.#drain) continue;
       let count = 0;
       let bytes = 0;
-      while (count < this.#own.length && (count === 0 || bytes + this.#own[count]!.byteLength <= PACE_PIECE)) bytes += this.#own[count++]!.byteLength;
+      while (count < this.#own.length && (count === 0 || bytes + this.#own[count]!.byteLength <= PACE_PIECE))
+        bytes += this.#own[count++]!.byteLength;
       const piece = this.#own.splice(0, count);
       this.#ownBytes -= bytes;
       this.#tryHand(piece, bytes, false);

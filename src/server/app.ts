@@ -49,7 +49,11 @@ import { MONITOR_PAGE, monitorFigures } from "../../views/monitor.ts";
 /** A request handler as `Bun.serve` calls it. */
 export type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
 /** A route of herald's own, or one added with `addRoutes`: it gets herald's context. */
-export type Route<C extends AppContext = AppContext> = (ctx: C, req: Request, server: Server<unknown>) => Response | Promise<Response>;
+export type Route<C extends AppContext = AppContext> = (
+  ctx: C,
+  req: Request,
+  server: Server<unknown>,
+) => Response | Promise<Response>;
 export type Method = "GET" | "POST" | "OPTIONS";
 /** Routes by path (`/inventory/:sku` style) and method, as `Bun.serve({ routes })` takes them. */
 export type RouteTable = Record<string, Partial<Record<Method, Handler>>>;
@@ -67,7 +71,10 @@ export interface HandleOptions {
  * which `loadConfig` reads from the `HERALD_*` variables), and the hooks an app passes in code.
  */
 export interface HeraldOptions extends Partial<Config> {
-  /** Decides subscribe and publish permissions; see `AuthorizeHook` in `src/server/policy.ts`. Defaults to herald's policy. */
+  /**
+   * Decides subscribe and publish permissions; see `AuthorizeHook` in `src/server/policy.ts`. Defaults to herald's
+   * policy.
+   */
   authorize?: AuthorizeHook;
   /** Where log lines go. Defaults to JSON lines on stdout at `logLevel`. */
   log?: Logger;
@@ -137,7 +144,8 @@ function openEventLog(config: Config, logger: Logger): EventLog {
 /** Where sign-outs are kept: beside the events, so every process that shares the log honours them. */
 function openRevocations(config: Config, log: Logger): Revocations {
   if (config.eventLog === "memory") return new MemoryRevocations();
-  if (config.eventLog === "redis") return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => log.warn(message));
+  if (config.eventLog === "redis")
+    return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => log.warn(message));
   return new SqliteRevocations(join(config.dataDir, "herald.db"));
 }
 
@@ -151,12 +159,16 @@ function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string)
     log.persistence().then(
       (settings) => {
         if (settings && settings.appendonly !== "yes" && settings.save.trim() === "") {
-          logger.warn('redis keeps nothing across a restart (appendonly no, save ""): a Redis restart loses every event; turn on appendonly', settings);
+          logger.warn(
+            'redis keeps nothing across a restart (appendonly no, save ""): a Redis restart loses every event; turn on appendonly',
+            settings,
+          );
         }
       },
       // Not reachable yet: say so once, and ask again later (not worth keeping a process alive for).
       () => {
-        if (!told) logger.warn("redis unreachable: answering 503 until it is; check REDIS_URL", { redis: new URL(url).host });
+        if (!told)
+          logger.warn("redis unreachable: answering 503 until it is; check REDIS_URL", { redis: new URL(url).host });
         told = true;
         setTimeout(check, 5_000).unref();
       },
@@ -175,15 +187,31 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
   const secret = loadSecret(config.secret, config.dataDir);
   const { limits } = config;
   const log = options.log ?? createLogger(config.logLevel);
-  const hub = new Hub({ log: openEventLog(config, log), heartbeatMs: config.heartbeatMs, clientTimeoutMs: config.clientTimeoutMs });
+  const hub = new Hub({
+    log: openEventLog(config, log),
+    heartbeatMs: config.heartbeatMs,
+    clientTimeoutMs: config.clientTimeoutMs,
+  });
   const ctx: AppContext = {
     config,
     hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
     revocations: openRevocations(config, log),
     csrf: new CsrfTokens(secret),
-    policy: new Policy({ anonymous: config.anonymous, privateTopics: config.privateTopics, authorize: options.authorize }),
-    presence: config.eventLog === "redis" ? new RedisPresence(hub, { url: config.redisUrl!, prefix: config.redisPrefix, intervalMs: config.presenceMs, timeoutMs: config.redisTimeoutMs }) : null,
+    policy: new Policy({
+      anonymous: config.anonymous,
+      privateTopics: config.privateTopics,
+      authorize: options.authorize,
+    }),
+    presence:
+      config.eventLog === "redis"
+        ? new RedisPresence(hub, {
+            url: config.redisUrl!,
+            prefix: config.redisPrefix,
+            intervalMs: config.presenceMs,
+            timeoutMs: config.redisTimeoutMs,
+          })
+        : null,
     log,
     rates: {
       streamsPerIp: new RateLimiter(limits.streamsPerIpPerS),
@@ -200,18 +228,28 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
   ctx.pages.add({
     ...MONITOR_PAGE,
     check(user) {
-      if (!user?.groups.includes(ADMINS)) throw new HttpError(user ? 403 : 401, "Only members of admins may follow the monitor.");
+      if (!user?.groups.includes(ADMINS))
+        throw new HttpError(user ? 403 : 401, "Only members of admins may follow the monitor.");
     },
-    snapshot: async () => html`<div id="monitor-figures" hx-swap-oob="innerHTML">${monitorFigures(await clientFigures(ctx))}</div>`.value,
+    snapshot: async () =>
+      html`<div id="monitor-figures" hx-swap-oob="innerHTML">${monitorFigures(await clientFigures(ctx))}</div>`.value,
   });
   // Not swapped by the embedded feed; it carries the id a reconnect resumes from.
-  ctx.pages.add({ ...EMBED_PAGE, snapshot: async (_user, channels, upTo) => (await inboxItems(ctx, null, channels, upTo)).value });
+  ctx.pages.add({
+    ...EMBED_PAGE,
+    snapshot: async (_user, channels, upTo) => (await inboxItems(ctx, null, channels, upTo)).value,
+  });
 
   const services: Service[] = [];
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
   services.push({ stop: stopMonitorFeed, close: () => ctx.revocations.close() });
 
-  const answer = async (route: Route, req: Request, server: Server<unknown>, identified: boolean): Promise<Response> => {
+  const answer = async (
+    route: Route,
+    req: Request,
+    server: Server<unknown>,
+    identified: boolean,
+  ): Promise<Response> => {
     const viewer = () => viewerOf(ctx, req);
     try {
       checkAddress(req);
@@ -219,19 +257,31 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
       return await route(ctx, req, server);
     } catch (error) {
       if (error instanceof HttpError) return errorResponse(req, error, viewer, config.retryMs);
-      if (error instanceof InputError) return errorResponse(req, new HttpError(400, error.message), viewer, config.retryMs);
+      if (error instanceof InputError)
+        return errorResponse(req, new HttpError(400, error.message), viewer, config.retryMs);
       if (error instanceof URIError) {
-        const malformed = new HttpError(400, "The address has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).");
+        const malformed = new HttpError(
+          400,
+          "The address has a malformed percent-encoding (a % not followed by two hex digits, or bytes that are not UTF-8).",
+        );
         return errorResponse(req, malformed, viewer, config.retryMs);
       }
       if (error instanceof RedisUnavailableError) {
         log.warn("redis unreachable", { method: req.method, path: pathOf(req) });
-        const refused = new HttpError(503, "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.", { "retry-after": "5" });
+        const refused = new HttpError(
+          503,
+          "herald cannot reach its event store (Redis) right now, so nothing was sent; try again shortly.",
+          { "retry-after": "5" },
+        );
         return errorResponse(req, refused, viewer, config.retryMs);
       }
       if (isDiskFull(error)) {
         log.error("disk full", { method: req.method, path: pathOf(req), data_dir: config.dataDir });
-        const refused = new HttpError(507, "herald's disk is full, so nothing was stored or sent; try again once space has been freed.", { "retry-after": "30" });
+        const refused = new HttpError(
+          507,
+          "herald's disk is full, so nothing was stored or sent; try again once space has been freed.",
+          { "retry-after": "30" },
+        );
         return errorResponse(req, refused, viewer, config.retryMs);
       }
       return internalError(req, error, log, viewer);
@@ -252,7 +302,8 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
   const addRoutes = (table: Record<string, Partial<Record<Method, Route>>>, handleOptions?: HandleOptions) => {
     for (const [path, methods] of Object.entries(table)) {
       const wrapped: Partial<Record<Method, Handler>> = (routes[path] ??= {});
-      for (const [method, route] of Object.entries(methods) as Array<[Method, Route]>) wrapped[method] = handle(route, handleOptions);
+      for (const [method, route] of Object.entries(methods) as Array<[Method, Route]>)
+        wrapped[method] = handle(route, handleOptions);
     }
   };
   addRoutes({
@@ -270,7 +321,8 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
   // Streams and embed fragments may be used from the origins in HERALD_CORS_ORIGINS, refusals included.
   addRoutes({ "/sse": { GET: openStream }, "/embed/:topic": { GET: embed } }, { cors: true });
   addRoutes({ "/sse": { OPTIONS: preflight }, "/embed/:topic": { OPTIONS: preflight } });
-  for (const [path, asset] of loadAssets()) addRoutes({ [path]: { GET: (_ctx, req) => serveAsset(asset, req) } }, { identified: false });
+  for (const [path, asset] of loadAssets())
+    addRoutes({ [path]: { GET: (_ctx, req) => serveAsset(asset, req) } }, { identified: false });
 
   // Bun calls this for paths without a route and for methods a route does not take; an app that
   // mounts only `fetch` gets herald's routes through it too.
@@ -336,7 +388,11 @@ function matchRoute(routes: RouteTable, path: string): Partial<Record<Method, Ha
   for (const [pattern, methods] of Object.entries(routes)) {
     if (!pattern.includes(":")) continue;
     const want = pattern.split("/");
-    if (want.length === parts.length && want.every((segment, i) => (segment.startsWith(":") ? parts[i] !== "" : segment === parts[i]))) return methods;
+    if (
+      want.length === parts.length &&
+      want.every((segment, i) => (segment.startsWith(":") ? parts[i] !== "" : segment === parts[i]))
+    )
+      return methods;
   }
   return undefined;
 }

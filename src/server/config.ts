@@ -24,13 +24,19 @@ export interface Config {
   sessionTtlS: number;
   /** Most topics one stream may follow. `HERALD_MAX_TOPICS`, defaults to `32`. */
   maxTopicsPerStream: number;
-  /** Bearer tokens for `POST /api/publish`. `HERALD_PUBLISH_TOKENS`, comma-separated; defaults to none (the API refuses everyone). */
+  /**
+   * Bearer tokens for `POST /api/publish`. `HERALD_PUBLISH_TOKENS`, comma-separated; defaults to none (the API refuses
+   * everyone).
+   */
   publishTokens: string[];
   /** Group name → member user ids. `HERALD_GROUPS`, e.g. `admins=alice,bob;ops=carol`; defaults to no groups. */
   groups: Record<string, string[]>;
   /** Whether visitors who are not signed in may open streams. `HERALD_ANONYMOUS` (`on`/`off`), defaults to `on`. */
   anonymous: boolean;
-  /** Topic patterns (`*` matches any run of characters) that need permission. `HERALD_PRIVATE_TOPICS`, comma-separated; defaults to none. */
+  /**
+   * Topic patterns (`*` matches any run of characters) that need permission. `HERALD_PRIVATE_TOPICS`, comma-separated;
+   * defaults to none.
+   */
   privateTopics: string[];
   /** The URL people reach herald at. `HERALD_PUBLIC_URL`; an `https:` URL makes cookies `Secure`. Defaults to none. */
   publicUrl: URL | undefined;
@@ -80,11 +86,20 @@ export interface Config {
   logMaxEvents: number;
   /** Oldest event kept for replay, in seconds. `HERALD_LOG_MAX_AGE_S`, defaults to `604800` (7 days). */
   logMaxAgeS: number;
-  /** `full` makes every sqlite commit wait for the disk; `normal` survives crashes of the process. `HERALD_SQLITE_SYNC`, defaults to `normal`. */
+  /**
+   * `full` makes every sqlite commit wait for the disk; `normal` survives crashes of the process. `HERALD_SQLITE_SYNC`,
+   * defaults to `normal`.
+   */
   sqliteSync: "normal" | "full";
-  /** Unsent bytes a stream may hold before it is dropped as a slow consumer. `HERALD_MAX_BUFFER`, defaults to `1048576` (1 MiB). */
+  /**
+   * Unsent bytes a stream may hold before it is dropped as a slow consumer. `HERALD_MAX_BUFFER`, defaults to `1048576`
+   * (1 MiB).
+   */
   maxBuffer: number;
-  /** A stream whose socket has not drained for this long is dropped as stale. `HERALD_CLIENT_TIMEOUT_MS`, defaults to `45000`; `0` never. */
+  /**
+   * A stream whose socket has not drained for this long is dropped as stale. `HERALD_CLIENT_TIMEOUT_MS`, defaults to
+   * `45000`; `0` never.
+   */
   clientTimeoutMs: number;
   /** On shutdown, clients are told to come back at random within this window. `HERALD_DRAIN_MS`, defaults to `5000`. */
   drainMs: number;
@@ -98,13 +113,22 @@ export interface Config {
   replayMaxAnonymous: number;
   /** How often the `market` topic gets new prices, while someone follows it. `HERALD_MARKET_MS`, defaults to `2000`. */
   marketMs: number;
-  /** How often the `metrics` topic gets this process's figures, while someone follows it. `HERALD_METRICS_MS`, defaults to `3000`. */
+  /**
+   * How often the `metrics` topic gets this process's figures, while someone follows it. `HERALD_METRICS_MS`, defaults
+   * to `3000`.
+   */
   metricsMs: number;
   /** Time between the status steps of a demo order. `HERALD_ORDER_STEP_MS`, defaults to `3000`. */
   orderStepMs: number;
-  /** Whether the demo shop (inventory, orders, live feeds; `shop.db`) runs beside herald. `HERALD_DEMO` (`on`/`off`), defaults to `on`. */
+  /**
+   * Whether the demo shop (inventory, orders, live feeds; `shop.db`) runs beside herald. `HERALD_DEMO` (`on`/`off`),
+   * defaults to `on`.
+   */
   demo: boolean;
-  /** The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page. `HERALD_HTMX`, defaults to `2`. */
+  /**
+   * The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page.
+   * `HERALD_HTMX`, defaults to `2`.
+   */
   htmx: HtmxVersion;
 }
 
@@ -117,11 +141,20 @@ export interface Limits {
   maxClients: number;
   /** Open streams per signed-in user; past it, 429. `HERALD_MAX_STREAMS_PER_USER`, defaults to `10`. */
   maxStreamsPerUser: number;
-  /** New streams per client address per second (bursts of twice that); past it, 429. `HERALD_STREAMS_PER_IP_PER_S`, defaults to `10`. */
+  /**
+   * New streams per client address per second (bursts of twice that); past it, 429. `HERALD_STREAMS_PER_IP_PER_S`,
+   * defaults to `10`.
+   */
   streamsPerIpPerS: number;
-  /** Publishes per signed-in user per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_USER`, defaults to `5`. */
+  /**
+   * Publishes per signed-in user per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_USER`, defaults
+   * to `5`.
+   */
   publishesPerUserPerS: number;
-  /** Publishes per API token per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_TOKEN`, defaults to `500`. */
+  /**
+   * Publishes per API token per second (bursts of twice that); past it, 429. `HERALD_PUBLISH_RATE_TOKEN`, defaults to
+   * `500`.
+   */
   publishesPerTokenPerS: number;
   /** Bytes in a request body; past it, 413. `HERALD_MAX_BODY_BYTES`, defaults to `262144` (256 KiB). */
   maxBodyBytes: number;
@@ -135,7 +168,11 @@ type Env = Record<string, string | undefined>;
 
 /** A whole number, with its default and bounds from `VARIABLES`. */
 function integer(env: Env, name: VariableName): number {
-  const { default: fallback, min, max = Number.MAX_SAFE_INTEGER } = VARIABLES[name] as Variable & { default: number; min: number };
+  const {
+    default: fallback,
+    min,
+    max = Number.MAX_SAFE_INTEGER,
+  } = VARIABLES[name] as Variable & { default: number; min: number };
   const text = env[name];
   if (text === undefined || text.trim() === "") return fallback;
   const value = /^\s*\d+\s*$/.test(text) ? Number(text) : Number.NaN;
@@ -152,7 +189,10 @@ function text(env: Env, name: VariableName): string {
 }
 
 function list(env: Env, name: string): string[] {
-  return (env[name] ?? "").split(",").map((item) => item.trim()).filter((item) => item !== "");
+  return (env[name] ?? "")
+    .split(",")
+    .map((item) => item.trim())
+    .filter((item) => item !== "");
 }
 
 /** `on` or `off`, with its default from `VARIABLES`. */
@@ -164,12 +204,13 @@ function flag(env: Env, name: VariableName, fallback = (VARIABLES[name] as Varia
   throw new HeraldError(`${name} must be on or off, got ${JSON.stringify(env[name])}`);
 }
 
-
 function proxyHops(env: Env): number {
   const value = env.HERALD_TRUST_PROXY?.trim().toLowerCase();
   if (value && /^\d+$/.test(value)) return integer(env, "HERALD_TRUST_PROXY");
   if (value && !["on", "true", "yes", "off", "false", "no"].includes(value)) {
-    throw new HeraldError(`HERALD_TRUST_PROXY must be on, off or a number of proxies (0–16), got ${JSON.stringify(env.HERALD_TRUST_PROXY)}`);
+    throw new HeraldError(
+      `HERALD_TRUST_PROXY must be on, off or a number of proxies (0–16), got ${JSON.stringify(env.HERALD_TRUST_PROXY)}`,
+    );
   }
   return flag(env, "HERALD_TRUST_PROXY", false) ? 1 : 0;
 }
@@ -180,10 +221,16 @@ function groups(env: Env): Record<string, string[]> {
     if (entry.trim() === "") continue;
     const [name = "", members = "", extra] = entry.split("=").map((part) => part.trim());
     if (!entry.includes("=") || extra !== undefined || !GROUP_NAME.test(name)) {
-      throw new HeraldError(`HERALD_GROUPS: "${entry.trim()}" is not group=user,user (group names are lower-case letters, digits, ".", "_" or "-")`);
+      throw new HeraldError(
+        `HERALD_GROUPS: "${entry.trim()}" is not group=user,user (group names are lower-case letters, digits, ".", "_" or "-")`,
+      );
     }
-    const ids = members.split(",").map((m) => m.trim().toLowerCase()).filter((m) => m !== "");
-    for (const id of ids) if (!USER_ID.test(id)) throw new HeraldError(`HERALD_GROUPS: "${id}" in group ${name} is not a user name`);
+    const ids = members
+      .split(",")
+      .map((m) => m.trim().toLowerCase())
+      .filter((m) => m !== "");
+    for (const id of ids)
+      if (!USER_ID.test(id)) throw new HeraldError(`HERALD_GROUPS: "${id}" in group ${name} is not a user name`);
     out[name] = [...new Set([...(out[name] ?? []), ...ids])];
   }
   return out;
@@ -210,7 +257,8 @@ function workers(env: Env): number {
 function redisUrl(env: Env): string | undefined {
   const value = env.REDIS_URL?.trim();
   if (!value) return undefined;
-  if (!/^(redis|rediss|valkey|valkeys):\/\/./.test(value)) throw new HeraldError(`REDIS_URL must be a redis:// URL, got ${JSON.stringify(value)}`);
+  if (!/^(redis|rediss|valkey|valkeys):\/\/./.test(value))
+    throw new HeraldError(`REDIS_URL must be a redis:// URL, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -252,7 +300,8 @@ function oneOf<T extends string>(env: Env, name: VariableName, values: readonly 
 function tokens(env: Env): string[] {
   const values = list(env, "HERALD_PUBLISH_TOKENS");
   for (const token of values) {
-    if (token.length < 16 || /\s/.test(token)) throw new HeraldError("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters, without spaces");
+    if (token.length < 16 || /\s/.test(token))
+      throw new HeraldError("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters, without spaces");
   }
   return values;
 }
@@ -298,7 +347,12 @@ export function loadConfig(env: Env = process.env): Config {
       maxHtmlBytes: integer(env, "HERALD_MAX_HTML_BYTES"),
       maxBatch: integer(env, "HERALD_MAX_BATCH"),
     },
-    eventLog: oneOf(env, "HERALD_EVENT_LOG", ["sqlite", "memory", "redis"] as const, redisUrl(env) ? "redis" : "sqlite"),
+    eventLog: oneOf(
+      env,
+      "HERALD_EVENT_LOG",
+      ["sqlite", "memory", "redis"] as const,
+      redisUrl(env) ? "redis" : "sqlite",
+    ),
     redisUrl: redisUrl(env),
     redisPrefix: text(env, "HERALD_REDIS_PREFIX"),
     redisTimeoutMs: integer(env, "HERALD_REDIS_TIMEOUT_MS"),

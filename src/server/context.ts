@@ -57,7 +57,10 @@ const identities = new WeakMap<Request, User | null>();
 export async function identify(ctx: AppContext, req: Request): Promise<User | null> {
   if (identities.has(req)) return identities.get(req)!;
   const session = ctx.sessions.verify(cookies(req).get(SESSION_COOKIE));
-  const user = session && !(await ctx.revocations.isRevoked(session.sid)) ? { ...userById(ctx, session.id, session.name), session } : null;
+  const user =
+    session && !(await ctx.revocations.isRevoked(session.sid))
+      ? { ...userById(ctx, session.id, session.name), session }
+      : null;
   identities.set(req, user);
   return user;
 }
@@ -69,7 +72,10 @@ export function currentUser(_ctx: AppContext, req: Request): User | null {
   return user;
 }
 
-/** A user by id, with their groups as `HERALD_GROUPS` says now (for users who are not the asker, such as a notification's recipient). */
+/**
+ * A user by id, with their groups as `HERALD_GROUPS` says now (for users who are not the asker, such as a
+ * notification's recipient).
+ */
 export function userById(ctx: AppContext, id: string, name = id): User {
   return { id, name, groups: groupsOf(ctx.config.groups, id) };
 }
@@ -85,7 +91,10 @@ export function personalChannels(ctx: AppContext, user: User): Channel[] {
   return own.filter((channel) => ctx.policy.allows(principal, "subscribe", channel));
 }
 
-/** Whether `user` (or an anonymous visitor) may read what was sent to any of `channels`: the subscribe permission, as for a stream. */
+/**
+ * Whether `user` (or an anonymous visitor) may read what was sent to any of `channels`: the subscribe permission, as
+ * for a stream.
+ */
 export function mayRead(ctx: AppContext, user: User | null, channels: readonly Channel[]): boolean {
   const principal = principalOf(user);
   return channels.some((channel) => ctx.policy.allows(principal, "subscribe", channel));
@@ -168,7 +177,14 @@ export function viewerOf(ctx: AppContext, req: Request): Viewer {
   } catch {
     // An error page rendered for a bad ?htmx= (or an unparsable address) still renders, for the configured version.
   }
-  return { user, csrf: ctx.csrf.token(nonce, csrfSubject(user)), setCookie, htmx, htmxAsked: asked && htmx !== ctx.config.htmx, nav: ctx.nav };
+  return {
+    user,
+    csrf: ctx.csrf.token(nonce, csrfSubject(user)),
+    setCookie,
+    htmx,
+    htmxAsked: asked && htmx !== ctx.config.htmx,
+    nav: ctx.nav,
+  };
 }
 
 /** The viewer of a page route: like `viewerOf`, but a bad `?htmx=` is a 400. */

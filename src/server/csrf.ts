@@ -45,13 +45,19 @@ export class CsrfTokens {
   /** Throws 403 unless `given` is the token for this nonce and sign-in. */
   verify(nonce: string | null, subject: string | null, given: string | null | undefined): void {
     if (!isNonce(nonce)) {
-      throw new HttpError(403, "This form has no security cookie: reload the page (with cookies enabled) and send it again.");
+      throw new HttpError(
+        403,
+        "This form has no security cookie: reload the page (with cookies enabled) and send it again.",
+      );
     }
     if (!given) throw new HttpError(403, "This form is missing its security token: reload the page and send it again.");
     const expected = Buffer.from(this.token(nonce, subject));
     const actual = Buffer.from(given);
     if (actual.length !== expected.length || !timingSafeEqual(actual, expected)) {
-      throw new HttpError(403, "This form's security token is wrong or out of date: reload the page and send it again.");
+      throw new HttpError(
+        403,
+        "This form's security token is wrong or out of date: reload the page and send it again.",
+      );
     }
   }
 }

@@ -43,7 +43,10 @@ export async function readBody(req: Request, maxBytes: number): Promise<Uint8Arr
   return Buffer.concat(chunks);
 }
 
-/** Parses a urlencoded or multipart body (at most `maxBytes`) into fields, repeated fields as lists. 400 for a malformed body. */
+/**
+ * Parses a urlencoded or multipart body (at most `maxBytes`) into fields, repeated fields as lists. 400 for a malformed
+ * body.
+ */
 export async function readFormData(req: Request, maxBytes: number): Promise<Map<string, string[]>> {
   const body = await readBody(req, maxBytes);
   const parsed = new Response(body, { headers: { "content-type": req.headers.get("content-type") ?? "" } });
@@ -52,7 +55,8 @@ export async function readFormData(req: Request, maxBytes: number): Promise<Map<
   });
   const fields = new Map<string, string[]>();
   for (const [name, value] of data.entries()) {
-    if (typeof value !== "string") throw new HttpError(400, `The field "${name}" is a file; this form takes only text.`);
+    if (typeof value !== "string")
+      throw new HttpError(400, `The field "${name}" is a file; this form takes only text.`);
     const values = fields.get(name);
     if (values) values.push(value);
     else fields.set(name, [value]);
@@ -74,7 +78,10 @@ export async function readJson(req: Request, maxBytes: number): Promise<unknown>
 export async function readForm(req: Request, maxBytes: number): Promise<FormFields> {
   const type = mediaType(req);
   if (!FORM_TYPES.includes(type)) {
-    throw new HttpError(415, `Send this form as application/x-www-form-urlencoded or multipart/form-data, not ${type || "a body without a content type"}.`);
+    throw new HttpError(
+      415,
+      `Send this form as application/x-www-form-urlencoded or multipart/form-data, not ${type || "a body without a content type"}.`,
+    );
   }
   const fields: FormFields = {};
   for (const [name, values] of await readFormData(req, maxBytes)) fields[name] = values[0]!;

@@ -59,7 +59,10 @@ export class Htmx4Framing implements Framing {
   frame(message: SseMessage): SseMessage {
     const placement = message.event === undefined ? undefined : this.#placements.get(message.event);
     if (placement === undefined) return message;
-    const data = placement === "oob" || placement === "main" ? message.data : `<div hx-swap-oob="${placement}">${message.data}</div>`;
+    const data =
+      placement === "oob" || placement === "main"
+        ? message.data
+        : `<div hx-swap-oob="${placement}">${message.data}</div>`;
     return { id: message.id, retry: message.retry, data };
   }
 

@@ -26,7 +26,12 @@ const anonymousLists = new WeakMap<AppContext, Map<string, Promise<Html>>>();
 const ANONYMOUS_LISTS_KEPT = 64;
 
 /** The list items for `channels` (up to event id `upTo`), newest first, as `user` has them. */
-export function inboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
+export function inboxItems(
+  ctx: AppContext,
+  user: User | null,
+  channels: readonly Channel[],
+  upTo?: number,
+): Promise<Html> {
   if (user !== null || upTo === undefined) return readInboxItems(ctx, user, channels, upTo);
   let lists = anonymousLists.get(ctx);
   if (!lists) anonymousLists.set(ctx, (lists = new Map()));
@@ -42,15 +47,30 @@ export function inboxItems(ctx: AppContext, user: User | null, channels: readonl
   return list;
 }
 
-async function readInboxItems(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo?: number): Promise<Html> {
+async function readInboxItems(
+  ctx: AppContext,
+  user: User | null,
+  channels: readonly Channel[],
+  upTo?: number,
+): Promise<Html> {
   const events = await ctx.hub.log.latest(channels, NOTIFICATION, ctx.config.inboxSize, upTo);
-  const read = user ? await ctx.hub.log.readIds(user.id, events.map((e) => e.id)) : new Set<number>();
+  const read = user
+    ? await ctx.hub.log.readIds(
+        user.id,
+        events.map((e) => e.id),
+      )
+    : new Set<number>();
   // Stored fragments are markup herald rendered, or that an API token holder vouched for.
   return raw(events.map((event) => (read.has(event.id) ? asRead(event.data).value : event.data)).join("\n"));
 }
 
 /** The `snapshot` event's data as of event `upTo`: the list replaced out of band, and the unread count. */
-export async function snapshotData(ctx: AppContext, user: User | null, channels: readonly Channel[], upTo: number): Promise<string> {
+export async function snapshotData(
+  ctx: AppContext,
+  user: User | null,
+  channels: readonly Channel[],
+  upTo: number,
+): Promise<string> {
   const items = await inboxItems(ctx, user, channels, upTo);
   const badge = user ? unreadBadge(await unreadCount(ctx, user), true) : "";
   return html`<ul id="notifications" hx-swap-oob="innerHTML">${items}</ul>${badge}`.value;

@@ -68,7 +68,8 @@ function jsonPart(text: string, what: string): Record<string, unknown> {
     if (error instanceof JwtError) throw error;
     throw new JwtError(`the ${what} is not JSON`);
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new JwtError(`the ${what} is not a JSON object`);
+  if (typeof value !== "object" || value === null || Array.isArray(value))
+    throw new JwtError(`the ${what} is not a JSON object`);
   return value as Record<string, unknown>;
 }
 
@@ -80,7 +81,11 @@ function pemBody(pem: string): Uint8Array<ArrayBuffer> {
 
 function stringList(value: unknown, max: number, check: RegExp, what: string): string[] {
   if (value === undefined) return [];
-  if (!Array.isArray(value) || value.length > max || !value.every((item) => typeof item === "string" && check.test(item))) {
+  if (
+    !Array.isArray(value) ||
+    value.length > max ||
+    !value.every((item) => typeof item === "string" && check.test(item))
+  ) {
     throw new JwtError(`${what} must be a list of at most ${max} names`);
   }
   return value as string[];
@@ -104,14 +109,26 @@ export class JwtVerifier {
   static async create(options: JwtVerifierOptions): Promise<JwtVerifier> {
     const keys = new Map<JwtAlgorithm, VerifyingKey>();
     if (options.secret) {
-      const key = await crypto.subtle.importKey("raw", new TextEncoder().encode(options.secret), { name: "HMAC", hash: "SHA-256" }, false, ["verify"]);
+      const key = await crypto.subtle.importKey(
+        "raw",
+        new TextEncoder().encode(options.secret),
+        { name: "HMAC", hash: "SHA-256" },
+        false,
+        ["verify"],
+      );
       keys.set("HS256", { key, params: "HMAC" });
     }
     if (options.publicKey) {
       const der = pemBody(options.publicKey);
-      const rsa = await crypto.subtle.importKey("spki", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"]).catch(() => null);
+      const rsa = await crypto.subtle
+        .importKey("spki", der, { name: "RSASSA-PKCS1-v1_5", hash: "SHA-256" }, false, ["verify"])
+        .catch(() => null);
       if (rsa) keys.set("RS256", { key: rsa, params: "RSASSA-PKCS1-v1_5" });
-      const ec = rsa ? null : await crypto.subtle.importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"]).catch(() => null);
+      const ec = rsa
+        ? null
+        : await crypto.subtle
+            .importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"])
+            .catch(() => null);
       if (ec) keys.set("ES256", { key: ec, params: { name: "ECDSA", hash: "SHA-256" } });
       if (!rsa && !ec) throw new Error("herald: HERALD_JWT_PUBLIC_KEY is neither an RSA nor a P-256 EC public key");
     }
@@ -134,7 +151,10 @@ export class JwtVerifier {
     const alg = header.alg;
     if (typeof alg !== "string") throw new JwtError("the header names no algorithm");
     const verifying = this.#keys.get(alg as JwtAlgorithm);
-    if (!verifying) throw new JwtError(`algorithm ${JSON.stringify(alg.slice(0, 16))} is not accepted (accepted: ${this.algorithms.join(", ")})`);
+    if (!verifying)
+      throw new JwtError(
+        `algorithm ${JSON.stringify(alg.slice(0, 16))} is not accepted (accepted: ${this.algorithms.join(", ")})`,
+      );
     if (header.crit !== undefined) throw new JwtError("the header has critical extensions herald does not know");
     const signature = base64urlBytes(signatureText, "signature");
     const signed = new TextEncoder().encode(`${headerText}.${payloadText}`);
@@ -145,11 +165,13 @@ export class JwtVerifier {
 
   #claims(payload: Record<string, unknown>, now: number): JwtClaims {
     const { sub, exp, nbf, iss, aud, groups, herald } = payload;
-    if (typeof sub !== "string" || !USER_ID.test(sub)) throw new JwtError("sub must be a user id (1–32 lower-case letters, digits, - or _)");
+    if (typeof sub !== "string" || !USER_ID.test(sub))
+      throw new JwtError("sub must be a user id (1–32 lower-case letters, digits, - or _)");
     if (typeof exp !== "number" || !Number.isFinite(exp)) throw new JwtError("exp is missing or not a number");
     const seconds = now / 1000;
     if (exp <= seconds) throw new JwtError("the token has expired");
-    if (nbf !== undefined && (typeof nbf !== "number" || nbf > seconds)) throw new JwtError("the token is not valid yet (nbf)");
+    if (nbf !== undefined && (typeof nbf !== "number" || nbf > seconds))
+      throw new JwtError("the token is not valid yet (nbf)");
     if (this.#issuer !== undefined && iss !== this.#issuer) throw new JwtError("iss is not the configured issuer");
     if (this.#audience !== undefined) {
       const audiences = typeof aud === "string" ? [aud] : Array.isArray(aud) ? aud : [];
@@ -157,7 +179,8 @@ export class JwtVerifier {
     }
     const grants: JwtGrants = { subscribe: [], publish: [] };
     if (herald !== undefined) {
-      if (typeof herald !== "object" || herald === null || Array.isArray(herald)) throw new JwtError("the herald claim must be an object");
+      if (typeof herald !== "object" || herald === null || Array.isArray(herald))
+        throw new JwtError("the herald claim must be an object");
       const claim = herald as Record<string, unknown>;
       grants.subscribe = stringList(claim.subscribe, MAX_PATTERNS, PATTERN, "herald.subscribe");
       grants.publish = stringList(claim.publish, MAX_PATTERNS, PATTERN, "herald.publish");

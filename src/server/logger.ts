@@ -35,7 +35,8 @@ export function createLogger(level: LogLevel, write: (line: string) => void = to
   const threshold = LOG_LEVELS.indexOf(level);
   const at = (name: Exclude<LogLevel, "off">) => {
     if (LOG_LEVELS.indexOf(name) < threshold) return () => {};
-    return (msg: string, fields: LogFields = {}) => write(JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields }));
+    return (msg: string, fields: LogFields = {}) =>
+      write(JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields }));
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

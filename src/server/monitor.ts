@@ -25,7 +25,10 @@ export interface ClientFigures {
 }
 
 /** This process's streams (those on user `user` and topic `topic`, when given), summed up. */
-export async function clientFigures(ctx: AppContext, filters: { user?: string | null; topic?: Channel | null } = {}): Promise<ClientFigures> {
+export async function clientFigures(
+  ctx: AppContext,
+  filters: { user?: string | null; topic?: Channel | null } = {},
+): Promise<ClientFigures> {
   const userFilter = filters.user ?? null;
   const topicFilter = filters.topic ?? null;
   const now = Date.now();
@@ -39,7 +42,8 @@ export async function clientFigures(ctx: AppContext, filters: { user?: string | 
     if (userFilter !== null && !s.channels.includes(userChannel(userFilter))) continue;
     if (topicFilter !== null && !s.channels.includes(topicFilter)) continue;
     if (s.userId) users[s.userId] = (users[s.userId] ?? 0) + 1;
-    for (const channel of s.channels) if (channel.startsWith("topic:")) topics[channel.slice(6)] = (topics[channel.slice(6)] ?? 0) + 1;
+    for (const channel of s.channels)
+      if (channel.startsWith("topic:")) topics[channel.slice(6)] = (topics[channel.slice(6)] ?? 0) + 1;
     ageSum += now - s.connectedAt;
     eventsSent += s.eventsSent;
     if (s.lastEventAt !== null && (lastEventAt === null || s.lastEventAt > lastEventAt)) lastEventAt = s.lastEventAt;

@@ -38,15 +38,22 @@ export class Pages {
 
   /** Registers a page; its name must be new. */
   add(definition: PageDefinition): void {
-    if (this.#pages.has(definition.name)) throw new HeraldError(`a page named "${definition.name}" is already registered`);
+    if (this.#pages.has(definition.name))
+      throw new HeraldError(`a page named "${definition.name}" is already registered`);
     this.#pages.set(definition.name, { definition, framing: new Htmx4Framing(definition.regions) });
   }
 
-  /** The page named by `?page=`: `inbox` when absent, 400 for one herald does not have, 401/403 when `check` refuses. */
+  /**
+   * The page named by `?page=`: `inbox` when absent, 400 for one herald does not have, 401/403 when `check` refuses.
+   */
   parse(text: string | null, user: User | null): PageDefinition {
     const name = text === null || text === "" ? "inbox" : text;
     const page = this.#pages.get(name)?.definition;
-    if (!page) throw new HttpError(400, `There is no page "${name}" to stream for; use one of ${[...this.#pages.keys()].join(", ")}.`);
+    if (!page)
+      throw new HttpError(
+        400,
+        `There is no page "${name}" to stream for; use one of ${[...this.#pages.keys()].join(", ")}.`,
+      );
     page.check?.(user);
     return page;
   }
@@ -63,7 +70,8 @@ export class Pages {
    */
   reserved(): Set<string> {
     const names = new Set(["close"]);
-    for (const { definition } of this.#pages.values()) for (const event of Object.keys(definition.regions)) names.add(event);
+    for (const { definition } of this.#pages.values())
+      for (const event of Object.keys(definition.regions)) names.add(event);
     names.delete("notification");
     return names;
   }
@@ -71,6 +79,9 @@ export class Pages {
 
 /** The `sse-connect` URL of a page. */
 export function pageStreamUrl(page: PageSpec, topics: readonly string[] = []): string {
-  const query = [page.name === "inbox" ? "" : `page=${page.name}`, topics.length ? `topic=${topics.map(encodeURIComponent).join(",")}` : ""].filter(Boolean);
+  const query = [
+    page.name === "inbox" ? "" : `page=${page.name}`,
+    topics.length ? `topic=${topics.map(encodeURIComponent).join(",")}` : "",
+  ].filter(Boolean);
   return query.length ? `/sse?${query.join("&")}` : "/sse";
 }

@@ -99,8 +99,14 @@ export class Policy {
   check(principal: Principal, action: Action, channel: Channel): void {
     if (this.allows(principal, action, channel)) return;
     if (principal.kind === "anonymous") {
-      throw new HttpError(401, action === "publish" ? "Sign in to send notifications." : `Sign in to follow ${channel}.`);
+      throw new HttpError(
+        401,
+        action === "publish" ? "Sign in to send notifications." : `Sign in to follow ${channel}.`,
+      );
     }
-    throw new HttpError(403, action === "publish" ? `You may not send to ${channel}.` : `You may not follow ${channel}.`);
+    throw new HttpError(
+      403,
+      action === "publish" ? `You may not send to ${channel}.` : `You may not follow ${channel}.`,
+    );
   }
 }

@@ -30,7 +30,9 @@ export function describe(principal: Principal): string {
 export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): void {
   const wait = limiter.take(key, count);
   if (wait > 0) {
-    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, { "retry-after": String(wait) });
+    throw new HttpError(429, `Too many notifications sent in a short time; try again in ${wait} s.`, {
+      "retry-after": String(wait),
+    });
   }
 }
 
@@ -43,12 +45,24 @@ export function authorizeAll(ctx: AppContext, by: Principal, events: readonly Ou
  * Publishes events that `authorizeAll` accepted, in order, and logs each. Resolves once all are
  * durable and sent: only then may the publisher be told they were accepted.
  */
-export async function publishAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): Promise<PublishResult[]> {
+export async function publishAll(
+  ctx: AppContext,
+  by: Principal,
+  events: readonly Outgoing[],
+): Promise<PublishResult[]> {
   // Appended in one go, so that a batch is committed together.
-  const results = await Promise.all(events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })));
+  const results = await Promise.all(
+    events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })),
+  );
   if (events.length === 1) {
     const { targets, event } = events[0]!;
-    ctx.log.info("published", { id: results[0]!.id, event, targets: targets.join(","), delivered: results[0]!.delivered, by: describe(by) });
+    ctx.log.info("published", {
+      id: results[0]!.id,
+      event,
+      targets: targets.join(","),
+      delivered: results[0]!.delivered,
+      by: describe(by),
+    });
     return results;
   }
   // A batch is one line (each event's own at debug): a feed of many topics would otherwise write
@@ -62,7 +76,14 @@ export async function publishAll(ctx: AppContext, by: Principal, events: readonl
     delivered: results.reduce((sum, r) => sum + r.delivered, 0),
     by: describe(by),
   });
-  events.forEach(({ targets, event }, i) => ctx.log.debug("published", { id: results[i]!.id, event, targets: targets.join(","), delivered: results[i]!.delivered }));
+  for (const [i, { targets, event }] of events.entries()) {
+    ctx.log.debug("published", {
+      id: results[i]!.id,
+      event,
+      targets: targets.join(","),
+      delivered: results[i]!.delivered,
+    });
+  }
   return results;
 }
 

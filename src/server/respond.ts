@@ -46,7 +46,11 @@ export function pathOf(req: Request): string {
 /** Whether the asker wants JSON: the API, and clients that ask for JSON rather than HTML. */
 function wantsJson(req: Request, path: string): boolean {
   const accept = req.headers.get("accept") ?? "";
-  return path.startsWith("/api/") || path === "/healthz" || (accept.includes("application/json") && !accept.includes("text/html"));
+  return (
+    path.startsWith("/api/") ||
+    path === "/healthz" ||
+    (accept.includes("application/json") && !accept.includes("text/html"))
+  );
 }
 
 /**
@@ -79,7 +83,11 @@ export function errorResponse(req: Request, error: HttpError, viewer: () => View
 
 /** Logs an unexpected failure and answers 500 without details. */
 export function internalError(req: Request, error: unknown, log: Logger, viewer: () => Viewer): Response {
-  log.error("unhandled error", { method: req.method, path: pathOf(req), error: String(error instanceof Error ? error.stack : error) });
+  log.error("unhandled error", {
+    method: req.method,
+    path: pathOf(req),
+    error: String(error instanceof Error ? error.stack : error),
+  });
   return errorResponse(req, new HttpError(500, "Something went wrong on the server; it has been logged."), viewer, 0);
 }
 

@@ -42,7 +42,9 @@ export class SqliteRevocations implements Revocations {
     this.#db = new Database(path);
     this.#db.run("PRAGMA busy_timeout = 5000");
     this.#db.run("PRAGMA journal_mode = WAL");
-    this.#db.run("CREATE TABLE IF NOT EXISTS revoked_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID");
+    this.#db.run(
+      "CREATE TABLE IF NOT EXISTS revoked_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID",
+    );
   }
 
   async revoke(sid: string, expiresAt: number): Promise<void> {
@@ -51,7 +53,9 @@ export class SqliteRevocations implements Revocations {
   }
 
   async isRevoked(sid: string): Promise<boolean> {
-    return this.#db.query("SELECT 1 FROM revoked_sessions WHERE sid = ? AND expires_at > ?").get(sid, Date.now()) !== null;
+    return (
+      this.#db.query("SELECT 1 FROM revoked_sessions WHERE sid = ? AND expires_at > ?").get(sid, Date.now()) !== null
+    );
   }
 
   async close(): Promise<void> {
@@ -82,7 +86,12 @@ export class RedisRevocations implements Revocations {
 
   constructor(url: string, prefix: string, warn: (message: string) => void = () => {}) {
     // Like the event log's client: refuse at once while Redis is away rather than hold requests.
-    this.#redis = new RedisClient(url, { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 });
+    this.#redis = new RedisClient(url, {
+      enableOfflineQueue: false,
+      autoReconnect: true,
+      maxRetries: 4_294_967_295,
+      connectionTimeout: 3_000,
+    });
     this.#key = `${prefix}revoked-sessions`;
     this.#warn = warn;
     this.#timer = setInterval(() => void this.#sync(), SYNC_MS);
@@ -140,7 +149,9 @@ export class RedisRevocations implements Revocations {
     await this.#flush();
     const now = Date.now();
     await this.#run((redis) => redis.send("ZREMRANGEBYSCORE", [this.#key, "-inf", String(now)]));
-    const all = (await this.#run((redis) => redis.send("ZRANGEBYSCORE", [this.#key, String(now), "+inf", "WITHSCORES"]))) as string[] | undefined;
+    const all = (await this.#run((redis) =>
+      redis.send("ZRANGEBYSCORE", [this.#key, String(now), "+inf", "WITHSCORES"]),
+    )) as string[] | undefined;
     if (!all) return;
     for (const [sid, at] of this.#known) if (at <= now) this.#known.delete(sid);
     for (let i = 0; i + 1 < all.length; i += 2) this.#known.set(all[i]!, Number(all[i + 1]));

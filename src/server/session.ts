@@ -44,11 +44,10 @@ export const USER_NAME = /^[A-Za-z0-9_-]{1,32}$/;
 export function parseUserName(value: unknown): { id: string; name: string } {
   const name = typeof value === "string" ? value.trim() : "";
   if (!USER_NAME.test(name)) {
-    throw new HttpError(400, "A name is 1–32 letters, digits, \"-\" or \"_\".");
+    throw new HttpError(400, 'A name is 1–32 letters, digits, "-" or "_".');
   }
   return { id: name.toLowerCase(), name };
 }
-
 
 function base64url(bytes: Uint8Array | string): string {
   return Buffer.from(bytes).toString("base64url");
@@ -77,9 +76,17 @@ export class SessionSigner {
     return new Bun.CryptoHasher("sha256", this.#secret).update(payload).digest();
   }
 
-  /** A new session for a user (with a fresh random id), valid for the session lifetime from `now` (ms), and its cookie value. */
+  /**
+   * A new session for a user (with a fresh random id), valid for the session lifetime from `now` (ms), and its cookie
+   * value.
+   */
   issue(user: { id: string; name: string }, now = Date.now()): { session: Session; cookie: string } {
-    const session: Session = { sid: newSessionId(), id: user.id, name: user.name, exp: Math.floor(now / 1000) + this.#ttlS };
+    const session: Session = {
+      sid: newSessionId(),
+      id: user.id,
+      name: user.name,
+      exp: Math.floor(now / 1000) + this.#ttlS,
+    };
     const payload = base64url(JSON.stringify(session));
     return { session, cookie: `v2.${payload}.${base64url(this.#sign(payload))}` };
   }
@@ -134,7 +141,9 @@ export function loadSecret(configured: string | undefined, dataDir: string): str
   try {
     const kept = readFileSync(path, "utf8").trim();
     if (kept.length >= 32) return kept;
-    throw new HeraldError(`${path} holds a secret of ${kept.length} characters; it needs at least 32. Fix or remove the file (removing it signs everyone out), or set HERALD_SECRET.`);
+    throw new HeraldError(
+      `${path} holds a secret of ${kept.length} characters; it needs at least 32. Fix or remove the file (removing it signs everyone out), or set HERALD_SECRET.`,
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
   }

@@ -53,13 +53,25 @@ export function superviseWorkers(config: Config, entry: string): Promise<number>
         if (workers.size === 0) finished(0);
         return;
       }
-      console.error(JSON.stringify({ time: new Date().toISOString(), level: "error", msg: "worker exited; starting another", worker: index, code }));
+      console.error(
+        JSON.stringify({
+          time: new Date().toISOString(),
+          level: "error",
+          msg: "worker exited; starting another",
+          worker: index,
+          code,
+        }),
+      );
       setTimeout(() => start(index), 1_000);
     });
   };
 
   for (let i = 1; i <= config.workers; i++) start(i);
-  void allListening.then(() => console.log(`herald: ${config.workers} workers listening on http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}`));
+  void allListening.then(() =>
+    console.log(
+      `herald: ${config.workers} workers listening on http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}`,
+    ),
+  );
 
   for (const signal of ["SIGINT", "SIGTERM"] as const) {
     process.on(signal, () => {

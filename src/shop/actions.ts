@@ -32,8 +32,14 @@ export interface StockResult {
 function watcherNotice(product: Product, low: boolean, sentAt: number): OutboxEvent["data"] {
   const level: Level = low ? "warning" : "success";
   const fields = low
-    ? { title: `Low stock: ${product.name}`, message: `${product.sku} is down to ${product.quantity} (threshold ${product.threshold}).` }
-    : { title: `Back in stock: ${product.name}`, message: `${product.sku} is at ${product.quantity} again (threshold ${product.threshold}).` };
+    ? {
+        title: `Low stock: ${product.name}`,
+        message: `${product.sku} is down to ${product.quantity} (threshold ${product.threshold}).`,
+      }
+    : {
+        title: `Back in stock: ${product.name}`,
+        message: `${product.sku} is at ${product.quantity} again (threshold ${product.threshold}).`,
+      };
   return { notification: { ...fields, level, channel: topicChannel(INVENTORY_TOPIC), from: "inventory", sentAt } };
 }
 
@@ -57,9 +63,15 @@ export function recordStockChange(ctx: ShopContext, sku: string, change: StockCh
   const alert = low && !isLow(before) ? "raised" : !low && isLow(before) ? "cleared" : null;
   const events: OutboxEvent[] = [{ targets: topic, event: "product", data: productRow(after, null, true).value }];
   // Read in the same transaction as the change, so that the list is the one as of this event.
-  if (alert) events.push({ targets: topic, event: alert === "raised" ? "low-stock" : "stock-ok", data: alertList(ctx.inventory.all(), true).value });
+  if (alert)
+    events.push({
+      targets: topic,
+      event: alert === "raised" ? "low-stock" : "stock-ok",
+      data: alertList(ctx.inventory.all(), true).value,
+    });
   const watchers = alert ? ctx.inventory.watchers(sku).map(userChannel) : [];
-  if (watchers.length) events.push({ targets: watchers, event: NOTIFICATION, data: watcherNotice(after, low, Date.now()) });
+  if (watchers.length)
+    events.push({ targets: watchers, event: NOTIFICATION, data: watcherNotice(after, low, Date.now()) });
   return { before, after, low, alert, events };
 }
 
@@ -69,7 +81,12 @@ export function recordStockChange(ctx: ShopContext, sku: string, change: StockCh
  * too, or with `sent: false` when the event log cannot take them now (they follow when it can).
  * Throws, having changed nothing, when the change cannot be made.
  */
-export async function changeStock(ctx: ShopContext, by: Principal, sku: string, change: StockChange): Promise<StockResult> {
+export async function changeStock(
+  ctx: ShopContext,
+  by: Principal,
+  sku: string,
+  change: StockChange,
+): Promise<StockResult> {
   // Changing stock means publishing to the inventory topic: whoever may not (it is private, or
   // the authorize hook says no) may not change stock either.
   ctx.policy.check(by, "publish", topicChannel(INVENTORY_TOPIC));
@@ -78,7 +95,15 @@ export async function changeStock(ctx: ShopContext, by: Principal, sku: string, 
     return { ...changed, row: ctx.outbox.add(by, changed.events) };
   });
   const results = await ctx.outbox.sent(row);
-  ctx.log.info("stock changed", { sku, from: before.quantity, to: after.quantity, threshold: after.threshold, alert, by: describe(by), sent: results !== null });
+  ctx.log.info("stock changed", {
+    sku,
+    from: before.quantity,
+    to: after.quantity,
+    threshold: after.threshold,
+    alert,
+    by: describe(by),
+    sent: results !== null,
+  });
   return { product: after, low, alert, ids: results?.map((r) => r.id) ?? [], sent: results !== null };
 }
 
@@ -103,12 +128,23 @@ export async function placeOrder(ctx: ShopContext, user: User, sku: string, quan
     const order = ctx.orders.create(user.id, sku, product.name, quantity);
     // The buyer's whole list, read in the same transaction: applied twice (or after a snapshot
     // that has the order already), it still shows each order once.
-    const placed = { targets: [userChannel(order.userId)], event: "order-placed", data: ordersSnapshot(ctx.orders.of(user.id)).value };
+    const placed = {
+      targets: [userChannel(order.userId)],
+      event: "order-placed",
+      data: ordersSnapshot(ctx.orders.of(user.id)).value,
+    };
     return { order, stock, row: ctx.outbox.add(ORDERS, [...stock.events, placed]) };
   });
   ctx.orders.schedule(order);
   const results = await ctx.outbox.sent(row);
-  ctx.log.info("order placed", { order: order.id, sku, quantity, stock: stock.after.quantity, by: describe({ kind: "user", user }), sent: results !== null });
+  ctx.log.info("order placed", {
+    order: order.id,
+    sku,
+    quantity,
+    stock: stock.after.quantity,
+    by: describe({ kind: "user", user }),
+    sent: results !== null,
+  });
   return order;
 }
 

@@ -25,7 +25,10 @@ import { ORDERS_PAGE, ordersSnapshot } from "./views/orders.ts";
  * Opens `shop.db` and what is kept in it; a file that is not a sound database stops the start-up
  * with one line naming it.
  */
-function openShop(config: HeraldApp["config"], log: ShopContext["log"]): { db: Database; inventory: Inventory; orders: Orders; outbox: Outbox } {
+function openShop(
+  config: HeraldApp["config"],
+  log: ShopContext["log"],
+): { db: Database; inventory: Inventory; orders: Orders; outbox: Outbox } {
   mkdirSync(config.dataDir, { recursive: true });
   const path = join(config.dataDir, "shop.db");
   try {
@@ -38,7 +41,9 @@ function openShop(config: HeraldApp["config"], log: ShopContext["log"]): { db: D
     return { db, outbox, inventory: new Inventory(db), orders: new Orders(db, config.orderStepMs, outbox, log) };
   } catch (error) {
     if (!isCorrupt(error)) throw error;
-    throw new HeraldError(`${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start the demo shop afresh.`);
+    throw new HeraldError(
+      `${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start the demo shop afresh.`,
+    );
   }
 }
 
@@ -65,12 +70,27 @@ export function installShop(herald: HeraldApp): ShopContext {
     close: () => db.close(),
   });
 
-  herald.addPage({ ...LIVE_PAGE, snapshot: async (user, channels, upTo) => liveSnapshot(await liveState(shop, user, channels, upTo)).value }, { href: "/live", label: "Live" });
-  herald.addPage({ ...INVENTORY_PAGE, snapshot: async () => inventorySnapshot(shop.inventory.all()).value }, { href: "/inventory", label: "Inventory" });
-  herald.addPage({ ...ORDERS_PAGE, snapshot: async (user) => ordersSnapshot(user ? shop.orders.of(user.id) : []).value }, { href: "/orders", label: "Orders" });
+  herald.addPage(
+    {
+      ...LIVE_PAGE,
+      snapshot: async (user, channels, upTo) => liveSnapshot(await liveState(shop, user, channels, upTo)).value,
+    },
+    { href: "/live", label: "Live" },
+  );
+  herald.addPage(
+    { ...INVENTORY_PAGE, snapshot: async () => inventorySnapshot(shop.inventory.all()).value },
+    { href: "/inventory", label: "Inventory" },
+  );
+  herald.addPage(
+    { ...ORDERS_PAGE, snapshot: async (user) => ordersSnapshot(user ? shop.orders.of(user.id) : []).value },
+    { href: "/orders", label: "Orders" },
+  );
 
   // The shop's routes take its own context; herald wraps each as it wraps its own.
-  const bind = (route: Route<ShopContext>): Route => (_ctx, req, server) => route(shop, req, server);
+  const bind =
+    (route: Route<ShopContext>): Route =>
+    (_ctx, req, server) =>
+      route(shop, req, server);
   herald.addRoutes({
     "/live": { GET: bind(live) },
     "/inventory": { GET: bind(inventory) },

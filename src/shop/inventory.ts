@@ -11,7 +11,6 @@ import type { Database } from "bun:sqlite";
 import { HttpError } from "../server/errors.ts";
 import { MAX_QUANTITY, SKU, type Product } from "./model.ts";
 
-
 const DEMO_PRODUCTS: Product[] = [
   { sku: "KB-101", name: "Mechanical keyboard", quantity: 12, threshold: 5 },
   { sku: "MS-202", name: "Wireless mouse", quantity: 30, threshold: 10 },
@@ -20,7 +19,6 @@ const DEMO_PRODUCTS: Product[] = [
   { sku: "HP-505", name: "Noise-cancelling headphones", quantity: 6, threshold: 8 },
   { sku: "DK-606", name: "Laptop dock", quantity: 15, threshold: 5 },
 ];
-
 
 /** What one request asks of a product's stock; each field is optional, applied in this order. */
 export interface StockChange {
@@ -40,13 +38,15 @@ export class Inventory {
     this.#db = db;
     db.run(`CREATE TABLE IF NOT EXISTS products (
       sku TEXT PRIMARY KEY, name TEXT NOT NULL, quantity INTEGER NOT NULL, threshold INTEGER NOT NULL, position INTEGER NOT NULL)`);
-    db.run("CREATE TABLE IF NOT EXISTS watchers (sku TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (sku, user_id))");
+    db.run(
+      "CREATE TABLE IF NOT EXISTS watchers (sku TEXT NOT NULL, user_id TEXT NOT NULL, PRIMARY KEY (sku, user_id))",
+    );
     // Checked and seeded in one write transaction: worker processes starting together seed once.
     db.transaction(() => {
       const { n } = db.query<{ n: number }, []>("SELECT count(*) AS n FROM products").get()!;
       if (n > 0) return;
       const insert = db.query("INSERT INTO products (sku, name, quantity, threshold, position) VALUES (?, ?, ?, ?, ?)");
-      DEMO_PRODUCTS.forEach((p, i) => insert.run(p.sku, p.name, p.quantity, p.threshold, i));
+      for (const [i, p] of DEMO_PRODUCTS.entries()) insert.run(p.sku, p.name, p.quantity, p.threshold, i);
     }).immediate();
   }
 
@@ -55,7 +55,9 @@ export class Inventory {
   }
 
   get(sku: string): Product | null {
-    return this.#db.query<Product, [string]>("SELECT sku, name, quantity, threshold FROM products WHERE sku = ?").get(sku);
+    return this.#db
+      .query<Product, [string]>("SELECT sku, name, quantity, threshold FROM products WHERE sku = ?")
+      .get(sku);
   }
 
   /** The product, or a 404 that names the SKU. */
@@ -75,7 +77,10 @@ export class Inventory {
       let quantity = change.quantity ?? before.quantity;
       if (change.delta !== undefined) quantity += change.delta;
       if (quantity < 0) {
-        throw new HttpError(409, `Only ${before.quantity} of ${before.name} left; cannot take ${-(change.delta ?? 0)}.`);
+        throw new HttpError(
+          409,
+          `Only ${before.quantity} of ${before.name} left; cannot take ${-(change.delta ?? 0)}.`,
+        );
       }
       if (quantity > MAX_QUANTITY) throw new HttpError(400, `A quantity can be at most ${MAX_QUANTITY}.`);
       const threshold = change.threshold ?? before.threshold;
@@ -91,15 +96,18 @@ export class Inventory {
   }
 
   watchers(sku: string): string[] {
-    return this.#db.query<{ user_id: string }, [string]>("SELECT user_id FROM watchers WHERE sku = ? ORDER BY user_id").all(sku).map((r) => r.user_id);
+    return this.#db
+      .query<{ user_id: string }, [string]>("SELECT user_id FROM watchers WHERE sku = ? ORDER BY user_id")
+      .all(sku)
+      .map((r) => r.user_id);
   }
 
   watchedBy(userId: string): Set<string> {
-    return new Set(this.#db.query<{ sku: string }, [string]>("SELECT sku FROM watchers WHERE user_id = ?").all(userId).map((r) => r.sku));
+    return new Set(
+      this.#db
+        .query<{ sku: string }, [string]>("SELECT sku FROM watchers WHERE user_id = ?")
+        .all(userId)
+        .map((r) => r.sku),
+    );
   }
 }
-
-
-
-
-

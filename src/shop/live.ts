@@ -10,8 +10,6 @@ import { MARKET_TOPIC, METRICS_TOPIC } from "./topics.ts";
 import type { Metrics, Quote } from "./model.ts";
 import { marketTable, metricsFigures } from "./views/live.ts";
 
-
-
 const SYMBOLS: Array<[string, string, number]> = [
   ["ACME", "Acme Corp.", 182.4],
   ["GLBX", "Globex", 64.1],
@@ -44,7 +42,6 @@ export class Market {
   }
 }
 
-
 /** Reads the process's figures; each reading's rates cover the time since the one before. */
 export class MetricsSampler {
   #hub: Hub;
@@ -56,7 +53,12 @@ export class MetricsSampler {
     this.#hub = hub;
     this.#startedAt = startedAt;
     const stats = hub.stats();
-    this.#last = { at: performance.now(), cpu: process.cpuUsage(), published: stats.published, delivered: stats.delivered };
+    this.#last = {
+      at: performance.now(),
+      cpu: process.cpuUsage(),
+      published: stats.published,
+      delivered: stats.delivered,
+    };
     this.latest = this.#reading(0, 0, 0);
   }
 
@@ -82,7 +84,7 @@ export class MetricsSampler {
     const cpuMicros = cpu.user - this.#last.cpu.user + (cpu.system - this.#last.cpu.system);
     const round = (n: number) => Math.round(n * 10) / 10;
     this.latest = this.#reading(
-      round(cpuMicros / 1e6 / seconds * 100),
+      round((cpuMicros / 1e6 / seconds) * 100),
       round((published - this.#last.published) / seconds),
       round((delivered - this.#last.delivered) / seconds),
     );
@@ -99,7 +101,11 @@ export interface LiveFeeds {
 }
 
 /** Starts the market (every `marketMs`) and metrics (every `metricsMs`) feeds. */
-export function startLiveFeeds(hub: Hub, startedAt: number, { marketMs, metricsMs }: { marketMs: number; metricsMs: number }): LiveFeeds {
+export function startLiveFeeds(
+  hub: Hub,
+  startedAt: number,
+  { marketMs, metricsMs }: { marketMs: number; metricsMs: number },
+): LiveFeeds {
   const market = new Market();
   const metrics = new MetricsSampler(hub, startedAt);
   const marketChannel = topicChannel(MARKET_TOPIC);
@@ -124,4 +130,3 @@ export function startLiveFeeds(hub: Hub, startedAt: number, { marketMs, metricsM
     stop: () => timers.forEach(clearInterval),
   };
 }
-

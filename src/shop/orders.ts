@@ -14,13 +14,12 @@ import { STEPS, type Order } from "./model.ts";
 import type { Logger } from "../server/logger.ts";
 import type { Outbox } from "./outbox.ts";
 import type { Principal } from "../server/policy.ts";
-import { orderCard, } from "./views/orders.ts";
+import { orderCard } from "./views/orders.ts";
 
 /** The shop, publishing for its orders. */
 export const ORDERS: Principal = { kind: "system", label: "orders" };
 /** How long a step that could not be written (a full disk) waits before it is tried again. */
 const STEP_RETRY_MS = 1_000;
-
 
 interface OrderRow {
   id: number;
@@ -34,7 +33,16 @@ interface OrderRow {
 }
 
 function fromRow(r: OrderRow): Order {
-  return { id: r.id, userId: r.user_id, sku: r.sku, item: r.item, quantity: r.quantity, step: r.step, times: JSON.parse(r.times) as number[], nextAt: r.next_at };
+  return {
+    id: r.id,
+    userId: r.user_id,
+    sku: r.sku,
+    item: r.item,
+    quantity: r.quantity,
+    step: r.step,
+    times: JSON.parse(r.times) as number[],
+    nextAt: r.next_at,
+  };
 }
 
 /** The orders table, and the timers that move orders along. */
@@ -81,7 +89,10 @@ export class Orders {
 
   /** The user's latest orders, newest first. */
   of(userId: string, limit = 20): Order[] {
-    return this.#db.query<OrderRow, [string, number]>("SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?").all(userId, limit).map(fromRow);
+    return this.#db
+      .query<OrderRow, [string, number]>("SELECT * FROM orders WHERE user_id = ? ORDER BY id DESC LIMIT ?")
+      .all(userId, limit)
+      .map(fromRow);
   }
 
   /** Moves an order one step on, unless another process already did; returns it then, else `null`. */
@@ -91,7 +102,9 @@ export class Orders {
     const times = JSON.stringify([...order.times, now]);
     const nextAt = step < STEPS.length - 1 ? now + this.#stepMs : null;
     const row = this.#db
-      .query<OrderRow, [number, string, number | null, number, number]>("UPDATE orders SET step = ?, times = ?, next_at = ? WHERE id = ? AND step = ? RETURNING *")
+      .query<OrderRow, [number, string, number | null, number, number]>(
+        "UPDATE orders SET step = ?, times = ?, next_at = ? WHERE id = ? AND step = ? RETURNING *",
+      )
       .get(step, times, nextAt, order.id, order.step);
     return row ? fromRow(row) : null;
   }
@@ -99,25 +112,36 @@ export class Orders {
   /** Takes the order's next step when it is due: the step and its `order-status` event in one transaction. */
   schedule(order: Order): void {
     if (order.nextAt === null || this.#closed) return;
-    const timer = setTimeout(() => {
-      this.#timers.delete(order.id);
-      let next: Order | null;
-      try {
-        next = this.#outbox.transaction(() => {
-          const moved = this.advance(order);
-          if (moved) this.#outbox.add(ORDERS, [{ targets: [userChannel(moved.userId)], event: "order-status", data: orderCard(moved, true).value }]);
-          return moved;
-        });
-      } catch (error) {
-        // Nothing changed (the disk is full, say): the same step again in a moment.
-        this.#log.error("order step not taken; trying again", { order: order.id, step: STEPS[order.step + 1], retry_ms: STEP_RETRY_MS, error: String(error) });
-        this.schedule({ ...order, nextAt: Date.now() + STEP_RETRY_MS });
-        return;
-      }
-      if (!next) return;
-      this.schedule(next);
-      this.#outbox.kick();
-    }, Math.max(0, order.nextAt - Date.now()));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(order.id);
+        let next: Order | null;
+        try {
+          next = this.#outbox.transaction(() => {
+            const moved = this.advance(order);
+            if (moved)
+              this.#outbox.add(ORDERS, [
+                { targets: [userChannel(moved.userId)], event: "order-status", data: orderCard(moved, true).value },
+              ]);
+            return moved;
+          });
+        } catch (error) {
+          // Nothing changed (the disk is full, say): the same step again in a moment.
+          this.#log.error("order step not taken; trying again", {
+            order: order.id,
+            step: STEPS[order.step + 1],
+            retry_ms: STEP_RETRY_MS,
+            error: String(error),
+          });
+          this.schedule({ ...order, nextAt: Date.now() + STEP_RETRY_MS });
+          return;
+        }
+        if (!next) return;
+        this.schedule(next);
+        this.#outbox.kick();
+      },
+      Math.max(0, order.nextAt - Date.now()),
+    );
     this.#timers.set(order.id, timer);
   }
 
@@ -128,4 +152,3 @@ export class Orders {
     this.#timers.clear();
   }
 }
-

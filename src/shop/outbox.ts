@@ -82,14 +82,22 @@ export class Outbox {
     if (slot === first) {
       // Rows of slots that no longer run (fewer workers than before, or none): this one sends them.
       try {
-        db.query("UPDATE outbox SET slot = ? WHERE slot <> ? AND (slot < ? OR slot > ?)").run(slot, slot, first, workers > 1 ? workers : 0);
+        db.query("UPDATE outbox SET slot = ? WHERE slot <> ? AND (slot < ? OR slot > ?)").run(
+          slot,
+          slot,
+          first,
+          workers > 1 ? workers : 0,
+        );
       } catch (error) {
         log.error("outbox: could not take over other slots' rows", { error: String(error) });
       }
     }
   }
 
-  /** Runs `change` in one write transaction (`BEGIN IMMEDIATE`): the change and its `add`s commit together or not at all. */
+  /**
+   * Runs `change` in one write transaction (`BEGIN IMMEDIATE`): the change and its `add`s commit together or not at
+   * all.
+   */
   transaction<T>(change: () => T): T {
     return this.#db.transaction(change).immediate();
   }
@@ -97,7 +105,9 @@ export class Outbox {
   /** Adds a row of events to send; call it inside `transaction`. Returns the row's id. */
   add(by: Principal, events: readonly OutboxEvent[]): number {
     const row = this.#db
-      .query<{ id: number }, [number, string, string, number]>("INSERT INTO outbox (slot, by, events, at) VALUES (?, ?, ?, ?) RETURNING id")
+      .query<{ id: number }, [number, string, string, number]>(
+        "INSERT INTO outbox (slot, by, events, at) VALUES (?, ?, ?, ?) RETURNING id",
+      )
       .get(this.#slot, JSON.stringify(by), JSON.stringify(events), Date.now())!;
     return row.id;
   }
@@ -147,7 +157,9 @@ export class Outbox {
 
   /** Sends and deletes rows until none is left or one fails; returns how many it sent. */
   async #pass(): Promise<number> {
-    const select = this.#db.query<Row, [number, number, number]>("SELECT id, by, events FROM outbox WHERE slot = ? AND id > ? ORDER BY id LIMIT ?");
+    const select = this.#db.query<Row, [number, number, number]>(
+      "SELECT id, by, events FROM outbox WHERE slot = ? AND id > ? ORDER BY id LIMIT ?",
+    );
     let after = 0;
     let sent = 0;
     while (!this.#closed) {
@@ -191,7 +203,12 @@ export class Outbox {
   /** Answers every waiting caller "not now" and tries again after a growing delay. */
   #failed(error: unknown, step: string, row?: number): void {
     this.#retryMs = Math.min(MAX_RETRY_MS, this.#retryMs ? this.#retryMs * 2 : FIRST_RETRY_MS);
-    this.#log.warn("outbox: events not sent yet; trying again", { step, row, retry_ms: this.#retryMs, error: String(error) });
+    this.#log.warn("outbox: events not sent yet; trying again", {
+      step,
+      row,
+      retry_ms: this.#retryMs,
+      error: String(error),
+    });
     for (const id of [...this.#waiting.keys()]) this.#settle(id, null);
     this.#retryTimer = setTimeout(() => {
       this.#retryTimer = null;
@@ -202,7 +219,8 @@ export class Outbox {
 
   /** Rows waiting to be sent by this process. */
   pending(): number {
-    return this.#db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM outbox WHERE slot = ?").get(this.#slot)!.n;
+    return this.#db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM outbox WHERE slot = ?").get(this.#slot)!
+      .n;
   }
 
   /** Stops sending; what is left is sent at the next start. */

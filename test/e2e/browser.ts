@@ -92,11 +92,18 @@ export async function live(herald: Herald, page: Page, user: string): Promise<vo
  * A new browser context signed in as `name` through the sign-in form. Console errors, page
  * errors and dialogs are added to `problems`, unless the test provokes errors on purpose.
  */
-export async function signedInPage(browser: Browser, url: string, name: string, problems: string[], { expectErrors = false } = {}): Promise<Page> {
+export async function signedInPage(
+  browser: Browser,
+  url: string,
+  name: string,
+  problems: string[],
+  { expectErrors = false } = {},
+): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
   trackStream(page);
   page.on("console", (message) => {
-    if (message.type() === "error" && !expectErrors) problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
+    if (message.type() === "error" && !expectErrors)
+      problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
   });
   page.on("pageerror", (error) => problems.push(`${name}: page error: ${error.message}`));
   page.on("dialog", (dialog) => {
@@ -116,7 +123,10 @@ export const SCREENSHOTS = join(import.meta.dir, "..", "..", "test-results", "e2
 /** Saves a screenshot of every page open in `browser`; returns the files written. */
 export async function screenshotAll(browser: Browser, name: string): Promise<string[]> {
   mkdirSync(SCREENSHOTS, { recursive: true });
-  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").slice(0, 80);
+  const slug = name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, "-")
+    .slice(0, 80);
   const files: string[] = [];
   const pages = browser.contexts().flatMap((context) => context.pages());
   for (const [i, page] of pages.entries()) {
@@ -135,7 +145,9 @@ export async function screenshotAll(browser: Browser, name: string): Promise<str
  * `test` for browser scenarios: when one fails, a screenshot of every open page is saved under
  * `test-results/e2e/` and the files are printed next to the failure.
  */
-export function e2eTest(browser: () => Browser): (name: string, fn: () => void | Promise<void>, timeoutMs?: number) => void {
+export function e2eTest(
+  browser: () => Browser,
+): (name: string, fn: () => void | Promise<void>, timeoutMs?: number) => void {
   return (name, fn, timeoutMs) =>
     test(
       name,
@@ -144,7 +156,9 @@ export function e2eTest(browser: () => Browser): (name: string, fn: () => void |
           await fn();
         } catch (error) {
           const files = await screenshotAll(browser(), name).catch(() => []);
-          console.error(`e2e failure "${name}": ${files.length ? `screenshots in ${files.join(", ")}` : "no page was open to screenshot"}`);
+          console.error(
+            `e2e failure "${name}": ${files.length ? `screenshots in ${files.join(", ")}` : "no page was open to screenshot"}`,
+          );
           throw error;
         }
       },

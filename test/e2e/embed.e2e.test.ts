@@ -30,8 +30,19 @@ for (const htmx of HTMX_VERSIONS) {
       // The fragment's stream URL is absolute only with HERALD_PUBLIC_URL, which needs the port first.
       const port = freePort();
       const heraldUrl = `http://localhost:${port}`;
-      herald = startTestHerald({ corsOrigins: [shopOrigin], host: "127.0.0.1", port, publicUrl: new URL(heraldUrl), htmx });
-      shop.reload({ fetch: () => new Response(embedPage(heraldUrl, "orders", htmx), { headers: { "content-type": "text/html; charset=utf-8" } }) });
+      herald = startTestHerald({
+        corsOrigins: [shopOrigin],
+        host: "127.0.0.1",
+        port,
+        publicUrl: new URL(heraldUrl),
+        htmx,
+      });
+      shop.reload({
+        fetch: () =>
+          new Response(embedPage(heraldUrl, "orders", htmx), {
+            headers: { "content-type": "text/html; charset=utf-8" },
+          }),
+      });
     });
 
     afterAll(async () => {
@@ -50,7 +61,10 @@ for (const htmx of HTMX_VERSIONS) {
       await eventually(() => herald.hub.subscriberCount("topic:orders") === 1, "the embedded stream", 5000);
       await herald.hub.publishToTopic("orders", { event: "notification", data: '<li class="n">order 2</li>' });
       await until(page, `document.querySelectorAll(".herald-feed li.n").length === 2`);
-      expect(await page.$$eval(".herald-feed li.n", (items) => items.map((i) => i.textContent))).toEqual(["order 2", "order 1"]);
+      expect(await page.$$eval(".herald-feed li.n", (items) => items.map((i) => i.textContent))).toEqual([
+        "order 2",
+        "order 1",
+      ]);
       // Among them the "unsafe header" errors htmx causes cross-origin unless HX-* headers are exposed.
       expect(errors).toEqual([]);
     });

@@ -41,7 +41,9 @@ for (const htmx of HTMX_VERSIONS) {
       const carol = await signedIn("carol");
       await live(herald, carol, "carol");
       expect(await carol.textContent("#unread-count")).toBe("2");
-      const messages = await carol.$$eval("#notifications li .message", (items) => items.map((item) => item.textContent));
+      const messages = await carol.$$eval("#notifications li .message", (items) =>
+        items.map((item) => item.textContent),
+      );
       expect(messages).toEqual(["and another", "sent while you were away"]);
     });
 

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect } from "bun:test";
-import type { Browser, } from "playwright-core";
+import type { Browser } from "playwright-core";
 import type { Herald } from "../../src/app.ts";
 import { HTMX_VERSIONS } from "../../src/server/htmx.ts";
 import { startTestHerald } from "../helpers.ts";
@@ -14,7 +14,8 @@ for (const htmx of HTMX_VERSIONS) {
     const e2e = e2eTest(() => browser);
     const problems: string[] = [];
 
-    const signedIn = (name: string, options?: { expectErrors?: boolean }) => signedInPage(browser, herald.url, name, problems, options);
+    const signedIn = (name: string, options?: { expectErrors?: boolean }) =>
+      signedInPage(browser, herald.url, name, problems, options);
 
     beforeAll(async () => {
       herald = startTestHerald({ htmx });
@@ -69,7 +70,10 @@ for (const htmx of HTMX_VERSIONS) {
       const pat = await signedIn("pat");
       await pat.goto(`${herald.url}/?topic=orders`);
       await live(herald, pat, "pat");
-      for (const [target, message] of [["topic:market", "ACME up 3%"], ["topic:orders", "Order 17 shipped"]]) {
+      for (const [target, message] of [
+        ["topic:market", "ACME up 3%"],
+        ["topic:orders", "Order 17 shipped"],
+      ]) {
         await olive.fill('#send-form input[name="target"]', target!);
         await olive.fill('#send-form textarea[name="message"]', message!);
         await olive.click('#send-form button[type="submit"]');

@@ -26,34 +26,39 @@ for (const htmx of HTMX_VERSIONS) {
       await herald?.stop();
     });
 
-    e2e("a sale that drops a product below its threshold shows the alert and the new row on another page; a restock clears it", async () => {
-      const alice = await signedIn("alice");
-      const bob = await signedIn("bob");
-      await alice.goto(`${herald.url}/inventory`);
-      await bob.goto(`${herald.url}/inventory`);
-      await streamOpen(alice);
-      await streamOpen(bob);
-      expect(await bob.$$("#alerts li")).toHaveLength(1);
+    e2e(
+      "a sale that drops a product below its threshold shows the alert and the new row on another page; a restock clears it",
+      async () => {
+        const alice = await signedIn("alice");
+        const bob = await signedIn("bob");
+        await alice.goto(`${herald.url}/inventory`);
+        await bob.goto(`${herald.url}/inventory`);
+        await streamOpen(alice);
+        await streamOpen(bob);
+        expect(await bob.$$("#alerts li")).toHaveLength(1);
 
-      // KB-101: 12 in stock, threshold 5.
-      await alice.fill("#product-KB-101 form.stock input[name=amount]", "9");
-      await alice.click("#product-KB-101 form.stock button[value=sell]");
-      await alice.waitForSelector("#inventory-status >> text=Sold 9: Mechanical keyboard is at 3");
-      await bob.waitForSelector("#alert-KB-101");
-      expect(await bob.textContent("#alert-KB-101")).toContain("Mechanical keyboard (KB-101) is at 3, below its threshold of 5.");
-      expect(await bob.textContent("#product-KB-101 .quantity")).toBe("3");
-      // htmx settles attributes of a replaced element after a short delay, so wait for the class.
-      await until(bob, `document.querySelector("#product-KB-101")?.classList.contains("low")`);
-      // The row swapped in by the stream still works: bob restocks from it.
-      await bob.fill("#product-KB-101 form.stock input[name=amount]", "4");
-      await bob.click("#product-KB-101 form.stock button[value=restock]");
-      await until(alice, `document.querySelector("#product-KB-101 .quantity")?.textContent === "7"`);
-      await until(alice, `document.querySelector("#alert-KB-101") === null`);
-      await until(alice, `document.querySelector("#product-KB-101")?.classList.contains("ok")`);
-      expect(await alice.$$("#alerts li")).toHaveLength(1);
-      await alice.context().close();
-      await bob.context().close();
-    });
+        // KB-101: 12 in stock, threshold 5.
+        await alice.fill("#product-KB-101 form.stock input[name=amount]", "9");
+        await alice.click("#product-KB-101 form.stock button[value=sell]");
+        await alice.waitForSelector("#inventory-status >> text=Sold 9: Mechanical keyboard is at 3");
+        await bob.waitForSelector("#alert-KB-101");
+        expect(await bob.textContent("#alert-KB-101")).toContain(
+          "Mechanical keyboard (KB-101) is at 3, below its threshold of 5.",
+        );
+        expect(await bob.textContent("#product-KB-101 .quantity")).toBe("3");
+        // htmx settles attributes of a replaced element after a short delay, so wait for the class.
+        await until(bob, `document.querySelector("#product-KB-101")?.classList.contains("low")`);
+        // The row swapped in by the stream still works: bob restocks from it.
+        await bob.fill("#product-KB-101 form.stock input[name=amount]", "4");
+        await bob.click("#product-KB-101 form.stock button[value=restock]");
+        await until(alice, `document.querySelector("#product-KB-101 .quantity")?.textContent === "7"`);
+        await until(alice, `document.querySelector("#alert-KB-101") === null`);
+        await until(alice, `document.querySelector("#product-KB-101")?.classList.contains("ok")`);
+        expect(await alice.$$("#alerts li")).toHaveLength(1);
+        await alice.context().close();
+        await bob.context().close();
+      },
+    );
 
     e2e("a watched product running low reaches the watcher's inbox on the home page", async () => {
       const carol = await signedIn("carol");
@@ -85,7 +90,9 @@ for (const htmx of HTMX_VERSIONS) {
       await erin.waitForSelector("#order-status >> text=placed: 2 × Wireless mouse");
       await erin.waitForSelector("#orders li.order");
       await erin.waitForSelector("#orders li.order[data-status=delivered]", { timeout: 5000 });
-      const steps = await erin.$$eval("#orders li.order .timeline li.done", (items) => items.map((i) => i.textContent?.split(" ")[0]));
+      const steps = await erin.$$eval("#orders li.order .timeline li.done", (items) =>
+        items.map((i) => i.textContent?.split(" ")[0]),
+      );
       expect(steps).toEqual(["processing", "confirmed", "shipped", "delivered"]);
       expect(await frank.$$("#orders li")).toHaveLength(0);
       await erin.context().close();

@@ -53,7 +53,11 @@ export class ChannelIndex {
   }
 
   /** Ids named `name` on any of `channels` in (`above`, `upTo`], newest first, at most `limit`. */
-  newest(channels: readonly Channel[], name: string, { above = 0, upTo = Infinity, limit = Infinity }: { above?: number; upTo?: number; limit?: number }): number[] {
+  newest(
+    channels: readonly Channel[],
+    name: string,
+    { above = 0, upTo = Infinity, limit = Infinity }: { above?: number; upTo?: number; limit?: number },
+  ): number[] {
     const found = new Set<number>();
     for (const channel of new Set(channels)) {
       const entries = this.#byChannel.get(channel);

@@ -36,7 +36,10 @@ export function formatEventId(epoch: string, id: number): string {
 
 const EVENT_ID = /^([a-z][a-z0-9]{0,31})-(0|[1-9][0-9]{0,15})$/;
 
-/** A `Last-Event-ID` as a position, or `null` when it is not one herald gave (a plain number from before epochs included). */
+/**
+ * A `Last-Event-ID` as a position, or `null` when it is not one herald gave (a plain number from before epochs
+ * included).
+ */
 export function parseEventId(value: string): Position | null {
   const match = EVENT_ID.exec(value);
   if (!match) return null;

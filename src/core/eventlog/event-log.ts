@@ -62,7 +62,10 @@ export interface EventLog {
    * only those channels' events (through an index), never the whole log.
    */
   readAfter(afterId: number, channels: readonly Channel[], limit: number): Promise<StoredEvent[]>;
-  /** How many committed events after `afterId` are on any of `channels`, counted up to `max` (from the index, reading no event). */
+  /**
+   * How many committed events after `afterId` are on any of `channels`, counted up to `max` (from the index, reading no
+   * event).
+   */
   backlog(afterId: number, channels: readonly Channel[], max: number): Promise<number>;
   /**
    * The newest committed events named `event` on any of `channels`, up to id `upTo` (all when

@@ -28,7 +28,14 @@ export class MemoryEventLog implements EventLog {
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     // The id is taken only once the data has rendered: the ring's ids must have no gaps.
     const id = this.#nextId;
-    const stored: StoredEvent = { channels: event.channels, event: event.event, data: typeof render === "function" ? render(id) : (render ?? event.data), at: event.at, id, epoch: this.#epoch };
+    const stored: StoredEvent = {
+      channels: event.channels,
+      event: event.event,
+      data: typeof render === "function" ? render(id) : (render ?? event.data),
+      at: event.at,
+      id,
+      epoch: this.#epoch,
+    };
     this.#nextId++;
     this.#events.push(stored);
     this.#index.add(id, event.channels, event.event);
@@ -47,7 +54,12 @@ export class MemoryEventLog implements EventLog {
   }
 
   async covers(epoch: string, afterId: number): Promise<boolean> {
-    return epoch === this.#epoch && Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#nextId - 1;
+    return (
+      epoch === this.#epoch &&
+      Number.isSafeInteger(afterId) &&
+      afterId >= this.#droppedUpTo &&
+      afterId <= this.#nextId - 1
+    );
   }
 
   /** Index of the first event with id > `afterId`. */
@@ -110,7 +122,8 @@ export class MemoryEventLog implements EventLog {
 
   async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     let count = 0;
-    for (const id of this.#index.newest(channels, name, { above: this.#readUpTo.get(user) ?? 0 })) if (!this.#isRead(user, id)) count++;
+    for (const id of this.#index.newest(channels, name, { above: this.#readUpTo.get(user) ?? 0 }))
+      if (!this.#isRead(user, id)) count++;
     return count;
   }
 

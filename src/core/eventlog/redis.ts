@@ -158,7 +158,12 @@ return out`;
 const shas = new Map<string, string>();
 
 /** Runs a Lua script by its SHA-1, loading it with `EVAL` when Redis answers NOSCRIPT (a restart, `SCRIPT FLUSH`). */
-async function runScript(redis: RedisClient, script: string, keys: readonly string[], args: readonly string[]): Promise<unknown> {
+async function runScript(
+  redis: RedisClient,
+  script: string,
+  keys: readonly string[],
+  args: readonly string[],
+): Promise<unknown> {
   let sha = shas.get(script);
   if (!sha) shas.set(script, (sha = new Bun.CryptoHasher("sha1").update(script).digest("hex")));
   try {
@@ -206,7 +211,9 @@ function numberOf(entryId: string): number {
 function parseChannels(text: string): Channel[] | null {
   try {
     const channels: unknown = JSON.parse(text);
-    return Array.isArray(channels) && channels.every((channel) => typeof channel === "string") ? (channels as Channel[]) : null;
+    return Array.isArray(channels) && channels.every((channel) => typeof channel === "string")
+      ? (channels as Channel[])
+      : null;
   } catch {
     return null;
   }
@@ -259,7 +266,12 @@ export class RedisEventLog implements EventLog {
     const prefix = options.prefix ?? "herald:";
     // Fail at once while Redis is unreachable (a publish must be refused, not held and maybe
     // lost), and keep trying to reconnect for as long as herald runs.
-    const clientOptions = { enableOfflineQueue: false, autoReconnect: true, maxRetries: 4_294_967_295, connectionTimeout: 3_000 };
+    const clientOptions = {
+      enableOfflineQueue: false,
+      autoReconnect: true,
+      maxRetries: 4_294_967_295,
+      connectionTimeout: 3_000,
+    };
     this.#redis = new RedisClient(options.url, clientOptions);
     this.#replayRedis = new RedisClient(options.url, clientOptions);
     this.#retention = options.retention;
@@ -276,7 +288,9 @@ export class RedisEventLog implements EventLog {
 
   /** The current epoch, made when there is none. */
   async #currentEpoch(): Promise<Epoch> {
-    const value = String(await runScript(await this.#client(), EPOCH_SCRIPT, [this.#epochKey, this.#counter], [newEpoch()]));
+    const value = String(
+      await runScript(await this.#client(), EPOCH_SCRIPT, [this.#epochKey, this.#counter], [newEpoch()]),
+    );
     return (this.#epoch = this.#epoch?.value === value ? this.#epoch : parseEpoch(value));
   }
 
@@ -297,7 +311,8 @@ export class RedisEventLog implements EventLog {
   async persistence(): Promise<{ appendonly: string; save: string } | null> {
     const redis = await this.#client();
     try {
-      const read = async (name: string) => String(((await redis.send("CONFIG", ["GET", name])) as Record<string, unknown>)[name] ?? "");
+      const read = async (name: string) =>
+        String(((await redis.send("CONFIG", ["GET", name])) as Record<string, unknown>)[name] ?? "");
       return { appendonly: await read("appendonly"), save: await read("save") };
     } catch (error) {
       if (/unknown command|NOPERM/i.test(String(error))) return null;
@@ -323,7 +338,9 @@ export class RedisEventLog implements EventLog {
         await Promise.all(
           entries.flatMap((entry) => {
             const event = fromEntry(entry, "");
-            return event.channels.map((channel) => redis.send("ZADD", [this.#indexKey(event.event, channel), String(event.id), String(event.id)]));
+            return event.channels.map((channel) =>
+              redis.send("ZADD", [this.#indexKey(event.event, channel), String(event.id), String(event.id)]),
+            );
           }),
         );
         if (entries.length < SCAN) break;
@@ -363,7 +380,11 @@ export class RedisEventLog implements EventLog {
    * Adds entries read after id `after` of `epoch` to the channel index, if they follow on from
    * what it holds (the follower and the index's own reads may each be ahead of the other).
    */
-  #indexEntries(epoch: string, after: number, entries: ReadonlyArray<{ id: number; event: string; channels: readonly Channel[] | null }>): void {
+  #indexEntries(
+    epoch: string,
+    after: number,
+    entries: ReadonlyArray<{ id: number; event: string; channels: readonly Channel[] | null }>,
+  ): void {
     if (epoch !== this.#indexEpoch || after > this.#indexedUpTo) return;
     for (const { id, event, channels } of entries) {
       if (id <= this.#indexedUpTo) continue;
@@ -389,9 +410,15 @@ export class RedisEventLog implements EventLog {
       const redis = await this.#connected(this.#replayRedis);
       for (;;) {
         const from = this.#indexedUpTo;
-        const flat = (await runScript(redis, INDEX_SCRIPT, [this.#stream], [`(${from}-0`, String(INDEX_PAGE)])) as string[];
+        const flat = (await runScript(
+          redis,
+          INDEX_SCRIPT,
+          [this.#stream],
+          [`(${from}-0`, String(INDEX_PAGE)],
+        )) as string[];
         const entries = [];
-        for (let i = 0; i < flat.length; i += 3) entries.push({ id: numberOf(flat[i]!), event: flat[i + 1]!, channels: parseChannels(flat[i + 2]!) });
+        for (let i = 0; i < flat.length; i += 3)
+          entries.push({ id: numberOf(flat[i]!), event: flat[i + 1]!, channels: parseChannels(flat[i + 2]!) });
         this.#indexEntries(epoch, from, entries);
         if (entries.length < INDEX_PAGE) break;
       }
@@ -431,7 +458,9 @@ export class RedisEventLog implements EventLog {
             if ("stored" in outcome) resolve(outcome.stored);
             else reject(outcome.error);
           }),
-        (error: unknown) => batch.forEach(({ reject }) => reject(error)),
+        (error: unknown) => {
+          for (const { reject } of batch) reject(error);
+        },
       );
       this.#writing.add(written);
       void written.then(() => this.#writing.delete(written));
@@ -451,7 +480,14 @@ export class RedisEventLog implements EventLog {
       const outcomes = batch.map(({ event, render }, i): AppendOutcome => {
         const id = first + i;
         try {
-          return { stored: { ...event, id, epoch: epoch.name, data: typeof render === "function" ? render(id) : (render ?? event.data) } };
+          return {
+            stored: {
+              ...event,
+              id,
+              epoch: epoch.name,
+              data: typeof render === "function" ? render(id) : (render ?? event.data),
+            },
+          };
         } catch (error) {
           return { error };
         }
@@ -462,7 +498,14 @@ export class RedisEventLog implements EventLog {
         if (!("stored" in outcome)) continue;
         const event = outcome.stored;
         for (const channel of event.channels) keys.push(this.#indexKey(event.event, channel));
-        args.push(String(event.id), String(event.at), event.event, JSON.stringify(event.channels), event.data, String(event.channels.length));
+        args.push(
+          String(event.id),
+          String(event.at),
+          event.event,
+          JSON.stringify(event.channels),
+          event.data,
+          String(event.channels.length),
+        );
       }
       if (args.length === 4) return outcomes;
       const added = Number(await runScript(redis, APPEND_SCRIPT, keys, args));
@@ -471,7 +514,10 @@ export class RedisEventLog implements EventLog {
       // Redis lost its data (and with it the epoch) since: take ids in the new epoch. Or
       // another process took higher ids first: take new ones.
       if (added === -1) epoch = await this.#currentEpoch();
-      if (tries >= MAX_TRIES) throw new Error(`herald: could not append to the Redis stream after ${tries} tries; other processes kept taking higher ids`);
+      if (tries >= MAX_TRIES)
+        throw new Error(
+          `herald: could not append to the Redis stream after ${tries} tries; other processes kept taking higher ids`,
+        );
     }
   }
 
@@ -485,7 +531,11 @@ export class RedisEventLog implements EventLog {
     try {
       const info = (await (await this.#client()).send("XINFO", ["STREAM", this.#stream])) as Record<string, unknown>;
       const first = info["first-entry"] as Entry | null;
-      return { length: Number(info.length), last: numberOf(String(info["last-generated-id"])), first: first ? numberOf(first[0]) : 0 };
+      return {
+        length: Number(info.length),
+        last: numberOf(String(info["last-generated-id"])),
+        first: first ? numberOf(first[0]) : 0,
+      };
     } catch (error) {
       if (/no such key/i.test(String(error))) return null;
       throw error;
@@ -513,7 +563,14 @@ export class RedisEventLog implements EventLog {
     const epoch = await this.#timed(this.#syncIndex());
     const ids = this.#index.after(afterId, channels, limit);
     if (ids.length === 0) return [];
-    const entries = (await this.#timed(runScript(await this.#connected(this.#replayRedis), ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`)))) as Entry[];
+    const entries = (await this.#timed(
+      runScript(
+        await this.#connected(this.#replayRedis),
+        ENTRIES_SCRIPT,
+        [this.#stream],
+        ids.map((id) => `${id}-0`),
+      ),
+    )) as Entry[];
     return entries.map((entry) => fromEntry(entry, epoch));
   }
 
@@ -522,14 +579,22 @@ export class RedisEventLog implements EventLog {
     return this.#index.after(afterId, channels, max).length;
   }
 
-  /** Ids of `name` events on any of `channels` with ids in (`above`, `upTo`], newest first, at most `limit` a channel. */
-  async #indexedIds(channels: readonly Channel[], name: string, { above = 0, upTo, limit }: { above?: number; upTo?: number; limit?: number }): Promise<number[]> {
+  /**
+   * Ids of `name` events on any of `channels` with ids in (`above`, `upTo`], newest first, at most `limit` a channel.
+   */
+  async #indexedIds(
+    channels: readonly Channel[],
+    name: string,
+    { above = 0, upTo, limit }: { above?: number; upTo?: number; limit?: number },
+  ): Promise<number[]> {
     await this.#backfill();
     const redis = await this.#client();
     const max = upTo === undefined ? "+inf" : String(upTo);
     const page = limit === undefined ? [] : ["LIMIT", "0", String(limit)];
     const lists = (await Promise.all(
-      [...new Set(channels)].map((channel) => redis.send("ZREVRANGEBYSCORE", [this.#indexKey(name, channel), max, `(${above}`, ...page])),
+      [...new Set(channels)].map((channel) =>
+        redis.send("ZREVRANGEBYSCORE", [this.#indexKey(name, channel), max, `(${above}`, ...page]),
+      ),
     )) as string[][];
     return [...new Set(lists.flat().map(Number))].sort((a, b) => b - a);
   }
@@ -543,7 +608,12 @@ export class RedisEventLog implements EventLog {
     if (ids.length === 0) return [];
     const redis = await this.#client();
     const epoch = (await this.#currentEpoch()).name;
-    const entries = (await runScript(redis, ENTRIES_SCRIPT, [this.#stream], ids.map((id) => `${id}-0`))) as Entry[];
+    const entries = (await runScript(
+      redis,
+      ENTRIES_SCRIPT,
+      [this.#stream],
+      ids.map((id) => `${id}-0`),
+    )) as Entry[];
     return entries.map((entry) => fromEntry(entry, epoch));
   }
 
@@ -558,7 +628,9 @@ export class RedisEventLog implements EventLog {
   }
 
   async markRead(user: string, id: number): Promise<void> {
-    await this.#timed((async () => (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]))());
+    await this.#timed(
+      (async () => (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]))(),
+    );
   }
 
   markAllRead(user: string, upTo: number): Promise<void> {
@@ -587,11 +659,15 @@ export class RedisEventLog implements EventLog {
   async #readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
     if (ids.length === 0) return new Set();
     const upTo = await this.#upTo(user);
-    const scores = (await (await this.#client()).send("ZMSCORE", [this.#readPrefix + user, ...ids.map(String)])) as Array<string | number | null>;
+    const scores = (await (
+      await this.#client()
+    ).send("ZMSCORE", [this.#readPrefix + user, ...ids.map(String)])) as Array<string | number | null>;
     return new Set(ids.filter((id, i) => id <= upTo || scores[i] !== null));
   }
 
-  /** Counted from the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds. */
+  /**
+   * Counted from the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds.
+   */
   unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
     return this.#timed(this.#unreadCount(user, channels, name));
   }
@@ -652,7 +728,18 @@ export class RedisEventLog implements EventLog {
           // the GET once the read returns, so the entries read belong to the epoch it names.
           // A Redis that hangs (SIGSTOP) would hold this read forever: give up, and reconnect.
           const [reply, current] = (await withinTimeout(
-            Promise.all([reader.xread("COUNT", String(SCAN), "BLOCK", String(FOLLOW_BLOCK_MS), "STREAMS", this.#stream, `${last}-0`), reader.get(this.#epochKey)]),
+            Promise.all([
+              reader.xread(
+                "COUNT",
+                String(SCAN),
+                "BLOCK",
+                String(FOLLOW_BLOCK_MS),
+                "STREAMS",
+                this.#stream,
+                `${last}-0`,
+              ),
+              reader.get(this.#epochKey),
+            ]),
             FOLLOW_BLOCK_MS + this.#timeoutMs,
           )) as [Record<string, Entry[]> | null, string | null];
           backoff = 50;

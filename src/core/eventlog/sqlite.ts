@@ -36,7 +36,14 @@ interface Row {
 }
 
 function fromRow(row: Row, epoch: string): StoredEvent {
-  return { id: row.id, epoch, at: row.at, event: row.event, data: row.data, channels: JSON.parse(row.channels) as Channel[] };
+  return {
+    id: row.id,
+    epoch,
+    at: row.at,
+    event: row.event,
+    data: row.data,
+    channels: JSON.parse(row.channels) as Channel[],
+  };
 }
 
 const SCHEMA = `
@@ -136,7 +143,11 @@ function setStrayWalAside(path: string, log: Log | undefined): number {
   const aside = `${wal}.stray-${Date.now()}`;
   renameSync(wal, aside);
   rmSync(`${path}-shm`, { force: true });
-  log?.warn("stray WAL set aside: the event log starts after its ids", { database: path, wal: aside, ids_after: highest });
+  log?.warn("stray WAL set aside: the event log starts after its ids", {
+    database: path,
+    wal: aside,
+    ids_after: highest,
+  });
   return highest;
 }
 
@@ -153,7 +164,10 @@ export class SqliteEventLog implements EventLog {
   /** The committed events' ids by channel. */
   readonly #index = new ChannelIndex();
   /** The batch being gathered; it resolves with the events that could not be stored, if any. */
-  #batch: { promise: Promise<Map<StoredEvent, unknown> | null>; resolve: (failed: Map<StoredEvent, unknown> | null) => void } | null = null;
+  #batch: {
+    promise: Promise<Map<StoredEvent, unknown> | null>;
+    resolve: (failed: Map<StoredEvent, unknown> | null) => void;
+  } | null = null;
   readonly #pruneTimer: ReturnType<typeof setInterval>;
   /** The prune passes, one after another. */
   #pruning: Promise<void> = Promise.resolve();
@@ -196,16 +210,24 @@ export class SqliteEventLog implements EventLog {
       this.#db.exec(SCHEMA);
       // `meta.value` has integer affinity; an epoch starts with a letter, so it stays text.
       this.#db.run("INSERT OR IGNORE INTO meta (key, value) VALUES ('epoch', ?)", [newEpoch()]);
-      this.#epoch = String(this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'epoch'").get()!.value);
-      let dropped = this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
+      this.#epoch = String(
+        this.#db.query<{ value: string }, []>("SELECT value FROM meta WHERE key = 'epoch'").get()!.value,
+      );
+      let dropped =
+        this.#db.query<{ value: number }, []>("SELECT value FROM meta WHERE key = 'dropped_up_to'").get()?.value ?? 0;
       if (strayUpTo > dropped) {
         // Kept, so that the ids stay beyond the old log's after a restart that finds no events.
         dropped = strayUpTo;
-        this.#db.run("INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value", [dropped]);
+        this.#db.run(
+          "INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+          [dropped],
+        );
       }
       let last = 0;
       // Rows as arrays, the quickest read: 100,000 events index in about 100 ms.
-      for (const row of this.#db.query("SELECT id, event, channels FROM events WHERE id > ? ORDER BY id").values(dropped)) {
+      for (const row of this.#db
+        .query("SELECT id, event, channels FROM events WHERE id > ? ORDER BY id")
+        .values(dropped)) {
         const [id, event, channels] = row as [number, string, string];
         this.#index.add(id, JSON.parse(channels) as Channel[], event);
         last = id;
@@ -219,11 +241,19 @@ export class SqliteEventLog implements EventLog {
         insertEvent: this.#db.prepare("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)"),
         dropEvents: this.#db.prepare("DELETE FROM events WHERE id <= ?"),
         // reads has no index on event_id: each batch takes the first rows it finds.
-        dropReads: this.#db.prepare("DELETE FROM reads WHERE (user, event_id) IN (SELECT user, event_id FROM reads WHERE event_id <= ? LIMIT ?)"),
-        setDropped: this.#db.prepare("INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value"),
-        nthAfter: this.#db.prepare<{ id: number }, [number, number]>("SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?"),
+        dropReads: this.#db.prepare(
+          "DELETE FROM reads WHERE (user, event_id) IN (SELECT user, event_id FROM reads WHERE event_id <= ? LIMIT ?)",
+        ),
+        setDropped: this.#db.prepare(
+          "INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        ),
+        nthAfter: this.#db.prepare<{ id: number }, [number, number]>(
+          "SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
+        ),
         // Through the index on `at` (whose entries end with the id), so not a scan of every old event.
-        lastOlder: this.#db.prepare<{ id: number }, [number]>("SELECT id FROM events WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1"),
+        lastOlder: this.#db.prepare<{ id: number }, [number]>(
+          "SELECT id FROM events WHERE at < ? ORDER BY at DESC, id DESC LIMIT 1",
+        ),
         byIds: this.#db.prepare<Row, Record<string, string>>(`SELECT * FROM events WHERE id IN (${idsOf})`),
         get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
         markRead: this.#db.prepare("INSERT OR IGNORE INTO reads (user, event_id) VALUES ($user, $id)"),
@@ -231,12 +261,18 @@ export class SqliteEventLog implements EventLog {
           "INSERT INTO read_marks (user, up_to) VALUES ($user, $upTo) ON CONFLICT (user) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
         ),
         clearReads: this.#db.prepare("DELETE FROM reads WHERE user = $user AND event_id <= $upTo"),
-        readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>("SELECT up_to FROM read_marks WHERE user = $user"),
-        readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(`SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`),
+        readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>(
+          "SELECT up_to FROM read_marks WHERE user = $user",
+        ),
+        readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(
+          `SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`,
+        ),
       };
     } catch (error) {
       if (!isCorrupt(error)) throw error;
-      throw new HeraldError(`${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start a new event log.`);
+      throw new HeraldError(
+        `${path} is not a sound SQLite database (${(error as Error).message}): restore it from a backup, or move it away to start a new event log.`,
+      );
     }
     this.#pruneInBackground(Date.now());
     this.#pruneTimer = setInterval(() => this.#pruneInBackground(Date.now()), PRUNE_EVERY_MS);
@@ -245,7 +281,12 @@ export class SqliteEventLog implements EventLog {
 
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
     const id = this.#nextId++;
-    const stored = { ...event, id, epoch: this.#epoch, data: typeof render === "function" ? render(id) : (render ?? event.data) };
+    const stored = {
+      ...event,
+      id,
+      epoch: this.#epoch,
+      data: typeof render === "function" ? render(id) : (render ?? event.data),
+    };
     this.#pending.push(stored);
     this.#renders.push(render);
     if (!this.#batch) {
@@ -262,7 +303,8 @@ export class SqliteEventLog implements EventLog {
   /** Inserts `events` in one transaction and indexes them; throws (storing none) if it fails. */
   #store(events: readonly StoredEvent[]): void {
     this.#db.transaction(() => {
-      for (const event of events) this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
+      for (const event of events)
+        this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
     })();
     for (const event of events) this.#index.add(event.id, event.channels, event.event);
     this.#committedId = events.at(-1)?.id ?? this.#committedId;
@@ -292,7 +334,10 @@ export class SqliteEventLog implements EventLog {
         firstError ??= error;
       }
     }
-    this.#log?.warn("event log commit failed twice; storing its events one by one", { events: events.length, error: String(firstError) });
+    this.#log?.warn("event log commit failed twice; storing its events one by one", {
+      events: events.length,
+      error: String(firstError),
+    });
     const failed = new Map<StoredEvent, unknown>();
     events.forEach((event, i) => {
       const id = this.#committedId + 1;
@@ -324,7 +369,12 @@ export class SqliteEventLog implements EventLog {
   }
 
   async covers(epoch: string, afterId: number): Promise<boolean> {
-    return epoch === this.#epoch && Number.isSafeInteger(afterId) && afterId >= this.#droppedUpTo && afterId <= this.#committedId;
+    return (
+      epoch === this.#epoch &&
+      Number.isSafeInteger(afterId) &&
+      afterId >= this.#droppedUpTo &&
+      afterId <= this.#committedId
+    );
   }
 
   /** The events with `ids` that are still kept, in the order of `ids`. */
@@ -396,7 +446,9 @@ export class SqliteEventLog implements EventLog {
 
   /** A prune from a timer: a failure (a full disk) is logged and the next interval tries again. */
   #pruneInBackground(now: number): void {
-    this.prune(now).catch((error: unknown) => this.#log?.error("event log prune failed; trying again later", { error: String(error) }));
+    this.prune(now).catch((error: unknown) =>
+      this.#log?.error("event log prune failed; trying again later", { error: String(error) }),
+    );
   }
 
   async #pruneInBatches(now: number): Promise<void> {

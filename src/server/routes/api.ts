@@ -29,12 +29,16 @@ const tokenBytes = new WeakMap<readonly string[], Buffer[]>();
 export function authenticate(ctx: AppContext, req: Request): Principal {
   const tokens = ctx.config.publishTokens;
   if (tokens.length === 0) {
-    throw new HttpError(401, "The publish API is off: the server has no HERALD_PUBLISH_TOKENS.", { "www-authenticate": 'Bearer realm="herald"' });
+    throw new HttpError(401, "The publish API is off: the server has no HERALD_PUBLISH_TOKENS.", {
+      "www-authenticate": 'Bearer realm="herald"',
+    });
   }
   const header = req.headers.get("authorization") ?? "";
   const match = /^Bearer\s+(\S+)$/i.exec(header);
   if (!match) {
-    throw new HttpError(401, "Send a publish token as Authorization: Bearer <token>.", { "www-authenticate": 'Bearer realm="herald"' });
+    throw new HttpError(401, "Send a publish token as Authorization: Bearer <token>.", {
+      "www-authenticate": 'Bearer realm="herald"',
+    });
   }
   const given = Buffer.from(match[1]!);
   let expected = tokenBytes.get(tokens);
@@ -45,7 +49,9 @@ export function authenticate(ctx: AppContext, req: Request): Principal {
     if (token.length === given.length && timingSafeEqual(token, given) && found < 0) found = index;
   });
   if (found < 0) {
-    throw new HttpError(401, "That publish token is not valid.", { "www-authenticate": 'Bearer realm="herald", error="invalid_token"' });
+    throw new HttpError(401, "That publish token is not valid.", {
+      "www-authenticate": 'Bearer realm="herald", error="invalid_token"',
+    });
   }
   return { kind: "token", label: `token#${found + 1}` };
 }
@@ -58,7 +64,8 @@ function field(raw: Record<string, unknown>, name: string): unknown {
 function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
   const prefix = where ? `${where}: ` : "";
   try {
-    if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new HttpError(400, "An event must be a JSON object.");
+    if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+      throw new HttpError(400, "An event must be a JSON object.");
     const input = raw as Record<string, unknown>;
     const targetTexts: unknown[] = [];
     const target = field(input, "target");
@@ -68,9 +75,13 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
       if (!Array.isArray(targets)) throw new HttpError(400, "targets must be a list of channels.");
       targetTexts.push(...targets);
     }
-    if (targetTexts.length === 0) throw new HttpError(400, "Give a target (or targets): everyone, topic:<name>, user:<name> or group:<name>.");
+    if (targetTexts.length === 0)
+      throw new HttpError(400, "Give a target (or targets): everyone, topic:<name>, user:<name> or group:<name>.");
     if (targetTexts.length > ctx.config.limits.maxBatch) {
-      throw new HttpError(413, `One event may go to at most ${ctx.config.limits.maxBatch} targets; this one names ${targetTexts.length}.`);
+      throw new HttpError(
+        413,
+        `One event may go to at most ${ctx.config.limits.maxBatch} targets; this one names ${targetTexts.length}.`,
+      );
     }
     const channels: Channel[] = [];
     for (const text of targetTexts) {
@@ -80,17 +91,21 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     }
     const eventValue = field(input, "event") ?? "notification";
     if (typeof eventValue !== "string" || !EVENT_NAME.test(eventValue)) {
-      throw new HttpError(400, "event must be a lower-case name: a letter, then letters, digits or \"-\", at most 64.");
+      throw new HttpError(400, 'event must be a lower-case name: a letter, then letters, digits or "-", at most 64.');
     }
     const reserved = ctx.pages.reserved();
     if (reserved.has(eventValue)) {
-      throw new HttpError(400, `event "${eventValue}" is reserved for herald's own pages; the reserved names are ${[...reserved].join(", ")}.`);
+      throw new HttpError(
+        400,
+        `event "${eventValue}" is reserved for herald's own pages; the reserved names are ${[...reserved].join(", ")}.`,
+      );
     }
     const html = field(input, "html");
     const message = field(input, "message");
     if (html !== undefined && message !== undefined) throw new HttpError(400, "Give either message or html, not both.");
     if (html !== undefined) {
-      if (typeof html !== "string" || html.trim() === "") throw new HttpError(400, "html must be a non-empty string of markup.");
+      if (typeof html !== "string" || html.trim() === "")
+        throw new HttpError(400, "html must be a non-empty string of markup.");
       const bytes = Buffer.byteLength(html);
       if (bytes > ctx.config.limits.maxHtmlBytes) {
         throw new HttpError(413, `html is ${bytes} bytes; the most is ${ctx.config.limits.maxHtmlBytes}.`);
@@ -100,7 +115,8 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     if (message === undefined) throw new HttpError(400, "Give a message (or html) to send.");
     const fields = parseNotificationFields({ message, title: field(input, "title"), level: field(input, "level") });
     const sentAt = Date.now();
-    const render = (id: number) => notificationItem({ ...fields, id, channel: channels.join(", "), from: null, sentAt }).value;
+    const render = (id: number) =>
+      notificationItem({ ...fields, id, channel: channels.join(", "), from: null, sentAt }).value;
     return { targets: channels, event: eventValue, data: render };
   } catch (error) {
     if (error instanceof InputError && prefix) throw new HttpError(400, prefix + error.message);
@@ -123,9 +139,16 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
     const targets = fields.get("target") ?? [];
     return {
       single: true,
-      events: [{ targets, event: one("event"), message: one("message"), title: one("title"), level: one("level"), html: one("html") }].map((event) =>
-        Object.fromEntries(Object.entries(event).filter(([, value]) => value !== undefined)),
-      ),
+      events: [
+        {
+          targets,
+          event: one("event"),
+          message: one("message"),
+          title: one("title"),
+          level: one("level"),
+          html: one("html"),
+        },
+      ].map((event) => Object.fromEntries(Object.entries(event).filter(([, value]) => value !== undefined))),
     };
   }
   const body = await readJson(req, maxBytes);
@@ -145,7 +168,10 @@ export async function apiPublish(ctx: AppContext, req: Request): Promise<Respons
   const { events: raw, single } = await readEvents(ctx, req);
   if (raw.length === 0) throw new HttpError(400, "The batch is empty: give at least one event.");
   if (raw.length > ctx.config.limits.maxBatch) {
-    throw new HttpError(413, `A batch may hold at most ${ctx.config.limits.maxBatch} events; this one has ${raw.length}.`);
+    throw new HttpError(
+      413,
+      `A batch may hold at most ${ctx.config.limits.maxBatch} events; this one has ${raw.length}.`,
+    );
   }
   const events = raw.map((event, index) => parseEvent(ctx, event, single ? "" : `events[${index}]`));
   authorizeAll(ctx, principal, events);

@@ -35,7 +35,11 @@ export function loadAssets(): Map<string, Asset> {
 
 /** Answers 200 with the file, or 304 when the browser's copy is current. */
 export function serveAsset(asset: Asset, req: Request): Response {
-  const headers = { etag: asset.etag, "cache-control": "public, max-age=3600, must-revalidate", "content-type": asset.type };
+  const headers = {
+    etag: asset.etag,
+    "cache-control": "public, max-age=3600, must-revalidate",
+    "content-type": asset.type,
+  };
   if (req.headers.get("if-none-match") === asset.etag) return new Response(null, { status: 304, headers });
   return new Response(asset.body, { headers });
 }

@@ -16,8 +16,14 @@ export async function login(ctx: AppContext, req: Request): Promise<Response> {
   const { cookie } = ctx.sessions.issue({ id, name });
   ctx.log.info("signed in", { user: id, groups: groupsOf(ctx.config.groups, id).join(",") });
   const headers = new Headers({ location: "/" });
-  headers.append("set-cookie", new Bun.Cookie(SESSION_COOKIE, cookie, cookieOptions(ctx, ctx.sessions.ttlS)).toString());
-  headers.append("set-cookie", new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString());
+  headers.append(
+    "set-cookie",
+    new Bun.Cookie(SESSION_COOKIE, cookie, cookieOptions(ctx, ctx.sessions.ttlS)).toString(),
+  );
+  headers.append(
+    "set-cookie",
+    new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString(),
+  );
   return new Response(null, { status: 303, headers });
 }
 
@@ -28,7 +34,10 @@ export async function logout(ctx: AppContext, req: Request): Promise<Response> {
   if (user?.session) await ctx.revocations.revoke(user.session.sid, user.session.exp * 1000);
   const headers = new Headers({ location: "/" });
   headers.append("set-cookie", new Bun.Cookie(SESSION_COOKIE, "", cookieOptions(ctx, 0)).toString());
-  headers.append("set-cookie", new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString());
+  headers.append(
+    "set-cookie",
+    new Bun.Cookie(CSRF_COOKIE, newNonce(), cookieOptions(ctx, CSRF_COOKIE_MAX_AGE_S)).toString(),
+  );
   if (user) ctx.log.info("signed out", { user: user.id });
   return new Response(null, { status: 303, headers });
 }

@@ -18,7 +18,10 @@ export function checkAdmin(ctx: AppContext, req: Request): void {
   const user = currentUser(ctx, req);
   if (user?.groups.includes(ADMINS)) return;
   if (!req.headers.get("authorization")) {
-    throw new HttpError(user ? 403 : 401, user ? "Only members of admins may see who is connected." : "Sign in as an admin, or send a publish token.");
+    throw new HttpError(
+      user ? 403 : 401,
+      user ? "Only members of admins may see who is connected." : "Sign in as an admin, or send a publish token.",
+    );
   }
   authenticate(ctx, req);
 }
@@ -28,7 +31,9 @@ export async function monitor(ctx: AppContext, req: Request): Promise<Response> 
   const viewer = pageViewer(ctx, req);
   if (!viewer.user) throw new HttpError(401, "Sign in as an admin to see the monitor.");
   if (!viewer.user.groups.includes(ADMINS)) throw new HttpError(403, "Only members of admins may see the monitor.");
-  return htmlResponse(monitorPage(viewer, await clientFigures(ctx)), { headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {} });
+  return htmlResponse(monitorPage(viewer, await clientFigures(ctx)), {
+    headers: viewer.setCookie ? { "set-cookie": viewer.setCookie } : {},
+  });
 }
 
 /** Every `intervalMs`, while an admin has a stream open, sends the admins the monitor's figures (not logged). */

@@ -35,5 +35,7 @@ export async function embed(ctx: AppContext, req: Request): Promise<Response> {
   const origin = ctx.config.publicUrl?.origin ?? "";
   const items = await inboxItems(ctx, null, [topicChannel(topic)]);
   const htmx = htmxVersionOf(url, ctx.config.htmx);
-  return htmlResponse(embedFragment({ topic, streamUrl: `${origin}/sse?page=embed&topic=${encodeURIComponent(topic)}`, items, htmx }));
+  return htmlResponse(
+    embedFragment({ topic, streamUrl: `${origin}/sse?page=embed&topic=${encodeURIComponent(topic)}`, items, htmx }),
+  );
 }

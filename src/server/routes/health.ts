@@ -20,7 +20,9 @@ export async function health(ctx: AppContext): Promise<Response> {
   };
   if (ctx.presence) {
     const totals = await ctx.presence.totals().catch(() => null);
-    body.cluster = totals ? { processes: totals.processes, clients: totals.clients, users: Object.keys(totals.users).length } : null;
+    body.cluster = totals
+      ? { processes: totals.processes, clients: totals.clients, users: Object.keys(totals.users).length }
+      : null;
   }
   return jsonResponse(body);
 }

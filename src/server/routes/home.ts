@@ -20,7 +20,9 @@ function topicsOf(ctx: AppContext, url: string): string[] {
   return parseTopicList(new URL(url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
 }
 
-/** `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications. */
+/**
+ * `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications.
+ */
 export async function home(ctx: AppContext, req: Request): Promise<Response> {
   const topics = topicsOf(ctx, req.url);
   const viewer = pageViewer(ctx, req);
@@ -53,7 +55,11 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   const sentAt = Date.now();
   const principal = principalOf(user);
   const outgoing: Outgoing[] = [
-    { targets: [channel], event: NOTIFICATION, data: (id) => notificationItem({ ...parsed, id, channel, from: user.name, sentAt }).value },
+    {
+      targets: [channel],
+      event: NOTIFICATION,
+      data: (id) => notificationItem({ ...parsed, id, channel, from: user.name, sentAt }).value,
+    },
   ];
   authorizeAll(ctx, principal, outgoing);
   checkPublishRate(ctx.rates.publishesPerUser, user.id);
@@ -61,7 +67,9 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   await notifyUnread(ctx, outgoing);
   if (isHtmx(req)) {
     const csrf = viewerOf(ctx, req).csrf;
-    return htmlResponse(html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`);
+    return htmlResponse(
+      html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`,
+    );
   }
   return seeOther("/");
 }
@@ -77,7 +85,8 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
     await log.markAllRead(user.id, await log.lastId());
     // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
     const page = req.headers.get("hx-current-url");
-    if (isHtmx(req) && page) updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
+    if (isHtmx(req) && page)
+      updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
   } else {
     const text = fields.id ?? "";
     if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");

@@ -5,7 +5,13 @@ import type { AppContext } from "../context.ts";
 
 type Sample = [labels: Record<string, string>, value: number];
 
-function family(name: string, type: "gauge" | "counter" | "histogram", help: string, samples: Sample[], suffix = ""): string {
+function family(
+  name: string,
+  type: "gauge" | "counter" | "histogram",
+  help: string,
+  samples: Sample[],
+  suffix = "",
+): string {
   const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`];
   for (const [labels, value] of samples) {
     const text = Object.entries(labels)
@@ -37,13 +43,24 @@ export function metrics(ctx: AppContext): Response {
       Object.entries(stats.byKind).map(([kind, n]) => [{ kind }, n] as Sample),
     ),
     family("herald_events_published_total", "counter", "Events published.", [[{}, stats.published]]),
-    family("herald_events_delivered_total", "counter", "Events written to streams (one per stream per event).", [[{}, stats.delivered]]),
-    family("herald_events_replayed_total", "counter", "Events written to resuming streams from the event log.", [[{}, stats.replayed]]),
-    family("herald_bytes_written_total", "counter", "Bytes written to streams, heartbeats included.", [[{}, stats.bytesWritten]]),
-    family("herald_streams_dropped_total", "counter", "Streams herald ended because they could not keep up (slow) or stopped draining (stale).", [
-      [{ reason: "slow" }, stats.droppedSlow],
-      [{ reason: "stale" }, stats.droppedStale],
+    family("herald_events_delivered_total", "counter", "Events written to streams (one per stream per event).", [
+      [{}, stats.delivered],
     ]),
+    family("herald_events_replayed_total", "counter", "Events written to resuming streams from the event log.", [
+      [{}, stats.replayed],
+    ]),
+    family("herald_bytes_written_total", "counter", "Bytes written to streams, heartbeats included.", [
+      [{}, stats.bytesWritten],
+    ]),
+    family(
+      "herald_streams_dropped_total",
+      "counter",
+      "Streams herald ended because they could not keep up (slow) or stopped draining (stale).",
+      [
+        [{ reason: "slow" }, stats.droppedSlow],
+        [{ reason: "stale" }, stats.droppedStale],
+      ],
+    ),
     histogram,
   ].join("\n\n");
   return new Response(body + "\n", { headers: { "content-type": "text/plain; version=0.0.4; charset=utf-8" } });

@@ -9,7 +9,7 @@
  * or unknown, a `history-cut` notice.
  */
 import type { Server } from "bun";
-import { parseTopicList, userChannel, } from "../../core/channel.ts";
+import { parseTopicList, userChannel } from "../../core/channel.ts";
 import { clientAddress, currentUser, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { formatEventId } from "../../core/eventlog/index.ts";
@@ -30,13 +30,19 @@ function checkLimits(ctx: AppContext, address: string, userId: string | null): v
   const { limits } = ctx.config;
   const wait = ctx.rates.streamsPerIp.take(address);
   if (wait > 0) {
-    throw new HttpError(429, `Too many new streams from your address; try again in ${wait} s.`, { "retry-after": String(wait) });
+    throw new HttpError(429, `Too many new streams from your address; try again in ${wait} s.`, {
+      "retry-after": String(wait),
+    });
   }
   if (ctx.hub.clientCount >= limits.maxClients) {
     throw new HttpError(503, "The server holds as many streams as it may; try again shortly.", { "retry-after": "30" });
   }
   if (userId && ctx.hub.subscriberCount(userChannel(userId)) >= limits.maxStreamsPerUser) {
-    throw new HttpError(429, `You already have ${limits.maxStreamsPerUser} streams open, the most one user may; close a tab and try again.`, { "retry-after": "30" });
+    throw new HttpError(
+      429,
+      `You already have ${limits.maxStreamsPerUser} streams open, the most one user may; close a tab and try again.`,
+      { "retry-after": "30" },
+    );
   }
 }
 
@@ -45,7 +51,6 @@ function resumeId(req: Request, url: URL): string | null {
   const value = req.headers.get("last-event-id") ?? url.searchParams.get("lastEventId");
   return value === null || value.trim() === "" ? null : value.trim();
 }
-
 
 /**
  * Opens a stream. Topics come from `?topic=a&topic=b` or `?topic=a,b` and from the page it backs
@@ -62,28 +67,51 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
 
   const address = clientAddress(ctx, req, server);
   checkLimits(ctx, address, user?.id ?? null);
-  if (!ctx.hub.ready) throw new HttpError(503, "herald cannot reach its event store (Redis) yet; try again shortly.", { "retry-after": "5" });
+  if (!ctx.hub.ready)
+    throw new HttpError(503, "herald cannot reach its event store (Redis) yet; try again shortly.", {
+      "retry-after": "5",
+    });
 
   // Bun closes connections idle for 10 s by default; a stream is idle between events by nature.
   server.timeout(req, 0);
   const userId = user?.id ?? null;
   const from = resumeId(req, url);
   const retry = encodeRetry(ctx.config.retryMs);
-  const init = { channels, userId, maxBuffer: ctx.config.maxBuffer, framing: isHtmx4Stream(req) ? ctx.pages.framing(page) : null, first: retry };
+  const init = {
+    channels,
+    userId,
+    maxBuffer: ctx.config.maxBuffer,
+    framing: isHtmx4Stream(req) ? ctx.pages.framing(page) : null,
+    first: retry,
+  };
   const body = ctx.hub.open(init, req.signal, {
     resumeFrom: from,
     mayReplay: user ? undefined : (afterId, subscriber) => withinAnonymousReplay(ctx, subscriber, afterId),
     fresh: async (position, cut, subscriber) => {
       const data = await page.snapshot(user, subscriber.channels, position.id);
       // htmx 4 takes `retry:` only from a frame with data, not from the stream's first bytes.
-      const snapshot = { event: "snapshot", id: formatEventId(position.epoch, position.id), retry: subscriber.framing ? ctx.config.retryMs : undefined, data };
+      const snapshot = {
+        event: "snapshot",
+        id: formatEventId(position.epoch, position.id),
+        retry: subscriber.framing ? ctx.config.retryMs : undefined,
+        data,
+      };
       return cut ? [snapshot, { event: "history-cut", data: historyCutNotice().value }] : [snapshot];
     },
     opened: (subscriber) => {
-      ctx.log.info("stream opened", { stream: subscriber.serial, user: userId, ip: address, page: page.name, topics: topics.join(","), resumed: from, clients: ctx.hub.clientCount });
+      ctx.log.info("stream opened", {
+        stream: subscriber.serial,
+        user: userId,
+        ip: address,
+        page: page.name,
+        topics: topics.join(","),
+        resumed: from,
+        clients: ctx.hub.clientCount,
+      });
       subscriber.onClose(logClosed(ctx));
     },
-    failed: (subscriber, error) => ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),
+    failed: (subscriber, error) =>
+      ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),
   });
   return new Response(body, { headers: SSE_HEADERS });
 }

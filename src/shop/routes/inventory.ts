@@ -108,7 +108,11 @@ export async function apiInventory(ctx: ShopContext, req: Request): Promise<Resp
   }
   const input = body as Record<string, unknown>;
   const unknown = Object.keys(input).filter((key) => !["quantity", "delta", "threshold"].includes(key));
-  if (unknown.length) throw new HttpError(400, `Unknown field ${unknown.map((k) => JSON.stringify(k)).join(", ")}: use quantity, delta or threshold.`);
+  if (unknown.length)
+    throw new HttpError(
+      400,
+      `Unknown field ${unknown.map((k) => JSON.stringify(k)).join(", ")}: use quantity, delta or threshold.`,
+    );
   const change: StockChange = {};
   // JSON numbers only: a string is a client bug worth a clear 400, not a guess.
   const number = (value: unknown) => (typeof value === "number" ? value : Number.NaN);

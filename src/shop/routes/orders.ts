@@ -1,5 +1,5 @@
 /** `GET /orders` and `POST /orders`: demo orders whose status steps reach only the buyer. */
-import { currentUser, pageViewer, } from "../../server/context.ts";
+import { currentUser, pageViewer } from "../../server/context.ts";
 import type { ShopContext } from "../context.ts";
 import { HttpError } from "../../server/errors.ts";
 import { readBrowserForm } from "../../server/form.ts";

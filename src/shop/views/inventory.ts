@@ -102,9 +102,11 @@ ${alertList(products)}
 </section>
 <section class="card" id="watching">
 <h2>Watch products</h2>
-${user
-  ? html`<p class="hint">When a product you watch runs low, or is back, you get a notification in your inbox, on whatever page you are.</p>${watchList(csrf, products, watched)}`
-  : html`<p class="hint"><a href="/">Sign in</a> to change stock and to watch products.</p>`}
+${
+  user
+    ? html`<p class="hint">When a product you watch runs low, or is back, you get a notification in your inbox, on whatever page you are.</p>${watchList(csrf, products, watched)}`
+    : html`<p class="hint"><a href="/">Sign in</a> to change stock and to watch products.</p>`
+}
 </section>`,
   });
 }

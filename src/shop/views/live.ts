@@ -9,7 +9,12 @@ import type { Viewer } from "../../server/context.ts";
 export const LIVE_PAGE: PageSpec = {
   name: "live",
   topics: [MARKET_TOPIC, METRICS_TOPIC, NOTIFICATIONS_TOPIC],
-  regions: { ...OWN_REGIONS, market: "innerHTML:#market", metrics: "innerHTML:#metrics", notification: "afterbegin:#notifications" },
+  regions: {
+    ...OWN_REGIONS,
+    market: "innerHTML:#market",
+    metrics: "innerHTML:#metrics",
+    notification: "afterbegin:#notifications",
+  },
 };
 import type { Metrics, Quote } from "../model.ts";
 
@@ -23,7 +28,8 @@ export function marketTable(quotes: readonly Quote[], at: number): Html {
   return html`<table class="quotes">
 <thead><tr><th>Symbol</th><th>Company</th><th>Price</th><th>Change</th></tr></thead>
 <tbody>${quotes.map(
-    (q) => html`<tr data-symbol="${q.symbol}"><td><code>${q.symbol}</code></td><td>${q.name}</td><td class="price">${q.price.toFixed(2)}</td><td class="${q.change > 0 ? "up" : q.change < 0 ? "down" : "flat"}">${q.change > 0 ? "▲" : q.change < 0 ? "▼" : "•"} ${q.change.toFixed(2)}%</td></tr>`,
+    (q) =>
+      html`<tr data-symbol="${q.symbol}"><td><code>${q.symbol}</code></td><td>${q.name}</td><td class="price">${q.price.toFixed(2)}</td><td class="${q.change > 0 ? "up" : q.change < 0 ? "down" : "flat"}">${q.change > 0 ? "▲" : q.change < 0 ? "▼" : "•"} ${q.change.toFixed(2)}%</td></tr>`,
   )}</tbody>
 </table>
 <p class="hint">Prices as of ${clock(at)} UTC.</p>`;

@@ -6,7 +6,11 @@ import type { Viewer } from "../../server/context.ts";
 import type { Product } from "../model.ts";
 
 /** The orders page: the buyer's orders, each replaced as it moves on. */
-export const ORDERS_PAGE: PageSpec = { name: "orders", topics: [], regions: { ...OWN_REGIONS, "order-placed": "oob", "order-status": "oob" } };
+export const ORDERS_PAGE: PageSpec = {
+  name: "orders",
+  topics: [],
+  regions: { ...OWN_REGIONS, "order-placed": "oob", "order-status": "oob" },
+};
 import { MAX_ORDER_QUANTITY, STEPS, type Order } from "../model.ts";
 
 function clock(ms: number): Html {
@@ -51,7 +55,12 @@ export function ordersSnapshot(orders: readonly Order[]): Html {
 }
 
 /** `/orders`: place a demo order and watch its status arrive, on this page and in every tab of yours. */
-export function ordersPage(viewer: Viewer, streamUrl: string, products: readonly Product[], orders: readonly Order[]): Html {
+export function ordersPage(
+  viewer: Viewer,
+  streamUrl: string,
+  products: readonly Product[],
+  orders: readonly Order[],
+): Html {
   const { user, csrf } = viewer;
   return layout({
     title: "Orders",
