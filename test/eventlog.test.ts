@@ -11,6 +11,7 @@ import {
   type EventLog,
   type NewEvent,
 } from "../src/core/eventlog/index.ts";
+import { MemoryReadMarks, RedisReadMarks, SqliteReadMarks, type ReadMarks } from "../src/core/read-marks.ts";
 import { redisAvailable, startRedis, type RedisServer } from "./redis.ts";
 
 const dirs: string[] = [];
@@ -161,12 +162,12 @@ for (const [name, open] of backends) {
       ]);
       expect((await log.latest(["topic:busy"], "product", 2)).map((e) => e.id)).toEqual([58, 56]);
       expect(await log.latest(["topic:none"], "notification", 10)).toEqual([]);
-      // Counted once each though on two of bob's channels; read marks and retention apply.
-      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(3);
-      await log.markRead("bob", 50);
-      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(2);
-      await log.markAllRead("bob", 45);
-      expect(await log.unreadCount("bob", ["user:bob", "topic:quiet"], "notification")).toBe(1);
+      // Each once though on two of bob's channels; newest first; above, up to and at most apply.
+      expect(await log.ids(["user:bob", "topic:quiet"], "notification")).toEqual([60, 50, 40]);
+      expect(await log.ids(["user:bob", "topic:quiet"], "notification", { above: 45 })).toEqual([60, 50]);
+      expect(await log.ids(["user:bob", "topic:quiet"], "notification", { above: 40, upTo: 55, limit: 1 })).toEqual([
+        50,
+      ]);
     });
 
     test("covers ids it gave and still holds, not older or unknown ones", async () => {
@@ -194,36 +195,49 @@ for (const [name, open] of backends) {
       expect(await log.covers(await log.epoch(), 1)).toBe(false);
       expect(await log.covers(await log.epoch(), 2)).toBe(true);
     });
+  });
+}
 
-    test("keeps read marks per user, one at a time or all up to an id", async () => {
-      const log = make();
-      for (let i = 1; i <= 5; i++) log.append(event(i === 5 ? ["user:carol"] : ["user:bob"], `n${i}`));
-      log.append(event(["user:bob"], "tick", Date.now(), "price"));
-      await log.flush();
-      const mine: Channel[] = ["user:bob", "everyone"];
-      expect(await log.unreadCount("bob", mine, "notification")).toBe(4);
-      await log.markRead("bob", 2);
-      expect(await log.unreadCount("bob", mine, "notification")).toBe(3);
-      expect([...(await log.readIds("bob", [1, 2, 3]))]).toEqual([2]);
-      expect(await log.unreadCount("carol", ["user:carol"], "notification")).toBe(1);
-      await log.markAllRead("bob", 3);
-      expect([...(await log.readIds("bob", [1, 2, 3, 4]))].sort()).toEqual([1, 2, 3]);
-      expect(await log.unreadCount("bob", mine, "notification")).toBe(1);
-      await log.markAllRead("bob", 1);
-      expect(await log.unreadCount("bob", mine, "notification")).toBe(1);
-    });
+const markStores: Array<[string, () => ReadMarks]> = [
+  ["memory", () => new MemoryReadMarks()],
+  ["sqlite", () => new SqliteReadMarks(join(tempDir(), "herald.db"))],
+  ...(withRedis
+    ? [["redis", () => new RedisReadMarks({ url: redis!.url, prefix: `m${++prefixes}:` })] as [string, () => ReadMarks]]
+    : []),
+];
+
+for (const [name, open] of markStores) {
+  test(`${name} read marks: per user, one at a time or all up to an id`, async () => {
+    const marks = open();
+    try {
+      await marks.markRead("bob", 2);
+      expect([...(await marks.readIds("bob", [1, 2, 3]))]).toEqual([2]);
+      expect([...(await marks.readIds("carol", [1, 2, 3]))]).toEqual([]);
+      expect(await marks.readUpTo("bob")).toBe(0);
+      await marks.markRead("bob", 5);
+      await marks.markAllRead("bob", 3);
+      expect(await marks.readUpTo("bob")).toBe(3);
+      expect([...(await marks.readIds("bob", [1, 2, 3, 4, 5]))].sort()).toEqual([1, 2, 3, 5]);
+      // A lower watermark never lowers the one kept.
+      await marks.markAllRead("bob", 1);
+      expect(await marks.readUpTo("bob")).toBe(3);
+    } finally {
+      await marks.close();
+    }
   });
 }
 
 describe("sqlite event log on disk", () => {
-  test("keeps events, ids, read marks and what retention dropped across a reopen", async () => {
+  test("keeps events, ids, read marks (their own store, in the same file) and what retention dropped across a reopen", async () => {
     const dir = tempDir();
     const path = join(dir, "herald.db");
     const first = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
     for (let i = 1; i <= 5; i++) first.append(event(["user:bob"], `n${i}`));
     await first.flush();
     await first.prune();
-    await first.markRead("bob", 4);
+    const marks = new SqliteReadMarks(path);
+    await marks.markRead("bob", 4);
+    await marks.close();
     await first.close();
 
     const second = new SqliteEventLog(path, { retention: { maxEvents: 3, maxAgeMs: 3_600_000 } });
@@ -234,7 +248,10 @@ describe("sqlite event log on disk", () => {
     expect((await second.readAfter(2, ["user:bob"], 10)).map((e) => e.data)).toEqual(["n3", "n4", "n5"]);
     expect((await second.append(event(["user:bob"], "n6"))).id).toBe(6);
     await second.flush();
-    expect(await second.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
+    expect(await second.ids(["user:bob"], "notification")).toEqual([6, 5, 4, 3]);
+    const again = new SqliteReadMarks(path);
+    expect([...(await again.readIds("bob", [3, 4, 5, 6]))]).toEqual([4]);
+    await again.close();
   });
 
   // Earlier versions kept the channel index on disk: with text keys, then with numbered names.
@@ -302,11 +319,11 @@ describe("sqlite event log on disk", () => {
       expect((await log.readAfter(1, ["topic:inventory"], 10)).map((e) => e.data)).toEqual(["a row", "to both"]);
       expect((await log.latest(["user:bob", "topic:inventory"], "notification", 10)).map((e) => e.id)).toEqual([4, 2]);
       expect((await log.latest(["topic:inventory"], "product", 10)).map((e) => e.data)).toEqual(["a row"]);
-      expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(2);
+      expect(await log.ids(["user:bob"], "notification")).toEqual([4, 2]);
       await log.append(event(["user:bob"], "new"));
       await log.flush();
       expect((await log.readAfter(4, ["user:bob"], 10)).map((e) => e.data)).toEqual(["new"]);
-      expect(await log.unreadCount("bob", ["user:bob"], "notification")).toBe(3);
+      expect(await log.ids(["user:bob"], "notification")).toEqual([5, 4, 2]);
       const check = new Database(path, { readonly: true });
       expect(
         check

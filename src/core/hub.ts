@@ -156,6 +156,7 @@ export class Hub {
   #publishSum = 0;
   #publishCount = 0;
   readonly #leave = (subscriber: Subscriber) => this.#unsubscribe(subscriber);
+  readonly #listeners = new Set<(channels: readonly Channel[], event: string) => void>();
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
   #followed = 0;
@@ -491,7 +492,25 @@ export class Hub {
     this.#published++;
     this.#delivered += delivered;
     this.#lastEventAt = at;
+    for (const listener of this.#listeners) listener(channels, message.event ?? "message");
     return delivered;
+  }
+
+  /**
+   * Calls `listener` with the channels and name of every event this hub sends to its streams,
+   * its own publishes and (with a shared log) every other process's, right after it is queued on
+   * the streams. Returns a function that removes it.
+   */
+  onSent(listener: (channels: readonly Channel[], event: string) => void): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** The users with a stream open on this hub. */
+  connectedUsers(): string[] {
+    const users: string[] = [];
+    for (const channel of this.#channels.keys()) if (channelKind(channel) === "user") users.push(channelName(channel));
+    return users;
   }
 
   /** Sends to every stream of one signed-in user. */

@@ -17,13 +17,14 @@ import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "..
 import { RedisUnavailableError } from "../core/eventlog/redis.ts";
 import { Hub } from "../core/hub.ts";
 import { RedisPresence } from "../core/presence.ts";
+import { MemoryReadMarks, RedisReadMarks, SqliteReadMarks, type ReadMarks } from "../core/read-marks.ts";
 import { encodeRetry } from "../core/sse.ts";
 import { defaultConfig, type Config } from "./config.ts";
 import { identify, viewerOf, type AppContext } from "./context.ts";
 import { preflight, withCors } from "./cors.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
-import { inboxItems, snapshotData } from "./inbox.ts";
+import { inboxItems, snapshotData, startUnreadUpdates } from "./inbox.ts";
 import { RateLimiter } from "./limits.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { clientFigures } from "./monitor.ts";
@@ -149,6 +150,14 @@ function openRevocations(config: Config, log: Logger): Revocations {
   return new SqliteRevocations(join(config.dataDir, "herald.db"));
 }
 
+/** Where read marks are kept: beside the events, so every process that shares the log sees them. */
+function openReadMarks(config: Config): ReadMarks {
+  if (config.eventLog === "memory") return new MemoryReadMarks();
+  if (config.eventLog === "redis")
+    return new RedisReadMarks({ url: config.redisUrl!, prefix: config.redisPrefix, timeoutMs: config.redisTimeoutMs });
+  return new SqliteReadMarks(join(config.dataDir, "herald.db"));
+}
+
 /**
  * Warns once Redis answers when it keeps nothing across a restart: every event and every
  * client's position would be lost with it (the clients then get a snapshot and a history cut).
@@ -219,6 +228,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
       publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
     },
     startedAt: Date.now(),
+    readMarks: openReadMarks(config),
     pages: new Pages(),
     nav: [],
   };
@@ -242,7 +252,17 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
 
   const services: Service[] = [];
   const stopMonitorFeed = startMonitorFeed(ctx, config.monitorMs);
-  services.push({ stop: stopMonitorFeed, close: () => ctx.revocations.close() });
+  const stopUnreadUpdates = startUnreadUpdates(ctx);
+  services.push({
+    stop() {
+      stopMonitorFeed();
+      stopUnreadUpdates();
+    },
+    async close() {
+      await ctx.revocations.close();
+      await ctx.readMarks.close();
+    },
+  });
 
   const answer = async (
     route: Route,

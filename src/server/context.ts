@@ -11,6 +11,7 @@ import type { Hub } from "../core/hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
 import type { Pages } from "./pages.ts";
+import type { ReadMarks } from "../core/read-marks.ts";
 import type { Policy } from "./policy.ts";
 import type { RedisPresence } from "../core/presence.ts";
 import type { Revocations } from "./revocations.ts";
@@ -36,6 +37,8 @@ export interface AppContext {
   };
   /** `Date.now()` when the app started. */
   startedAt: number;
+  /** Which notifications each user has read: kept where the event log is, apart from it. */
+  readMarks: ReadMarks;
   /** The pages herald streams for: its own and those an app (the demo shop) adds. */
   pages: Pages;
   /** The top bar's links after the home page's: the pages an app (the demo shop) adds. */

@@ -1,10 +1,12 @@
 /**
- * What brings a page up to date: the latest notifications on its channels, each as the user
- * has it (read or not), and the user's unread count. The home page's first paint and the
- * `snapshot` event a stream starts with come from here, so they are the same markup.
+ * The inbox: a user's notifications on their own channels (`personalChannels`), which of them
+ * they have read (the read marks, kept apart from the event log), their unread count, and the
+ * list as a page shows it. The home page's first paint and the `snapshot` event a stream starts
+ * with come from here, so they are the same markup. Whoever publishes a notification, the
+ * users it reaches get their new count (`startUnreadUpdates`): no publisher has to send it.
  */
-import type { Channel } from "../core/channel.ts";
-import { personalChannels, type AppContext } from "./context.ts";
+import { channelKind, channelName, userChannel, type Channel } from "../core/channel.ts";
+import { personalChannels, userById, type AppContext } from "./context.ts";
 import type { User } from "./session.ts";
 import { html, raw, type Html } from "../../views/html.ts";
 import { asRead, unreadBadge } from "../../views/notification.ts";
@@ -13,8 +15,61 @@ import { asRead, unreadBadge } from "../../views/notification.ts";
 export const NOTIFICATION = "notification";
 
 /** The user's unread notifications, on the channels of their inbox (`personalChannels`). */
-export function unreadCount(ctx: AppContext, user: User): Promise<number> {
-  return ctx.hub.log.unreadCount(user.id, personalChannels(ctx, user), NOTIFICATION);
+export async function unreadCount(ctx: AppContext, user: User): Promise<number> {
+  const upTo = await ctx.readMarks.readUpTo(user.id);
+  const ids = await ctx.hub.log.ids(personalChannels(ctx, user), NOTIFICATION, { above: upTo });
+  if (ids.length === 0) return 0;
+  return ids.length - (await ctx.readMarks.readIds(user.id, ids)).size;
+}
+
+/** Marks one notification read for `user`. */
+export function markRead(ctx: AppContext, user: User, id: number): Promise<void> {
+  return ctx.readMarks.markRead(user.id, id);
+}
+
+/** Marks every notification so far read for `user`. */
+export async function markAllRead(ctx: AppContext, user: User): Promise<void> {
+  await ctx.readMarks.markAllRead(user.id, await ctx.hub.log.lastId());
+}
+
+/**
+ * Sends each user a notification reaches their new unread count (event `unread`, not logged: it
+ * is per user, and a snapshot carries it after any reconnect): to the user of a user channel, the
+ * members of a group, and for `everyone` every user with a stream open here. Counted once per
+ * user per turn of the event loop, however many notifications reached them in it, and only for
+ * users with a stream open. Returns a function that stops it.
+ */
+export function startUnreadUpdates(ctx: AppContext): () => void {
+  const due = new Set<string>();
+  let scheduled = false;
+  const send = async () => {
+    scheduled = false;
+    const users = [...due];
+    due.clear();
+    for (const id of users) {
+      const channel = userChannel(id);
+      if (ctx.hub.subscriberCount(channel) === 0) continue;
+      try {
+        const count = await unreadCount(ctx, userById(ctx, id));
+        ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+      } catch (error) {
+        ctx.log.warn("unread count not sent", { user: id, error: String(error) });
+      }
+    }
+  };
+  return ctx.hub.onSent((channels, event) => {
+    if (event !== NOTIFICATION) return;
+    for (const channel of channels) {
+      const kind = channelKind(channel);
+      if (kind === "user") due.add(channelName(channel));
+      else if (kind === "group") for (const member of ctx.config.groups[channelName(channel)] ?? []) due.add(member);
+      else if (kind === "everyone") for (const user of ctx.hub.connectedUsers()) due.add(user);
+    }
+    if (due.size > 0 && !scheduled) {
+      scheduled = true;
+      setImmediate(send);
+    }
+  });
 }
 
 /**
@@ -55,7 +110,7 @@ async function readInboxItems(
 ): Promise<Html> {
   const events = await ctx.hub.log.latest(channels, NOTIFICATION, ctx.config.inboxSize, upTo);
   const read = user
-    ? await ctx.hub.log.readIds(
+    ? await ctx.readMarks.readIds(
         user.id,
         events.map((e) => e.id),
       )

@@ -2,14 +2,12 @@
  * Publishing on behalf of someone: the permission check for every target and the rate limit
  * before anything is sent, the publish itself, and its log line. Shared by the send form and the API.
  */
-import { channelKind, channelName, userChannel, type Channel } from "../core/channel.ts";
-import { userById, type AppContext } from "./context.ts";
+import type { Channel } from "../core/channel.ts";
+import type { AppContext } from "./context.ts";
 import { HttpError } from "./errors.ts";
 import type { PublishResult } from "../core/hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";
-import { NOTIFICATION, unreadCount } from "./inbox.ts";
-import { unreadBadge } from "../../views/notification.ts";
 
 /** One event ready to go: where, under which SSE event name, with which HTML (or how to render it from its id). */
 export interface Outgoing {
@@ -85,23 +83,4 @@ export async function publishAll(
     });
   }
   return results;
-}
-
-/**
- * After notifications to users, sends each of those users their new unread count (a `unread`
- * event, not logged: it is per user, and a snapshot carries it after any reconnect). Counts of
- * broadcasts to everyone or a group catch up on the next snapshot or mark-read.
- */
-export async function notifyUnread(ctx: AppContext, events: readonly Outgoing[]): Promise<void> {
-  const users = new Set<string>();
-  for (const { event, targets } of events) {
-    if (event !== NOTIFICATION) continue;
-    for (const target of targets) if (channelKind(target) === "user") users.add(channelName(target));
-  }
-  for (const id of users) {
-    const channel = userChannel(id);
-    if (ctx.hub.subscriberCount(channel) === 0) continue;
-    const count = await unreadCount(ctx, userById(ctx, id));
-    ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
-  }
 }

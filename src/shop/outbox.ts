@@ -24,7 +24,7 @@ import type { PublishResult } from "../core/hub.ts";
 import type { Logger } from "../server/logger.ts";
 import type { Notification } from "../server/notification.ts";
 import type { Principal } from "../server/policy.ts";
-import { notifyUnread, publishAll, type Outgoing } from "../server/publish.ts";
+import { publishAll, type Outgoing } from "../server/publish.ts";
 import { notificationItem } from "../../views/notification.ts";
 
 /** One event as the outbox keeps it: HTML, or a notification rendered once its id is known (it names its own id). */
@@ -241,7 +241,6 @@ export function publishOutbox(ctx: AppContext): OutboxPublish {
       data: typeof data === "string" ? data : (id: number) => notificationItem({ ...data.notification, id }).value,
     }));
     const results = await publishAll(ctx, by, outgoing);
-    await notifyUnread(ctx, outgoing);
     return results;
   };
 }

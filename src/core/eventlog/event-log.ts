@@ -1,6 +1,6 @@
 /**
  * The event log: every published event, in id order, for replay after a reconnect, snapshots of
- * a page's state, and the inbox's read marks. Backends behind one interface: `bun:sqlite` (the
+ * a page's state, and the inbox's unread counts (its read marks are kept apart, `../read-marks.ts`). Backends behind one interface: `bun:sqlite` (the
  * default, durable), memory (a bounded ring, for tests and throwaway runs), and Redis Streams
  * (shared by several processes).
  *
@@ -75,14 +75,15 @@ export interface EventLog {
   /** One committed event by id, if it is still kept. */
   get(id: number): Promise<StoredEvent | undefined>;
 
-  /** Marks one event read for a user. */
-  markRead(user: string, id: number): Promise<void>;
-  /** Marks every event up to `upTo` read for a user. */
-  markAllRead(user: string, upTo: number): Promise<void>;
-  /** Which of `ids` the user has read. */
-  readIds(user: string, ids: readonly number[]): Promise<Set<number>>;
-  /** Events named `event` on `channels` that the user has not read. */
-  unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number>;
+  /**
+   * Ids of the events named `event` on any of `channels`, with ids in (`above`, `upTo`], newest
+   * first, at most `limit`: only events the log still holds. The inbox counts unread ones with it.
+   */
+  ids(
+    channels: readonly Channel[],
+    event: string,
+    range?: { above?: number; upTo?: number; limit?: number },
+  ): Promise<number[]>;
 
   /** Drops events past retention. Runs on its own timer too. */
   prune(now?: number): Promise<void>;

@@ -18,8 +18,6 @@ export class MemoryEventLog implements EventLog {
   /** Every id up to this one has been dropped by retention. */
   #droppedUpTo = 0;
   readonly #index = new ChannelIndex();
-  readonly #readUpTo = new Map<string, number>();
-  readonly #read = new Map<string, Set<number>>();
 
   constructor(retention: Retention) {
     this.#retention = retention;
@@ -99,32 +97,12 @@ export class MemoryEventLog implements EventLog {
     return this.#find(id);
   }
 
-  async markRead(user: string, id: number): Promise<void> {
-    let read = this.#read.get(user);
-    if (!read) this.#read.set(user, (read = new Set()));
-    read.add(id);
-  }
-
-  async markAllRead(user: string, upTo: number): Promise<void> {
-    this.#readUpTo.set(user, Math.max(upTo, this.#readUpTo.get(user) ?? 0));
-    // Marks above `upTo` stay: they are not covered by it.
-    const read = this.#read.get(user);
-    if (read) for (const id of read) if (id <= upTo) read.delete(id);
-  }
-
-  #isRead(user: string, id: number): boolean {
-    return id <= (this.#readUpTo.get(user) ?? 0) || (this.#read.get(user)?.has(id) ?? false);
-  }
-
-  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
-    return new Set(ids.filter((id) => this.#isRead(user, id)));
-  }
-
-  async unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
-    let count = 0;
-    for (const id of this.#index.newest(channels, name, { above: this.#readUpTo.get(user) ?? 0 }))
-      if (!this.#isRead(user, id)) count++;
-    return count;
+  async ids(
+    channels: readonly Channel[],
+    event: string,
+    range: { above?: number; upTo?: number; limit?: number } = {},
+  ): Promise<number[]> {
+    return this.#index.newest(channels, event, range);
   }
 
   async prune(now = Date.now()): Promise<void> {

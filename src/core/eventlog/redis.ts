@@ -238,8 +238,6 @@ export class RedisEventLog implements EventLog {
   readonly #onBadEntry: (entryId: string) => void;
   readonly #stream: string;
   readonly #counter: string;
-  readonly #readUpTo: string;
-  readonly #readPrefix: string;
   readonly #indexPrefix: string;
   readonly #indexed: string;
   readonly #epochKey: string;
@@ -279,8 +277,6 @@ export class RedisEventLog implements EventLog {
     this.#onBadEntry = options.onBadEntry ?? (() => {});
     this.#stream = `${prefix}events`;
     this.#counter = `${prefix}event-id`;
-    this.#readUpTo = `${prefix}read-up-to`;
-    this.#readPrefix = `${prefix}read:`;
     this.#indexPrefix = `${prefix}index:`;
     this.#indexed = `${prefix}indexed`;
     this.#epochKey = `${prefix}epoch`;
@@ -627,62 +623,27 @@ export class RedisEventLog implements EventLog {
     return entry ? fromEntry(entry, name) : undefined;
   }
 
-  async markRead(user: string, id: number): Promise<void> {
-    await this.#timed(
-      (async () => (await this.#client()).send("ZADD", [this.#readPrefix + user, String(id), String(id)]))(),
-    );
+  /** From the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds. */
+  ids(
+    channels: readonly Channel[],
+    name: string,
+    range: { above?: number; upTo?: number; limit?: number } = {},
+  ): Promise<number[]> {
+    return this.#timed(this.#ids(channels, name, range));
   }
 
-  markAllRead(user: string, upTo: number): Promise<void> {
-    return this.#timed(this.#markAllRead(user, upTo));
-  }
-
-  async #markAllRead(user: string, upTo: number): Promise<void> {
-    await (await this.#client()).eval(
-      "local c = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0') if tonumber(ARGV[2]) > c then redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2]) return 1",
-      2,
-      this.#readUpTo,
-      this.#readPrefix + user,
-      user,
-      String(upTo),
-    );
-  }
-
-  async #upTo(user: string): Promise<number> {
-    return Number((await (await this.#client()).send("HGET", [this.#readUpTo, user])) ?? 0);
-  }
-
-  readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
-    return this.#timed(this.#readIds(user, ids));
-  }
-
-  async #readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
-    if (ids.length === 0) return new Set();
-    const upTo = await this.#upTo(user);
-    const scores = (await (
-      await this.#client()
-    ).send("ZMSCORE", [this.#readPrefix + user, ...ids.map(String)])) as Array<string | number | null>;
-    return new Set(ids.filter((id, i) => id <= upTo || scores[i] !== null));
-  }
-
-  /**
-   * Counted from the indexes: at most the newest `INDEX_KEEP` of each channel, and only events the stream still holds.
-   */
-  unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
-    return this.#timed(this.#unreadCount(user, channels, name));
-  }
-
-  async #unreadCount(user: string, channels: readonly Channel[], name: string): Promise<number> {
-    const upTo = await this.#upTo(user);
-    const indexed = await this.#indexedIds(channels, name, { above: upTo });
-    if (indexed.length === 0) return 0;
+  async #ids(
+    channels: readonly Channel[],
+    name: string,
+    range: { above?: number; upTo?: number; limit?: number },
+  ): Promise<number[]> {
+    const indexed = await this.#indexedIds(channels, name, range);
+    if (indexed.length === 0) return [];
     // The indexes outlive retention's trimming of the stream: count only what it still holds.
     const [oldest] = (await (await this.#client()).xrange(this.#stream, "-", "+", "COUNT", "1")) as Entry[];
     const kept = oldest ? numberOf(oldest[0]) : Infinity;
-    const candidates = indexed.filter((id) => id >= kept);
-    if (candidates.length === 0) return 0;
-    const read = await this.#readIds(user, candidates);
-    return candidates.length - read.size;
+    const ids = indexed.filter((id) => id >= kept);
+    return range.limit === undefined ? ids : ids.slice(0, range.limit);
   }
 
   async prune(now = Date.now()): Promise<void> {

@@ -182,11 +182,6 @@ export class SqliteEventLog implements EventLog {
     lastOlder: Statement<{ id: number }>;
     byIds: Statement<Row>;
     get: Statement<Row>;
-    markRead: Statement;
-    markAll: Statement;
-    clearReads: Statement;
-    readUpTo: Statement<{ up_to: number }>;
-    readsIn: Statement<{ event_id: number }>;
   };
 
   /**
@@ -256,17 +251,6 @@ export class SqliteEventLog implements EventLog {
         ),
         byIds: this.#db.prepare<Row, Record<string, string>>(`SELECT * FROM events WHERE id IN (${idsOf})`),
         get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
-        markRead: this.#db.prepare("INSERT OR IGNORE INTO reads (user, event_id) VALUES ($user, $id)"),
-        markAll: this.#db.prepare(
-          "INSERT INTO read_marks (user, up_to) VALUES ($user, $upTo) ON CONFLICT (user) DO UPDATE SET up_to = MAX(up_to, excluded.up_to)",
-        ),
-        clearReads: this.#db.prepare("DELETE FROM reads WHERE user = $user AND event_id <= $upTo"),
-        readUpTo: this.#db.prepare<{ up_to: number }, Record<string, string>>(
-          "SELECT up_to FROM read_marks WHERE user = $user",
-        ),
-        readsIn: this.#db.prepare<{ event_id: number }, Record<string, string>>(
-          `SELECT event_id FROM reads WHERE user = $user AND event_id IN (${idsOf})`,
-        ),
       };
     } catch (error) {
       if (!isCorrupt(error)) throw error;
@@ -410,32 +394,12 @@ export class SqliteEventLog implements EventLog {
     return this.#get(id);
   }
 
-  async markRead(user: string, id: number): Promise<void> {
-    this.#q.markRead.run({ user, id });
-  }
-
-  async markAllRead(user: string, upTo: number): Promise<void> {
-    this.#db.transaction(() => {
-      this.#q.markAll.run({ user, upTo });
-      this.#q.clearReads.run({ user, upTo });
-    })();
-  }
-
-  #readUpTo(user: string): number {
-    return this.#q.readUpTo.get({ user })?.up_to ?? 0;
-  }
-
-  async readIds(user: string, ids: readonly number[]): Promise<Set<number>> {
-    const upTo = this.#readUpTo(user);
-    const read = new Set(ids.filter((id) => id <= upTo));
-    for (const row of this.#q.readsIn.all({ user, ids: JSON.stringify(ids) })) read.add(row.event_id);
-    return read;
-  }
-
-  async unreadCount(user: string, channels: readonly Channel[], event: string): Promise<number> {
-    const ids = this.#index.newest(channels, event, { above: this.#readUpTo(user) });
-    if (ids.length === 0) return 0;
-    return ids.length - (await this.readIds(user, ids)).size;
+  async ids(
+    channels: readonly Channel[],
+    event: string,
+    range: { above?: number; upTo?: number; limit?: number } = {},
+  ): Promise<number[]> {
+    return this.#index.newest(channels, event, range);
   }
 
   prune(now = Date.now()): Promise<void> {

@@ -15,7 +15,7 @@ import { HttpError } from "../errors.ts";
 import { FORM_TYPES, mediaType, readFormData, readJson } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
-import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
+import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
 import { notificationItem } from "../../../views/notification.ts";
 
@@ -177,6 +177,5 @@ export async function apiPublish(ctx: AppContext, req: Request): Promise<Respons
   authorizeAll(ctx, principal, events);
   checkPublishRate(ctx.rates.publishesPerToken, principal.label, events.length);
   const results = await publishAll(ctx, principal, events);
-  await notifyUnread(ctx, events);
   return jsonResponse(single ? results[0] : results);
 }

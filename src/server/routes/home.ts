@@ -7,10 +7,10 @@ import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
 import { parseNotificationFields } from "../notification.ts";
 import { principalOf } from "../policy.ts";
-import { authorizeAll, checkPublishRate, notifyUnread, publishAll, type Outgoing } from "../publish.ts";
+import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import type { User } from "../session.ts";
-import { inboxItems, NOTIFICATION, unreadCount } from "../inbox.ts";
+import { inboxItems, markAllRead, markRead as markOneRead, NOTIFICATION, unreadCount } from "../inbox.ts";
 import { html } from "../../../views/html.ts";
 import { homePage, sendForm } from "../../../views/home.ts";
 import { asRead, notificationItem, unreadBadge } from "../../../views/notification.ts";
@@ -64,7 +64,6 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   authorizeAll(ctx, principal, outgoing);
   checkPublishRate(ctx.rates.publishesPerUser, user.id);
   const { delivered } = (await publishAll(ctx, principal, outgoing))[0]!;
-  await notifyUnread(ctx, outgoing);
   if (isHtmx(req)) {
     const csrf = viewerOf(ctx, req).csrf;
     return htmlResponse(
@@ -82,7 +81,7 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
   const log = ctx.hub.log;
   let updated = html``;
   if (fields.all !== undefined) {
-    await log.markAllRead(user.id, await log.lastId());
+    await markAllRead(ctx, user);
     // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
     const page = req.headers.get("hx-current-url");
     if (isHtmx(req) && page)
@@ -95,7 +94,7 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
     if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
       throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
     }
-    await log.markRead(user.id, event.id);
+    await markOneRead(ctx, user, event.id);
     updated = asRead(event.data, true);
   }
   ctx.log.info("marked read", { user: user.id, id: fields.all !== undefined ? "all" : fields.id });
