@@ -178,7 +178,8 @@ describe("unread counts reach everyone a notification reaches, whoever publishes
   test("a broadcast to everyone and to a group updates each connected member's count, once per turn", async () => {
     const bobs = await openStream(herald, "", bob.cookie);
     const alices = await openStream(herald, "", alice.cookie);
-    const counts = (reader: SseReader) => reader.pageEvents.filter((e) => e.event === "unread").map((e) => />(\d+)</.exec(e.data)?.[1]);
+    const counts = (reader: SseReader) =>
+      reader.pageEvents.filter((e) => e.event === "unread").map((e) => />(\d+)</.exec(e.data)?.[1]);
     await send("everyone", "to all");
     await bobs.until(() => counts(bobs).length >= 1, "bob's count after the broadcast");
     await alices.until(() => counts(alices).length >= 1, "alice's count after the broadcast");
@@ -188,7 +189,9 @@ describe("unread counts reach everyone a notification reaches, whoever publishes
     await bobs.until(() => counts(bobs).length >= 2, "bob's count after the group message");
     expect(counts(bobs)).toEqual(["1", "2"]);
     // Three notifications in one turn: one count, the last.
-    await Promise.all([1, 2, 3].map((i) => herald.hub.publishToUser("bob", { event: "notification", data: `<li>${i}</li>` })));
+    await Promise.all(
+      [1, 2, 3].map((i) => herald.hub.publishToUser("bob", { event: "notification", data: `<li>${i}</li>` })),
+    );
     await bobs.until(() => counts(bobs).includes("5"), "bob's count after three at once");
     expect(counts(bobs)).toEqual(["1", "2", "5"]);
     expect(counts(alices)).toEqual(["1"]);

@@ -19,6 +19,7 @@ import {
 import { formatEventId, parseEventId, type EventLog, type Position } from "./eventlog/index.ts";
 import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
 import { Subscriber, type CloseReason, type Framing, type SubscriberInit } from "./subscriber.ts";
+import { CORE_DEFAULTS } from "./defaults.ts";
 import { Writer } from "./writer.ts";
 
 /** The outcome of one publish. */
@@ -179,9 +180,9 @@ export class Hub {
 
   constructor(options: HubOptions) {
     this.log = options.log;
-    const heartbeatMs = options.heartbeatMs ?? 15_000;
-    this.#clientTimeoutMs = options.clientTimeoutMs ?? 45_000;
-    this.#followWaitMs = options.followWaitMs ?? 5_000;
+    const heartbeatMs = options.heartbeatMs ?? CORE_DEFAULTS.heartbeatMs;
+    this.#clientTimeoutMs = options.clientTimeoutMs ?? CORE_DEFAULTS.clientTimeoutMs;
+    this.#followWaitMs = options.followWaitMs ?? CORE_DEFAULTS.followWaitMs;
     // One timer for every stream: a timer per stream would cost memory and wake-ups per client.
     if (heartbeatMs > 0) this.#timers.push(setInterval(() => this.#beat(), heartbeatMs));
     if (this.#clientTimeoutMs > 0) {

@@ -6,6 +6,7 @@
  */
 import { RedisClient } from "bun";
 import { withinTimeout } from "./eventlog/redis.ts";
+import { CORE_DEFAULTS } from "./defaults.ts";
 import type { Hub, PresenceCounts } from "./hub.ts";
 
 export interface PresenceOptions {
@@ -41,9 +42,9 @@ export class RedisPresence {
       connectionTimeout: 3_000,
     });
     this.#hub = hub;
-    const intervalMs = options.intervalMs ?? 2_000;
+    const intervalMs = options.intervalMs ?? CORE_DEFAULTS.presenceMs;
     this.#ttlMs = options.ttlMs ?? intervalMs * 3;
-    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#timeoutMs = options.timeoutMs ?? CORE_DEFAULTS.redisTimeoutMs;
     this.#pattern = `${options.prefix}presence:*`;
     this.#key = `${options.prefix}presence:${process.pid}-${crypto.randomUUID().slice(0, 8)}`;
     this.#timer = setInterval(() => void this.publish(), intervalMs);

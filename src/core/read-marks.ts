@@ -7,6 +7,7 @@
  */
 import { Database } from "bun:sqlite";
 import { RedisClient } from "bun";
+import { CORE_DEFAULTS } from "./defaults.ts";
 import { RedisUnavailableError, withinTimeout } from "./eventlog/redis.ts";
 
 export interface ReadMarks {
@@ -133,7 +134,7 @@ export class RedisReadMarks implements ReadMarks {
     });
     this.#upToKey = `${prefix}read-up-to`;
     this.#readPrefix = `${prefix}read:`;
-    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#timeoutMs = options.timeoutMs ?? CORE_DEFAULTS.redisTimeoutMs;
   }
 
   /** Runs `command` once connected; an unreachable or silent Redis is `RedisUnavailableError`. */

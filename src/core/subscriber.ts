@@ -22,6 +22,7 @@
  */
 import type { Channel } from "./channel.ts";
 import { encodeMessage, type SseMessage } from "./sse.ts";
+import { CORE_DEFAULTS } from "./defaults.ts";
 import { Writer, type Due } from "./writer.ts";
 
 /** Why a stream ended. */
@@ -187,7 +188,7 @@ export class Subscriber implements Due {
     this.#sink = sink;
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
-    this.#maxBuffer = init.maxBuffer ?? 1024 * 1024;
+    this.#maxBuffer = init.maxBuffer ?? CORE_DEFAULTS.maxBuffer;
     this.#writer = init.writer ?? new Writer();
     this.framing = init.framing ?? null;
   }

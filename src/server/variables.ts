@@ -3,6 +3,7 @@
  * (`./config.ts`) takes defaults and bounds from here, and `docs/configuration.md`'s table is
  * generated from here (`npm run docs:config`; a test keeps the two equal).
  */
+import { CORE_DEFAULTS } from "../core/defaults.ts";
 
 /** One variable: its default (when it has a plain one), the bounds of a number, and what it means. */
 export interface Variable {
@@ -30,7 +31,7 @@ export const VARIABLES = {
   HERALD_SESSION_TTL_S: { default: 7 * 24 * 3600, min: 60, meaning: "How long a sign-in lasts, in seconds (7 days)." },
   HERALD_LOG: { default: "info", meaning: "Log level: `debug`, `info`, `warn`, `error`, `off`." },
   HERALD_HEARTBEAT_MS: {
-    default: 15_000,
+    default: CORE_DEFAULTS.heartbeatMs,
     min: 10,
     meaning: "Milliseconds between heartbeat comments on every stream.",
   },
@@ -73,14 +74,14 @@ export const VARIABLES = {
   },
   HERALD_REDIS_PREFIX: { default: "herald:", meaning: "Prefix of herald's Redis keys." },
   HERALD_REDIS_TIMEOUT_MS: {
-    default: 2_000,
+    default: CORE_DEFAULTS.redisTimeoutMs,
     min: 10,
     meaning:
       "How long herald waits for Redis to answer a command; past it, a publish answers 503 with `Retry-After` and stores nothing.",
   },
   HERALD_WORKERS: { default: 1, min: 1, max: 64, meaning: "Processes serving one port; above 1 needs `REDIS_URL`." },
   HERALD_PRESENCE_MS: {
-    default: 2_000,
+    default: CORE_DEFAULTS.presenceMs,
     min: 50,
     meaning:
       "With Redis, how often each process writes its stream counts there; one silent for three times this is no longer counted.",
@@ -94,13 +95,13 @@ export const VARIABLES = {
   },
   HERALD_SQLITE_SYNC: { default: "normal", meaning: "`full`: every commit waits for the disk." },
   HERALD_MAX_BUFFER: {
-    default: 1024 * 1024,
+    default: CORE_DEFAULTS.maxBuffer,
     min: 1024,
     meaning:
       "Unsent bytes of live events a stream may hold in herald before it is dropped as a slow consumer (its connection is reset). A replay or snapshot does not count.",
   },
   HERALD_CLIENT_TIMEOUT_MS: {
-    default: 45_000,
+    default: CORE_DEFAULTS.clientTimeoutMs,
     min: 0,
     meaning: "A stream whose socket has not drained for this long is dropped as stale (`0`: never).",
   },

@@ -30,6 +30,7 @@ import { RedisClient } from "bun";
 import type { Channel } from "../channel.ts";
 import { ChannelIndex } from "./channel-index.ts";
 import { newEpoch, type Position } from "./epoch.ts";
+import { CORE_DEFAULTS } from "../defaults.ts";
 import type { EventLog, NewEvent, Render, Retention, StoredEvent } from "./event-log.ts";
 
 export interface RedisLogOptions {
@@ -273,7 +274,7 @@ export class RedisEventLog implements EventLog {
     this.#redis = new RedisClient(options.url, clientOptions);
     this.#replayRedis = new RedisClient(options.url, clientOptions);
     this.#retention = options.retention;
-    this.#timeoutMs = options.timeoutMs ?? 2_000;
+    this.#timeoutMs = options.timeoutMs ?? CORE_DEFAULTS.redisTimeoutMs;
     this.#onBadEntry = options.onBadEntry ?? (() => {});
     this.#stream = `${prefix}events`;
     this.#counter = `${prefix}event-id`;
