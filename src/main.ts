@@ -22,6 +22,7 @@ if (config.workers > 1 && !process.env[WORKER_ENV]) {
 let running: ReturnType<typeof startHerald>;
 try {
   running = startHerald(config);
+  await running.app.ctx.identity.ready;
 } catch (error) {
   // A damaged database or a full disk at start: one line that says which and where, not a stack.
   if (error instanceof HeraldError) console.error(error.message);
@@ -37,7 +38,13 @@ function stop(): void {
   // A second signal while draining means: now.
   if (stopping) process.exit(1);
   stopping = true;
-  void running.shutdown().then(() => process.exit(0));
+  void running.shutdown().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(`herald: shutdown failed: ${String(error)}`);
+      process.exit(1);
+    },
+  );
 }
 for (const signal of ["SIGINT", "SIGTERM"] as const) process.on(signal, stop);
 if (process.env[WORKER_ENV]) void supervisorGone().then(() => stopping || stop());

@@ -147,21 +147,30 @@ describe("POST /api/publish", () => {
       "a bad event name",
       { target: "everyone", event: "Bad Name", message: "x" },
       400,
-      "event must be a lower-case name",
+      "event must be a name: a letter, then letters, digits",
     ],
     [
       "an event name with a line break",
       { target: "everyone", event: "x\ndata: y", message: "x" },
       400,
-      "event must be a lower-case name",
+      "event must be a name: a letter, then letters, digits",
     ],
     [
       "both message and html",
       { target: "everyone", message: "x", html: "<p>x</p>" },
       400,
-      "Give either message or html, not both.",
+      "Give one of message, html or data, not several.",
     ],
-    ["neither message nor html", { target: "everyone" }, 400, "Give a message (or html) to send."],
+    ["neither message nor html", { target: "everyone" }, 400, "Give a message (or html, or data) to send."],
+    ["both data and html", { target: "everyone", data: 1, html: "<p>x</p>" }, 400, "Give one of message, html or data"],
+    [
+      "an unknown field",
+      { target: "everyone", message: "x", prority: "high" },
+      400,
+      'Unknown field "prority": an event takes target, targets, event, message',
+    ],
+    ["too much data", { target: "everyone", data: "x".repeat(16 * 1024) }, 413, "data is 16386 bytes as JSON"],
+    ["an event name starting with a digit", { target: "everyone", event: "1x", data: 1 }, 400, "event must be a name"],
     ["empty html", { target: "everyone", html: " " }, 400, "html must be a non-empty string of markup."],
     ["a message of the wrong type", { target: "everyone", message: { x: 1 } }, 400, "The message is empty"],
     [
@@ -265,4 +274,121 @@ describe("POST /api/publish", () => {
     });
     expect(res.status).toBe(401);
   });
+});
+
+describe("JSON data and event names for clients that are not htmx", () => {
+  test("data is sent as compact JSON text; without an event name it is an unnamed message", async () => {
+    const body = { target: "topic:orders", data: { order: 17, items: ["kb", "mouse"], note: "line one\nline two" } };
+    expect((await publish(body)).status).toBe(200);
+    const unnamed = await orders.event(1);
+    expect(unnamed.event).toBe("message");
+    expect(JSON.parse(unnamed.data)).toEqual(body.data);
+    expect(unnamed.data).toBe(JSON.stringify(body.data));
+    // The frame has no event line: EventSource.onmessage receives it.
+    expect(orders.raw).toContain(`id: ${unnamed.id}\ndata: {"order":17`);
+    expect(orders.raw).not.toContain("event: message");
+  });
+
+  test("camelCase and dotted names are taken, and a named data event keeps its name", async () => {
+    for (const event of ["stockUpdate", "order.shipped", "chat:typing", "a_b-c"]) {
+      expect((await publish({ target: "topic:orders", event, data: [1, 2] })).status).toBe(200);
+    }
+    await orders.event(4);
+    expect(orders.events.map((e) => [e.event, e.data])).toEqual([
+      ["stockUpdate", "[1,2]"],
+      ["order.shipped", "[1,2]"],
+      ["chat:typing", "[1,2]"],
+      ["a_b-c", "[1,2]"],
+    ]);
+  });
+
+  test("reserved names stay refused for data events too", async () => {
+    const res = await publish({ target: "topic:orders", event: "snapshot", data: 1 });
+    expect(res.status).toBe(400);
+    expect(herald.hub.stats().published).toBe(0);
+  });
+});
+
+describe("Idempotency-Key", () => {
+  test("a repeat answers with the first publish's ids and publishes nothing", async () => {
+    const send = () => publish({ target: "topic:orders", message: "once" }, {});
+    const first = await fetch(`${herald.url}/api/publish`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        "content-type": "application/json",
+        "idempotency-key": "order-17-shipped",
+      },
+      body: JSON.stringify({ target: "topic:orders", message: "once" }),
+    });
+    expect(first.status).toBe(200);
+    const firstBody = await first.json();
+    const again = await fetch(`${herald.url}/api/publish`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${TOKEN}`,
+        "content-type": "application/json",
+        "idempotency-key": "order-17-shipped",
+      },
+      body: JSON.stringify({ target: "topic:orders", message: "once" }),
+    });
+    expect(again.status).toBe(200);
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+    expect(await again.json()).toEqual(firstBody);
+    // The field works as the header does.
+    const field = await publish({ target: "topic:orders", message: "once", idempotency_key: "order-17-shipped" });
+    expect(await field.json()).toEqual(firstBody);
+    expect(herald.hub.stats().published).toBe(1);
+    // Without a key, the same body publishes again.
+    expect((await send()).status).toBe(200);
+    await orders.event(2);
+    expect(orders.events.map((e) => e.id)).toEqual([id(1), id(2)]);
+  });
+
+  test("keys are per caller: another token's same key publishes", async () => {
+    const body = { target: "topic:orders", message: "x", idempotency_key: "k1" };
+    const mine = (await (await publish(body)).json()) as { id: string };
+    const theirs = (await (await publish(body, { token: OTHER })).json()) as { id: string };
+    expect(theirs.id).not.toBe(mine.id);
+    expect(herald.hub.stats().published).toBe(2);
+  });
+
+  test("a bad key is a 400 and nothing is published", async () => {
+    for (const key of ["", "has space", "x".repeat(256), 42]) {
+      const res = await publish({ target: "topic:orders", message: "x", idempotency_key: key });
+      expect(res.status).toBe(400);
+    }
+    expect(herald.hub.stats().published).toBe(0);
+  });
+});
+
+test("an Idempotency-Key holds across a restart of a herald on sqlite", async () => {
+  const { mkdtempSync, rmSync } = await import("node:fs");
+  const { tmpdir } = await import("node:os");
+  const { join } = await import("node:path");
+  const dataDir = mkdtempSync(join(tmpdir(), "herald-idem-"));
+  try {
+    const send = (url: string) =>
+      fetch(`${url}/api/publish`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${TOKEN}`,
+          "content-type": "application/json",
+          "idempotency-key": "retry-me",
+        },
+        body: JSON.stringify({ target: "everyone", message: "once" }),
+      }).then((res) => res.json());
+    const first = startTestHerald({ publishTokens: [TOKEN], eventLog: "sqlite", dataDir });
+    const answer = await send(first.url);
+    await first.stop();
+    const second = startTestHerald({ publishTokens: [TOKEN], eventLog: "sqlite", dataDir });
+    try {
+      expect(await send(second.url)).toEqual(answer);
+      expect(second.hub.stats().published).toBe(0);
+    } finally {
+      await second.stop();
+    }
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 });

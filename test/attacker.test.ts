@@ -352,8 +352,13 @@ describe("sessions end when they should", () => {
         expect(await home(second!, carol)).toContain("Signed in as <strong>carol</strong>");
         expect((await postForm(first!, "/logout", {}, { session: carol, htmx: false })).status).toBe(303);
         expect(await home(second!, carol)).toContain("Not signed in");
+        // A process that has not checked carol's cookie yet learns of her sign-out from its copy of the list.
+        const late = boot({ eventLog: "redis", redisUrl: redis.url });
+        processes.push(late);
+        await Bun.sleep(500);
         // Redis goes away: what was signed out stays signed out, and other sessions keep working.
         await redis.stop();
+        expect(await home(late, carol)).toContain("Not signed in");
         expect(await home(second!, carol)).toContain("Not signed in");
         expect(await home(second!, dave)).toContain("Signed in as <strong>dave</strong>");
         // A sign-out during the outage takes effect where it was made at once, and everywhere once Redis is back.
@@ -377,6 +382,18 @@ describe("sessions end when they should", () => {
       }
     },
   );
+
+  test("sign-out ends that session's open streams at once; another sign-in's stream stays", async () => {
+    const laptop = await signIn(herald, "alice");
+    const phone = await stream("", alice.cookie);
+    const other = await stream("", laptop.cookie);
+    expect((await postForm(herald, "/logout", {}, { session: alice, htmx: false })).status).toBe(303);
+    await phone.ended(3000);
+    expect(phone.done).toBe(true);
+    await publish("user:alice", "after sign-out");
+    await other.until(() => other.events.some((e) => e.data.includes("after sign-out")), "the other sign-in's event");
+    expect(other.done).toBe(false);
+  });
 
   test("signing out one browser leaves the user's other sign-ins alone", async () => {
     const laptop = await signIn(herald, "alice");

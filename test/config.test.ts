@@ -53,6 +53,16 @@ describe("configuration", () => {
       metricsMs: 3_000,
       orderStepMs: 3_000,
       demo: true,
+      jwtSecret: undefined,
+      jwtPublicKey: undefined,
+      jwtCookie: "herald_jwt",
+      jwtIssuer: undefined,
+      jwtAudience: undefined,
+      authUrl: undefined,
+      authCacheS: 30,
+      authTimeoutMs: 3_000,
+      demoLogin: true,
+      presenceTopics: [],
       htmx: 2,
     });
   });

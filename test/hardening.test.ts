@@ -67,6 +67,8 @@ describe("GET /embed/:topic", () => {
     expect(answer.status).toBe(200);
     expect(answer.body).not.toContain("evil.example");
     expect(answer.body).toContain('sse-connect="/sse?page=embed&amp;topic=orders"');
+    // Who asks decides the answer (a private topic is refused): no shared cache may keep it.
+    expect(answer.headers.get("cache-control")).toBe("private, no-cache");
   });
 
   test("uses HERALD_PUBLIC_URL when it is set", async () => {
@@ -113,7 +115,7 @@ describe("the publish API's reserved event names", () => {
       expect(res.status).toBe(400);
       const body = (await res.json()) as { error: string };
       expect(body.error).toContain(`event "${event}" is reserved`);
-      expect(body.error).toContain("close, snapshot");
+      expect(body.error).toContain("close, join, leave, snapshot");
       expect(herald.hub.stats().published).toBe(0);
     });
   }

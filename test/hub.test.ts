@@ -336,3 +336,59 @@ describe("with a shared log", () => {
     hub.close();
   });
 });
+
+describe("the hub's end", () => {
+  test("a stream that arrives after the hub closed is ended at once, not left open", () => {
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
+    hub.close();
+    const late = hub.attach(recordingSink(), { channels: ["topic:t"], userId: null });
+    expect(late.closed).toBe(true);
+    expect(late.closeReason).toBe("shutdown");
+    expect(hub.clientCount).toBe(0);
+  });
+
+  test("closing a stream whose socket Bun already tore down does not throw, and the others still close", () => {
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
+    const torn = {
+      ...recordingSink(),
+      write(): number {
+        throw new TypeError("the stream is closed");
+      },
+    };
+    const broken = hub.attach(torn, { channels: ["topic:t"], userId: null });
+    const fine = hub.attach(recordingSink(), { channels: ["topic:t"], userId: null });
+    broken.write(new TextEncoder().encode(": queued\n\n"));
+    expect(() => hub.close(() => new TextEncoder().encode("retry: 1000\n\n"), "shutdown")).not.toThrow();
+    expect(broken.closed && fine.closed).toBe(true);
+  });
+
+  test("a listener that throws does not fail the publish, and later events still reach listeners", async () => {
+    const hub = new Hub({
+      log: new MemoryEventLog({ maxEvents: 100, maxAgeMs: 60_000 }),
+      heartbeatMs: 0,
+      clientTimeoutMs: 0,
+    });
+    const errors: unknown[] = [];
+    const seen: string[] = [];
+    hub.onSent(
+      () => {
+        throw new Error("listener bug");
+      },
+      (error) => errors.push(error),
+    );
+    hub.onSent((_channels, event) => seen.push(event));
+    await hub.publish("topic:t", { event: "notification", data: "a" });
+    await hub.publish("topic:t", { event: "notification", data: "b" });
+    expect(seen).toEqual(["notification", "notification"]);
+    expect(errors).toHaveLength(2);
+    hub.close();
+  });
+});

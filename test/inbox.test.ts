@@ -207,3 +207,21 @@ describe("unread counts reach everyone a notification reaches, whoever publishes
     bobs.close();
   });
 });
+
+test("a group whose name is also an Object property (constructor) is just a group", async () => {
+  await herald.stop();
+  herald = startTestHerald({ eventLog: "sqlite", groups: { constructor: ["bob"] } });
+  const carol = await signIn(herald, "carol");
+  bob = await signIn(herald, "bob");
+  const bobs = await openStream(herald, "", bob.cookie);
+  const res = await fetch(`${herald.url}/api/publish`, { method: "POST" });
+  expect(res.status).toBe(401);
+  await herald.hub.publish("group:constructor", { event: "notification", data: "<li>to the group</li>" });
+  await herald.hub.publish("group:toString", { event: "notification", data: "<li>to nobody</li>" });
+  await bobs.until(() => bobs.pageEvents.some((e) => e.event === "unread"), "bob's count");
+  expect(bobs.events.map((e) => e.data)).toEqual(["<li>to the group</li>"]);
+  expect(
+    (await postForm(herald, "/notify", { target: "user:bob", message: "still fine" }, { session: carol })).status,
+  ).toBe(200);
+  bobs.close();
+});

@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startExample, type ExampleApp } from "../examples/library-app.ts";
+import { createHerald } from "../src/index.ts";
 import { openStream, type SseReader } from "./helpers.ts";
 
 let app: ExampleApp | undefined;
@@ -98,6 +99,33 @@ describe("HERALD_DEMO=off", () => {
       expect((await fetch(`${herald.url}/sse?page=inventory`)).status).toBe(400);
       expect(await Bun.file(join(dir, "shop.db")).exists()).toBe(false);
       expect(herald.shop).toBeNull();
+    } finally {
+      await herald.stop();
+    }
+  });
+});
+
+describe("createHerald checks settings given in code as loadConfig checks variables", () => {
+  for (const [what, options, message] of [
+    ["a short publish token", { publishTokens: ["short"] }, "publishTokens: every token must be"],
+    ["an unset token", { publishTokens: [undefined as unknown as string] }, "publishTokens: every token must be"],
+    ["a short secret", { secret: "tiny" }, "secret must be at least 16 characters"],
+    ["Redis without a URL", { eventLog: "redis" as const }, 'eventLog "redis" needs redisUrl'],
+    ["a zero limit", { limits: { maxBatch: 0 } }, "limits.maxBatch must be a whole number from 1"],
+  ] as Array<[string, Parameters<typeof createHerald>[0], string]>) {
+    test(`${what} is refused at once, naming the option`, async () => {
+      await expect(createHerald({ ...options, dataDir: mkdtempSync(join(tmpdir(), "herald-check-")) })).rejects.toThrow(
+        message,
+      );
+    });
+  }
+
+  test("limits given in part keep the others' defaults", async () => {
+    dir = mkdtempSync(join(tmpdir(), "herald-limits-"));
+    const herald = await createHerald({ dataDir: dir, eventLog: "memory", logLevel: "off", limits: { maxBatch: 7 } });
+    try {
+      expect(herald.config.limits.maxBatch).toBe(7);
+      expect(herald.config.limits.maxBodyBytes).toBe(256 * 1024);
     } finally {
       await herald.stop();
     }

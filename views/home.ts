@@ -81,7 +81,7 @@ export function homePage({ viewer, topics, items, unread, live }: HomeProps): Ht
   return layout({
     title: user ? `${user.name}'s notifications` : "Live notifications",
     viewer,
-    body: html`${user ? sendSection(csrf) : signInForm(csrf)}
+    body: html`${user ? sendSection(csrf) : viewer.demoLogin ? signInForm(csrf) : ""}
 ${topicsSection(topics)}
 <section class="card" id="inbox"${live ? streamAttrs(viewer.htmx, streamUrl(topics)) : ""}>
 <h2>Notifications${user ? html` for <code>user:${user.id}</code>${user.groups.map((g) => html` <code>group:${g}</code>`)}` : ""}</h2>

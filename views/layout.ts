@@ -75,11 +75,20 @@ ${htmxHead(viewer)}
   <nav><a href="${link("/")}">Notifications</a>${viewer.nav.map(({ href, label }) => html` <a href="${link(href)}">${label}</a>`)}${user?.groups.includes("admins") ? html` <a href="${link("/monitor")}">Monitor</a>` : ""}</nav>
   ${
     user
-      ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>
+      ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>${
+          user.via === "session"
+            ? html`
   <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
+            : ""
+        }`
       : html`<span class="who">Not signed in</span>`
   }
-</header>
+</header>${
+    viewer.demoLogin
+      ? html`
+<p class="demo-notice" role="note"><strong>Demo sign-in:</strong> anyone can sign in as any name, no password. Connect herald to your app's users before real use.</p>`
+      : ""
+  }
 <main>
 ${body}
 </main>

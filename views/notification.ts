@@ -54,5 +54,6 @@ export function asRead(fragment: string, oob = false): Html {
 
 /** The unread count badge; `oob` to update it out of band from another event. */
 export function unreadBadge(count: number, oob = false): Html {
-  return html`<span id="unread-count" class="unread-count"${oob ? html` hx-swap-oob="true"` : ""}>${count}</span>`;
+  // The inbox counts up to 1,000 (`UNREAD_COUNTED`): past that, the number is a floor.
+  return html`<span id="unread-count" class="unread-count"${oob ? html` hx-swap-oob="true"` : ""}>${count >= 1000 ? "999+" : count}</span>`;
 }

@@ -128,6 +128,8 @@ export interface StreamStart {
   fresh(position: Position, cut: boolean, subscriber: Subscriber): Promise<SseMessage[]>;
   /** Called once the stream has joined the hub (to log it, say). */
   opened?(subscriber: Subscriber): void;
+  /** Called after a replay with how many events it wrote. */
+  replayed?(subscriber: Subscriber, count: number): void;
   /** Called when the replay or the fresh start failed; the stream is closed after `farewell`. */
   failed?(subscriber: Subscriber, error: unknown): void;
 }
@@ -158,12 +160,13 @@ export class Hub {
   #publishCount = 0;
   readonly #leave = (subscriber: Subscriber) => this.#unsubscribe(subscriber);
   readonly #listeners = new Set<(channels: readonly Channel[], event: string) => void>();
+  #onListenerError: ((error: unknown) => void) | undefined;
+  #closed = false;
   /** With a shared log: what is followed, how far, and publishers waiting for their event to come round. */
   readonly #following: Promise<{ stop(): void }> | null;
   #followed = 0;
   /** Whether a shared log did not answer when the follower tried to start (and has not since). */
   #unreachable = false;
-  #closed = false;
   /** The epoch followed; a new one restarts the ids. */
   #followedEpoch = "";
   /** Publishers waiting, by event id, each with the time it stops waiting (in the order they started). */
@@ -279,6 +282,11 @@ export class Hub {
   /** Adds an open stream to each of its channels, live from now; it leaves them all when it closes. */
   subscribe(subscriber: Subscriber): void {
     if (subscriber.closed) return;
+    // A stream that arrives as the hub closes (its request was accepted just before) ends at once.
+    if (this.#closed) {
+      subscriber.close(undefined, "shutdown");
+      return;
+    }
     this.#subscribers.add(subscriber);
     for (const channel of subscriber.channels) {
       let members = this.#channels.get(channel);
@@ -341,7 +349,7 @@ export class Hub {
       (await this.log.covers(after.epoch, after.id)) &&
       (!start.mayReplay || (await start.mayReplay(after.id, subscriber)))
     ) {
-      await this.replay(subscriber, after.id);
+      start.replayed?.(subscriber, await this.replay(subscriber, after.id));
       return;
     }
     const position = await this.position();
@@ -493,7 +501,14 @@ export class Hub {
     this.#published++;
     this.#delivered += delivered;
     this.#lastEventAt = at;
-    for (const listener of this.#listeners) listener(channels, message.event ?? "message");
+    for (const listener of this.#listeners) {
+      try {
+        listener(channels, message.event ?? "message");
+      } catch (error) {
+        // A listener's fault is its own: the event is stored and sent, and the next one too.
+        this.#onListenerError?.(error);
+      }
+    }
     return delivered;
   }
 
@@ -502,9 +517,31 @@ export class Hub {
    * its own publishes and (with a shared log) every other process's, right after it is queued on
    * the streams. Returns a function that removes it.
    */
-  onSent(listener: (channels: readonly Channel[], event: string) => void): () => void {
+  onSent(
+    listener: (channels: readonly Channel[], event: string) => void,
+    onError?: (error: unknown) => void,
+  ): () => void {
     this.#listeners.add(listener);
+    this.#onListenerError ??= onError;
     return () => this.#listeners.delete(listener);
+  }
+
+  /** The users with a stream open on `channel` here (each once), and how many streams there are not signed in. */
+  usersOn(channel: Channel): { users: string[]; anonymous: number } {
+    const users = new Set<string>();
+    let anonymous = 0;
+    for (const subscriber of this.#channels.get(channel) ?? []) {
+      if (subscriber.userId === null) anonymous++;
+      else users.add(subscriber.userId);
+    }
+    return { users: [...users], anonymous };
+  }
+
+  /** How many of this hub's streams on `channel` belong to `userId`. */
+  usersStreams(channel: Channel, userId: string): number {
+    let n = 0;
+    for (const subscriber of this.#channels.get(channel) ?? []) if (subscriber.userId === userId) n++;
+    return n;
   }
 
   /** The users with a stream open on this hub. */
@@ -564,17 +601,29 @@ export class Hub {
 
   /** Closes every stream of a user (after sending `farewell`, if given). Returns how many were closed. */
   disconnectUser(userId: string, farewell?: SseMessage): number {
-    const members = this.#channels.get(userChannel(userId));
-    if (!members) return 0;
+    return this.disconnect({ channel: userChannel(userId) }, farewell);
+  }
+
+  /**
+   * Closes this hub's streams on `channel` and/or opened with `tag` (after sending `farewell`, if
+   * given). Returns how many were closed.
+   */
+  disconnect({ channel, tag }: { channel?: Channel; tag?: string }, farewell?: SseMessage): number {
+    const pool = channel ? (this.#channels.get(channel) ?? new Set<Subscriber>()) : this.#subscribers;
+    const closing = [...pool].filter((subscriber) => tag === undefined || subscriber.tag === tag);
     const frame = farewell && encodeMessage(farewell);
-    const closing = [...members];
     for (const subscriber of closing) subscriber.close(frame);
     return closing.length;
   }
 
   /** Open streams in total, per user and per topic. */
   counts(): PresenceCounts {
-    const counts: PresenceCounts = { clients: this.#subscribers.size, users: {}, topics: {} };
+    // Null-prototype maps: a user or topic named "constructor" is a key like any other.
+    const counts: PresenceCounts = {
+      clients: this.#subscribers.size,
+      users: Object.create(null),
+      topics: Object.create(null),
+    };
     for (const [channel, members] of this.#channels) {
       const kind = channelKind(channel);
       if (kind === "user") counts.users[channelName(channel)] = members.size;
@@ -639,6 +688,11 @@ export class Hub {
     for (const timer of this.#timers.splice(0)) clearInterval(timer);
     this.#closed = true;
     void this.#following?.then((follower) => follower.stop());
+    // Publishers waiting for their event to come round are answered now, not after `followWaitMs`.
+    if (this.#waitTimer) clearTimeout(this.#waitTimer);
+    this.#waitTimer = null;
+    for (const { resolve } of this.#waiting.values()) resolve(0);
+    this.#waiting.clear();
     for (const subscriber of [...this.#subscribers]) subscriber.close(farewell?.(subscriber), reason);
   }
 }

@@ -4,9 +4,10 @@
  * `ttlMs`. Any process sums the live keys, so all of them answer the same, and a process that
  * dies stops being counted once its key expires.
  */
-import { RedisClient } from "bun";
-import { withinTimeout } from "./eventlog/redis.ts";
+import type { RedisClient } from "bun";
+import { withinTimeout, redisClient } from "./eventlog/redis.ts";
 import { CORE_DEFAULTS } from "./defaults.ts";
+import { topicChannel } from "./channel.ts";
 import type { Hub, PresenceCounts } from "./hub.ts";
 
 export interface PresenceOptions {
@@ -19,11 +20,14 @@ export interface PresenceOptions {
   ttlMs?: number;
   /** How long a command may take before it fails (a Redis that hangs). Defaults to `2000`. */
   timeoutMs?: number;
+  /** Topics whose members (the users with a stream on them) are written too, not only counted. Defaults to none. */
+  members?: (topic: string) => boolean;
 }
 
-/** Counts summed over every live process. */
+/** Counts summed over every live process, and the members of the topics `members` names. */
 export interface ClusterCounts extends PresenceCounts {
   processes: number;
+  members: Record<string, string[]>;
 }
 
 export class RedisPresence {
@@ -34,13 +38,11 @@ export class RedisPresence {
   readonly #ttlMs: number;
   readonly #timeoutMs: number;
   readonly #timer: ReturnType<typeof setInterval>;
+  readonly #members: (topic: string) => boolean;
 
   constructor(hub: Hub, options: PresenceOptions) {
-    this.#redis = new RedisClient(options.url, {
-      enableOfflineQueue: false,
-      maxRetries: 4_294_967_295,
-      connectionTimeout: 3_000,
-    });
+    this.#members = options.members ?? (() => false);
+    this.#redis = redisClient(options.url);
     this.#hub = hub;
     const intervalMs = options.intervalMs ?? CORE_DEFAULTS.presenceMs;
     this.#ttlMs = options.ttlMs ?? intervalMs * 3;
@@ -57,12 +59,22 @@ export class RedisPresence {
     try {
       if (!this.#redis.connected) await this.#redis.connect();
       await withinTimeout(
-        this.#redis.send("SET", [this.#key, JSON.stringify(this.#hub.counts()), "PX", String(this.#ttlMs)]),
+        this.#redis.send("SET", [this.#key, JSON.stringify(this.#payload()), "PX", String(this.#ttlMs)]),
         this.#timeoutMs,
       );
     } catch {
       // Redis is unreachable: this process drops out of the totals until it is back.
     }
+  }
+
+  /** This process's counts, and the members of the topics `members` names. */
+  #payload(): PresenceCounts & { members: Record<string, string[]> } {
+    const counts = this.#hub.counts();
+    const members: Record<string, string[]> = Object.create(null);
+    for (const topic of Object.keys(counts.topics)) {
+      if (this.#members(topic)) members[topic] = this.#hub.usersOn(topicChannel(topic)).users;
+    }
+    return { ...counts, members };
   }
 
   /**
@@ -84,16 +96,25 @@ export class RedisPresence {
       keys.push(...found);
       cursor = next;
     } while (cursor !== "0");
-    const totals: ClusterCounts = { processes: 0, clients: 0, users: {}, topics: {} };
+    const totals: ClusterCounts = {
+      processes: 0,
+      clients: 0,
+      users: Object.create(null),
+      topics: Object.create(null),
+      members: Object.create(null),
+    };
     if (keys.length === 0) return totals;
     const values = (await this.#redis.send("MGET", keys)) as Array<string | null>;
     for (const value of values) {
       if (!value) continue;
-      const counts = JSON.parse(value) as PresenceCounts;
+      const counts = JSON.parse(value) as PresenceCounts & { members?: Record<string, string[]> };
       totals.processes++;
       totals.clients += counts.clients;
       for (const [user, n] of Object.entries(counts.users)) totals.users[user] = (totals.users[user] ?? 0) + n;
       for (const [topic, n] of Object.entries(counts.topics)) totals.topics[topic] = (totals.topics[topic] ?? 0) + n;
+      for (const [topic, users] of Object.entries(counts.members ?? {})) {
+        totals.members[topic] = [...new Set([...(totals.members[topic] ?? []), ...users])].sort();
+      }
     }
     return totals;
   }
@@ -106,7 +127,7 @@ export class RedisPresence {
   /** Stops writing and removes this process's key. `vanish` leaves the key to expire, as a crash would. */
   async close(vanish = false): Promise<void> {
     clearInterval(this.#timer);
-    if (!vanish) await this.#redis.send("DEL", [this.#key]).catch(() => {});
+    if (!vanish) await withinTimeout(this.#redis.send("DEL", [this.#key]), this.#timeoutMs).catch(() => {});
     this.#redis.close();
   }
 }

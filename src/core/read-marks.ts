@@ -6,9 +6,9 @@
  * its own), or in Redis (a hash of watermarks and a sorted set per user).
  */
 import { Database } from "bun:sqlite";
-import { RedisClient } from "bun";
+import type { RedisClient } from "bun";
 import { CORE_DEFAULTS } from "./defaults.ts";
-import { RedisUnavailableError, withinTimeout } from "./eventlog/redis.ts";
+import { RedisUnavailableError, withinTimeout, redisClient } from "./eventlog/redis.ts";
 
 export interface ReadMarks {
   /** Marks one event read for a user. */
@@ -126,12 +126,7 @@ export class RedisReadMarks implements ReadMarks {
   constructor(options: RedisReadMarksOptions) {
     const prefix = options.prefix ?? "herald:";
     // Refuse at once while Redis is away (a 503 for the request) rather than queue commands.
-    this.#redis = new RedisClient(options.url, {
-      enableOfflineQueue: false,
-      autoReconnect: true,
-      maxRetries: 4_294_967_295,
-      connectionTimeout: 3_000,
-    });
+    this.#redis = redisClient(options.url);
     this.#upToKey = `${prefix}read-up-to`;
     this.#readPrefix = `${prefix}read:`;
     this.#timeoutMs = options.timeoutMs ?? CORE_DEFAULTS.redisTimeoutMs;

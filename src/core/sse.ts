@@ -35,10 +35,16 @@ function checkRetry(retry: number): void {
     throw new HeraldError(`SSE retry must be a whole number of milliseconds >= 0, got ${retry}`);
 }
 
+/**
+ * The name of an unnamed message: what a browser dispatches an event without an `event:` field
+ * as. A message given this name is written without the field, as htmx 4 swaps only such messages.
+ */
+export const UNNAMED = "message";
+
 /** The message as wire text, ending in the blank line that dispatches it. */
 export function formatMessage(message: SseMessage): string {
   let out = "";
-  if (message.event !== undefined) {
+  if (message.event !== undefined && message.event !== UNNAMED) {
     checkField("event", message.event);
     out += `event: ${message.event}\n`;
   }

@@ -46,6 +46,8 @@ export interface SubscriberInit {
   maxBuffer?: number;
   /** For a stream opened by htmx 4: how its page's events are framed. Defaults to `null` (htmx 2's named events). */
   framing?: Framing | null;
+  /** An opaque label to find the stream by later (the server gives its sign-in session's id). */
+  tag?: string;
   /** Sends its queued frames; the hub's own. Defaults to a writer of its own (a stream outside a hub, in a test). */
   writer?: Writer;
 }
@@ -84,6 +86,8 @@ export class Subscriber implements Due {
   readonly serial = ++lastSerial;
   readonly channels: readonly Channel[];
   readonly userId: string | null;
+  /** The label it was opened with (`SubscriberInit.tag`), or `null`. */
+  readonly tag: string | null;
   readonly connectedAt = Date.now();
   /** How this stream's events are framed: `null` for named events (htmx 2), else for its htmx 4 page. */
   readonly framing: Framing | null;
@@ -188,6 +192,7 @@ export class Subscriber implements Due {
     this.#sink = sink;
     this.channels = [...new Set(init.channels)];
     this.userId = init.userId;
+    this.tag = init.tag ?? null;
     this.#maxBuffer = init.maxBuffer ?? CORE_DEFAULTS.maxBuffer;
     this.#writer = init.writer ?? new Writer();
     this.framing = init.framing ?? null;
@@ -351,7 +356,11 @@ export class Subscriber implements Due {
     this.#own = [];
     this.#ownBytes = 0;
     if (farewell && !drop && reason !== "client") frames.push(farewell);
-    for (const frame of frames) this.#sink.write(frame);
+    try {
+      for (const frame of frames) this.#sink.write(frame);
+    } catch {
+      // Bun already tore the stream down (the client left): nothing more can be written to it.
+    }
     this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;

@@ -15,12 +15,20 @@ import { join } from "node:path";
 import { InputError, isDiskFull } from "../core/errors.ts";
 import { MemoryEventLog, RedisEventLog, SqliteEventLog, type EventLog } from "../core/eventlog/index.ts";
 import { RedisUnavailableError } from "../core/eventlog/redis.ts";
+import { LocalControl, RedisControl } from "../core/control.ts";
 import { Hub } from "../core/hub.ts";
 import { RedisPresence } from "../core/presence.ts";
 import { MemoryReadMarks, RedisReadMarks, SqliteReadMarks, type ReadMarks } from "../core/read-marks.ts";
 import { encodeRetry } from "../core/sse.ts";
-import { defaultConfig, type Config } from "./config.ts";
+import { checkConfig, defaultConfig, type Config } from "./config.ts";
 import { identify, viewerOf, type AppContext } from "./context.ts";
+import {
+  MemoryIdempotencyKeys,
+  RedisIdempotencyKeys,
+  SqliteIdempotencyKeys,
+  type IdempotencyKeys,
+} from "./idempotency.ts";
+import { Identity } from "./identity.ts";
 import { preflight, withCors } from "./cors.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
@@ -35,11 +43,12 @@ import { MemoryRevocations, RedisRevocations, SqliteRevocations, type Revocation
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
 import { login, logout } from "./routes/auth.ts";
-import { clients, monitor, startMonitorFeed } from "./routes/clients.ts";
+import { clients, disconnect, monitor, startMonitorFeed } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
 import { home, markRead, notify } from "./routes/home.ts";
 import { metrics } from "./routes/metrics.ts";
+import { presence } from "./routes/presence.ts";
 import { openStream } from "./routes/stream.ts";
 import { loadSecret, SessionSigner } from "./session.ts";
 import { EMBED_PAGE } from "../../views/embed.ts";
@@ -71,7 +80,9 @@ export interface HandleOptions {
  * What `createHerald` takes: any setting of `Config` (each documented there with its default,
  * which `loadConfig` reads from the `HERALD_*` variables), and the hooks an app passes in code.
  */
-export interface HeraldOptions extends Partial<Config> {
+export interface HeraldOptions extends Partial<Omit<Config, "limits">> {
+  /** Abuse bounds; any not given takes its default (see `Limits` in `src/server/config.ts`). */
+  limits?: Partial<Config["limits"]>;
   /**
    * Decides subscribe and publish permissions; see `AuthorizeHook` in `src/server/policy.ts`. Defaults to herald's
    * policy.
@@ -150,6 +161,14 @@ function openRevocations(config: Config, log: Logger): Revocations {
   return new SqliteRevocations(join(config.dataDir, "herald.db"));
 }
 
+/** Where the publish API's idempotency keys are kept: beside the events, for every process. */
+function openIdempotencyKeys(config: Config): IdempotencyKeys {
+  if (config.eventLog === "memory") return new MemoryIdempotencyKeys();
+  if (config.eventLog === "redis")
+    return new RedisIdempotencyKeys(config.redisUrl!, config.redisPrefix, config.redisTimeoutMs);
+  return new SqliteIdempotencyKeys(join(config.dataDir, "herald.db"));
+}
+
 /** Where read marks are kept: beside the events, so every process that shares the log sees them. */
 function openReadMarks(config: Config): ReadMarks {
   if (config.eventLog === "memory") return new MemoryReadMarks();
@@ -186,9 +205,41 @@ function warnWithoutPersistence(log: RedisEventLog, logger: Logger, url: string)
   check();
 }
 
-/** Builds herald from `options` (every setting not given takes its default). */
+/**
+ * Says at start-up that the demo sign-in is on: anyone who types a name is that user. Louder when
+ * `HERALD_GROUPS` gives anyone a group, since typing an admin's name then makes one an admin.
+ */
+function warnOfDemoLogin(config: Config, log: Logger): void {
+  if (!config.demoLogin) return;
+  const grouped = Object.entries(config.groups).filter(([, members]) => members.length > 0);
+  if (grouped.length === 0) {
+    log.warn(
+      "demo sign-in is on: anyone can sign in as any name; set HERALD_JWT_SECRET, HERALD_JWT_PUBLIC_KEY or HERALD_AUTH_URL for real users",
+    );
+    return;
+  }
+  log.error("demo sign-in is on and HERALD_GROUPS gives groups: anyone who types a member's name is in that group", {
+    groups: grouped.map(([name]) => name).join(","),
+    fix: "set HERALD_JWT_SECRET, HERALD_JWT_PUBLIC_KEY or HERALD_AUTH_URL, or HERALD_DEMO_LOGIN=off",
+  });
+}
+
+/**
+ * Builds herald from `options` (every setting not given takes its default). Rejects, having
+ * closed what it opened, for a JWT key WebCrypto cannot use.
+ */
 export async function createHerald(options: HeraldOptions = {}): Promise<HeraldApp> {
-  return buildHerald({ ...defaultConfig(), ...options }, options);
+  const defaults = defaultConfig();
+  const config: Config = { ...defaults, ...options, limits: { ...defaults.limits, ...options.limits } };
+  checkConfig(config);
+  const herald = buildHerald(config, options);
+  try {
+    await herald.ctx.identity.ready;
+  } catch (error) {
+    await herald.stop();
+    throw error;
+  }
+  return herald;
 }
 
 /** `createHerald` with a whole `Config`, at once (no setting needs to wait for anything yet). */
@@ -201,15 +252,19 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     heartbeatMs: config.heartbeatMs,
     clientTimeoutMs: config.clientTimeoutMs,
   });
+  // The policy is made below; presence asks it which topics' members are public.
+  const presenceTopic = (topic: string) => ctx.policy.isPresenceTopic(topic);
   const ctx: AppContext = {
     config,
     hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
+    identity: new Identity(config, log),
     revocations: openRevocations(config, log),
     csrf: new CsrfTokens(secret),
     policy: new Policy({
       anonymous: config.anonymous,
       privateTopics: config.privateTopics,
+      presenceTopics: config.presenceTopics,
       authorize: options.authorize,
     }),
     presence:
@@ -219,6 +274,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
             prefix: config.redisPrefix,
             intervalMs: config.presenceMs,
             timeoutMs: config.redisTimeoutMs,
+            members: (topic) => presenceTopic(topic),
           })
         : null,
     log,
@@ -229,10 +285,26 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     },
     startedAt: Date.now(),
     readMarks: openReadMarks(config),
+    idempotencyKeys: openIdempotencyKeys(config),
+    control:
+      config.eventLog === "redis"
+        ? new RedisControl(hub, {
+            url: config.redisUrl!,
+            prefix: config.redisPrefix,
+            log,
+            timeoutMs: config.redisTimeoutMs,
+          })
+        : new LocalControl(hub),
     pages: new Pages(),
     nav: [],
   };
   if (hub.log instanceof RedisEventLog) warnWithoutPersistence(hub.log, log, config.redisUrl!);
+  warnOfDemoLogin(config, log);
+  if (config.corsOrigins.length > 0 && !config.publicUrl) {
+    log.warn(
+      "HERALD_CORS_ORIGINS is set without HERALD_PUBLIC_URL: embed fragments name /sse relative to the page that loads them, so other sites' pages cannot stream; set HERALD_PUBLIC_URL",
+    );
+  }
 
   ctx.pages.add({ ...INBOX_PAGE, snapshot: (user, channels, upTo) => snapshotData(ctx, user, channels, upTo) });
   ctx.pages.add({
@@ -261,6 +333,8 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     async close() {
       await ctx.revocations.close();
       await ctx.readMarks.close();
+      await ctx.idempotencyKeys.close();
+      await ctx.control.close();
     },
   });
 
@@ -326,14 +400,16 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
         wrapped[method] = handle(route, handleOptions);
     }
   };
+  // Without the demo sign-in there is no /login or /logout: the app signs its users in and out.
+  if (config.demoLogin) addRoutes({ "/login": { POST: login }, "/logout": { POST: logout } });
   addRoutes({
     "/": { GET: home },
-    "/login": { POST: login },
-    "/logout": { POST: logout },
     "/notify": { POST: notify },
     "/notifications/read": { POST: markRead },
     "/api/publish": { POST: apiPublish },
     "/api/clients": { GET: clients },
+    "/api/clients/disconnect": { POST: disconnect },
+    "/api/presence": { GET: presence },
     "/monitor": { GET: monitor },
     "/healthz": { GET: health },
     "/metrics": { GET: metrics },
@@ -367,17 +443,25 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
   const teardown = async (stopServer: (() => Promise<void>) | undefined, graceful: boolean) => {
     if (closed) return;
     closed = true;
-    for (const service of [...services].reverse()) service.stop?.();
+    // Each step runs whatever an earlier one did: a failure is logged, and the rest still close.
+    const step = async (what: string, run: () => unknown) => {
+      try {
+        await run();
+      } catch (error) {
+        log.error("teardown step failed", { step: what, error: String(error) });
+      }
+    };
+    for (const service of [...services].reverse()) await step("stop a service", () => service.stop?.());
     const stopped = graceful ? stopServer?.() : undefined;
-    if (graceful) await hub.log.flush();
+    if (graceful) await step("commit the log", () => hub.log.flush());
     const streams = hub.clientCount;
-    if (graceful) hub.close(() => encodeRetry(250 + Math.floor(Math.random() * config.drainMs)), "shutdown");
-    else hub.close();
-    await ctx.presence?.close();
+    const farewell = () => encodeRetry(250 + Math.floor(Math.random() * config.drainMs));
+    await step("close the streams", () => (graceful ? hub.close(farewell, "shutdown") : hub.close()));
+    await step("close presence", () => ctx.presence?.close());
     if (graceful) log.info("shutting down", { streams, drain_ms: config.drainMs });
-    await (graceful ? stopped : stopServer?.());
-    await hub.log.close();
-    for (const service of [...services].reverse()) await service.close?.();
+    await step("stop the server", () => (graceful ? stopped : stopServer?.()));
+    await step("close the log", () => hub.log.close());
+    for (const service of [...services].reverse()) await step("close a service", () => service.close?.());
   };
 
   return {

@@ -3,6 +3,7 @@
  * parse stops the start-up with a message naming the variable, rather than running with a guess.
  */
 import { GROUP_NAME, USER_ID } from "../core/channel.ts";
+import { readFileSync } from "node:fs";
 import { HeraldError } from "../core/errors.ts";
 import { VARIABLES, type Variable, type VariableName } from "./variables.ts";
 import type { HtmxVersion } from "./htmx.ts";
@@ -125,6 +126,26 @@ export interface Config {
    * defaults to `on`.
    */
   demo: boolean;
+  /** Key for HS256 JSON Web Tokens. `HERALD_JWT_SECRET`; defaults to none. */
+  jwtSecret: string | undefined;
+  /** PEM public key for RS256 or ES256 tokens (or a file holding one). `HERALD_JWT_PUBLIC_KEY`; defaults to none. */
+  jwtPublicKey: string | undefined;
+  /** The cookie a token is read from. `HERALD_JWT_COOKIE`, defaults to `herald_jwt`. */
+  jwtCookie: string;
+  /** When set, a token's `iss` must equal it. `HERALD_JWT_ISSUER`; defaults to none. */
+  jwtIssuer: string | undefined;
+  /** When set, a token's `aud` must name it. `HERALD_JWT_AUDIENCE`; defaults to none. */
+  jwtAudience: string | undefined;
+  /** The app's URL herald asks who a request is. `HERALD_AUTH_URL`; defaults to none. */
+  authUrl: URL | undefined;
+  /** How long an auth request's answer is kept, in seconds. `HERALD_AUTH_CACHE_S`, defaults to `30`. */
+  authCacheS: number;
+  /** How long herald waits for the auth request. `HERALD_AUTH_TIMEOUT_MS`, defaults to `3000`. */
+  authTimeoutMs: number;
+  /** Topic patterns whose members are public (presence, `join`/`leave`). `HERALD_PRESENCE_TOPICS`, comma-separated; defaults to none. */
+  presenceTopics: string[];
+  /** Whether the demo sign-in (a typed name) is on. `HERALD_DEMO_LOGIN` (`on`/`off`); on unless a JWT key or `HERALD_AUTH_URL` is set. */
+  demoLogin: boolean;
   /**
    * The htmx pages are rendered for (`2`: htmx 2 + htmx-ext-sse; `4`: htmx 4's hx-sse); `?htmx=` overrides it per page.
    * `HERALD_HTMX`, defaults to `2`.
@@ -237,10 +258,14 @@ function groups(env: Env): Record<string, string[]> {
 }
 
 function privateTopics(env: Env): string[] {
-  const patterns = list(env, "HERALD_PRIVATE_TOPICS");
+  return topicPatterns(env, "HERALD_PRIVATE_TOPICS");
+}
+
+function topicPatterns(env: Env, name: "HERALD_PRIVATE_TOPICS" | "HERALD_PRESENCE_TOPICS"): string[] {
+  const patterns = list(env, name);
   for (const pattern of patterns) {
     if (!/^[a-z0-9._*-]{1,64}$/.test(pattern)) {
-      throw new HeraldError(`HERALD_PRIVATE_TOPICS: "${pattern}" is not a topic pattern (topic characters and *)`);
+      throw new HeraldError(`${name}: "${pattern}" is not a topic pattern (topic characters and *)`);
     }
   }
   return patterns;
@@ -304,6 +329,72 @@ function tokens(env: Env): string[] {
       throw new HeraldError("HERALD_PUBLISH_TOKENS: every token must be at least 16 characters, without spaces");
   }
   return values;
+}
+
+function optional(env: Env, name: string): string | undefined {
+  return env[name]?.trim() || undefined;
+}
+
+/** How herald learns who a request is: a JWT key, an auth request, or the demo sign-in. */
+function identity(env: Env) {
+  const jwtSecret = optional(env, "HERALD_JWT_SECRET");
+  if (jwtSecret !== undefined && jwtSecret.length < 16)
+    throw new HeraldError("HERALD_JWT_SECRET must be at least 16 characters");
+  let jwtPublicKey = optional(env, "HERALD_JWT_PUBLIC_KEY");
+  if (jwtPublicKey !== undefined && !jwtPublicKey.includes("-----BEGIN")) {
+    try {
+      jwtPublicKey = readFileSync(jwtPublicKey, "utf8");
+    } catch {
+      throw new HeraldError(
+        `HERALD_JWT_PUBLIC_KEY is neither a PEM key nor a file that can be read: ${JSON.stringify(jwtPublicKey)}`,
+      );
+    }
+  }
+  const authText = optional(env, "HERALD_AUTH_URL");
+  let authUrl: URL | undefined;
+  if (authText !== undefined) {
+    authUrl = URL.canParse(authText) ? new URL(authText) : undefined;
+    if (!authUrl || (authUrl.protocol !== "http:" && authUrl.protocol !== "https:")) {
+      throw new HeraldError(`HERALD_AUTH_URL must be an http(s) URL, got ${JSON.stringify(authText)}`);
+    }
+  }
+  const external = jwtSecret !== undefined || jwtPublicKey !== undefined || authUrl !== undefined;
+  return {
+    jwtSecret,
+    jwtPublicKey,
+    jwtCookie: text(env, "HERALD_JWT_COOKIE"),
+    jwtIssuer: optional(env, "HERALD_JWT_ISSUER"),
+    jwtAudience: optional(env, "HERALD_JWT_AUDIENCE"),
+    authUrl,
+    authCacheS: integer(env, "HERALD_AUTH_CACHE_S"),
+    authTimeoutMs: integer(env, "HERALD_AUTH_TIMEOUT_MS"),
+    demoLogin: flag(env, "HERALD_DEMO_LOGIN", !external),
+  };
+}
+
+/**
+ * Checks the settings `loadConfig` checks while it parses, for settings given in code
+ * (`createHerald`). Throws `HeraldError` naming the option.
+ */
+export function checkConfig(config: Config): void {
+  for (const token of config.publishTokens) {
+    if (typeof token !== "string" || token.length < 16 || /\s/.test(token)) {
+      throw new HeraldError("publishTokens: every token must be a string of at least 16 characters, without spaces");
+    }
+  }
+  if (config.secret !== undefined && config.secret.length < 16)
+    throw new HeraldError("secret must be at least 16 characters");
+  if (config.jwtSecret !== undefined && config.jwtSecret.length < 16)
+    throw new HeraldError("jwtSecret must be at least 16 characters");
+  if (config.eventLog === "redis" && !config.redisUrl) throw new HeraldError('eventLog "redis" needs redisUrl');
+  if (config.workers > 1 && !config.redisUrl) throw new HeraldError("workers above 1 needs redisUrl");
+  for (const [name, value] of Object.entries(config.limits)) {
+    if (!Number.isSafeInteger(value) || value < 1)
+      throw new HeraldError(`limits.${name} must be a whole number from 1`);
+  }
+  if (!Number.isSafeInteger(config.inboxSize) || config.inboxSize < 1 || config.inboxSize > 1000) {
+    throw new HeraldError("inboxSize must be a whole number from 1 to 1000");
+  }
 }
 
 /** Every setting at its default: what `createHerald` starts from. */
@@ -371,6 +462,8 @@ export function loadConfig(env: Env = process.env): Config {
     metricsMs: integer(env, "HERALD_METRICS_MS"),
     orderStepMs: integer(env, "HERALD_ORDER_STEP_MS"),
     demo: flag(env, "HERALD_DEMO"),
+    presenceTopics: topicPatterns(env, "HERALD_PRESENCE_TOPICS"),
+    ...identity(env),
     htmx: Number(oneOf(env, "HERALD_HTMX", ["2", "4"] as const, VARIABLES.HERALD_HTMX.default)) as HtmxVersion,
   };
 }

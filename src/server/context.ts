@@ -7,9 +7,12 @@ import { isIP } from "node:net";
 import type { Config } from "./config.ts";
 import { CSRF_COOKIE, CSRF_COOKIE_MAX_AGE_S, isNonce, newNonce, type CsrfTokens } from "./csrf.ts";
 import { htmxVersionOf, type HtmxVersion } from "./htmx.ts";
+import type { Control } from "../core/control.ts";
 import type { Hub } from "../core/hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Logger } from "./logger.ts";
+import type { IdempotencyKeys } from "./idempotency.ts";
+import type { Identity } from "./identity.ts";
 import type { Pages } from "./pages.ts";
 import type { ReadMarks } from "../core/read-marks.ts";
 import type { Policy } from "./policy.ts";
@@ -23,6 +26,8 @@ export interface AppContext {
   config: Config;
   hub: Hub;
   sessions: SessionSigner;
+  /** Who a request is, as the app says (a token, an auth request); see `./identity.ts`. */
+  identity: Identity;
   /** Sessions ended at sign-out, shared by every process of this herald. */
   revocations: Revocations;
   csrf: CsrfTokens;
@@ -37,6 +42,10 @@ export interface AppContext {
   };
   /** `Date.now()` when the app started. */
   startedAt: number;
+  /** Orders for every process of this herald (end the streams on a channel). */
+  control: Control;
+  /** Idempotency keys of the publish API, kept where the event log is. */
+  idempotencyKeys: IdempotencyKeys;
   /** Which notifications each user has read: kept where the event log is, apart from it. */
   readMarks: ReadMarks;
   /** The pages herald streams for: its own and those an app (the demo shop) adds. */
@@ -59,13 +68,17 @@ const identities = new WeakMap<Request, User | null>();
  */
 export async function identify(ctx: AppContext, req: Request): Promise<User | null> {
   if (identities.has(req)) return identities.get(req)!;
-  const session = ctx.sessions.verify(cookies(req).get(SESSION_COOKIE));
-  const user =
-    session && !(await ctx.revocations.isRevoked(session.sid))
-      ? { ...userById(ctx, session.id, session.name), session }
-      : null;
-  identities.set(req, user);
-  return user;
+  // The app's word first (a token, an auth request); the demo sign-in only where it is on.
+  let user = await ctx.identity.of(req);
+  if (!user && ctx.config.demoLogin) {
+    const session = ctx.sessions.verify(cookies(req).get(SESSION_COOKIE));
+    user =
+      session && !(await ctx.revocations.isRevoked(session.sid))
+        ? { ...userById(ctx, session.id, session.name), session, via: "session" }
+        : null;
+  }
+  identities.set(req, user ?? null);
+  return user ?? null;
 }
 
 /** The user `identify` found for a request; `null` for anonymous. */
@@ -159,6 +172,8 @@ export interface Viewer {
   setCookie: string | undefined;
   /** The top bar's links after the home page's (the pages an app added). */
   nav: ReadonlyArray<{ href: string; label: string }>;
+  /** Whether the demo sign-in is on: the page says so, and shows its form. */
+  demoLogin: boolean;
 }
 
 /** The viewer of a page, creating the visitor's CSRF cookie on their first page view. */
@@ -187,6 +202,7 @@ export function viewerOf(ctx: AppContext, req: Request): Viewer {
     htmx,
     htmxAsked: asked && htmx !== ctx.config.htmx,
     nav: ctx.nav,
+    demoLogin: ctx.config.demoLogin,
   };
 }
 

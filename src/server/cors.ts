@@ -41,7 +41,9 @@ export function corsHeaders(ctx: AppContext, req: Request): Record<string, strin
  */
 export function withCors(ctx: AppContext, req: Request, response: Response): Response {
   for (const [name, value] of Object.entries(corsHeaders(ctx, req))) response.headers.set(name, value);
-  response.headers.set("vary", "Origin");
+  const vary = response.headers.get("vary");
+  if (!vary?.split(",").some((name) => name.trim().toLowerCase() === "origin"))
+    response.headers.append("vary", "Origin");
   return response;
 }
 

@@ -50,11 +50,6 @@ export class Htmx4Framing implements Framing {
     this.#placements = new Map(Object.entries(placements));
   }
 
-  /** The event names this page acts on. */
-  get events(): string[] {
-    return [...this.#placements.keys()];
-  }
-
   /** The message as this page's htmx 4 stream gets it. */
   frame(message: SseMessage): SseMessage {
     const placement = message.event === undefined ? undefined : this.#placements.get(message.event);

@@ -14,10 +14,15 @@ import { asRead, unreadBadge } from "../../views/notification.ts";
 /** The SSE event name of notifications, and of what the inbox keeps. */
 export const NOTIFICATION = "notification";
 
+/** The most unread notifications counted one by one; more show as "999+". */
+export const UNREAD_COUNTED = 1_000;
+
 /** The user's unread notifications, on the channels of their inbox (`personalChannels`). */
 export async function unreadCount(ctx: AppContext, user: User): Promise<number> {
   const upTo = await ctx.readMarks.readUpTo(user.id);
-  const ids = await ctx.hub.log.ids(personalChannels(ctx, user), NOTIFICATION, { above: upTo });
+  // Counted up to a bound: past it the badge says "999+", and a user who never marks anything
+  // read does not cost a walk of the whole log on every notification.
+  const ids = await ctx.hub.log.ids(personalChannels(ctx, user), NOTIFICATION, { above: upTo, limit: UNREAD_COUNTED });
   if (ids.length === 0) return 0;
   return ids.length - (await ctx.readMarks.readIds(user.id, ids)).size;
 }
@@ -41,35 +46,55 @@ export async function markAllRead(ctx: AppContext, user: User): Promise<void> {
  */
 export function startUnreadUpdates(ctx: AppContext): () => void {
   const due = new Set<string>();
-  let scheduled = false;
+  let timer: ReturnType<typeof setImmediate> | null = null;
+  let sending = false;
+  let stopped = false;
   const send = async () => {
-    scheduled = false;
-    const users = [...due];
-    due.clear();
-    for (const id of users) {
-      const channel = userChannel(id);
-      if (ctx.hub.subscriberCount(channel) === 0) continue;
-      try {
-        const count = await unreadCount(ctx, userById(ctx, id));
-        ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
-      } catch (error) {
-        ctx.log.warn("unread count not sent", { user: id, error: String(error) });
+    timer = null;
+    sending = true;
+    try {
+      // One loop at a time: users that fall due meanwhile are taken by it, in later passes.
+      while (due.size > 0 && !stopped) {
+        const users = [...due];
+        due.clear();
+        for (const [i, id] of users.entries()) {
+          // A broadcast reaches every connected user: let requests and writes in between them.
+          if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
+          if (stopped) return;
+          const channel = userChannel(id);
+          if (ctx.hub.subscriberCount(channel) === 0) continue;
+          try {
+            const count = await unreadCount(ctx, userById(ctx, id));
+            ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+          } catch (error) {
+            ctx.log.warn("unread count not sent", { user: id, error: String(error) });
+          }
+        }
       }
+    } finally {
+      sending = false;
     }
   };
-  return ctx.hub.onSent((channels, event) => {
-    if (event !== NOTIFICATION) return;
-    for (const channel of channels) {
-      const kind = channelKind(channel);
-      if (kind === "user") due.add(channelName(channel));
-      else if (kind === "group") for (const member of ctx.config.groups[channelName(channel)] ?? []) due.add(member);
-      else if (kind === "everyone") for (const user of ctx.hub.connectedUsers()) due.add(user);
-    }
-    if (due.size > 0 && !scheduled) {
-      scheduled = true;
-      setImmediate(send);
-    }
-  });
+  const stopListening = ctx.hub.onSent(
+    (channels, event) => {
+      if (event !== NOTIFICATION) return;
+      for (const channel of channels) {
+        const kind = channelKind(channel);
+        if (kind === "user") due.add(channelName(channel));
+        else if (kind === "group") {
+          const name = channelName(channel);
+          if (Object.hasOwn(ctx.config.groups, name)) for (const member of ctx.config.groups[name]!) due.add(member);
+        } else if (kind === "everyone") for (const user of ctx.hub.connectedUsers()) due.add(user);
+      }
+      if (due.size > 0 && !sending && !timer) timer = setImmediate(send);
+    },
+    (error) => ctx.log.error("event listener failed", { error: String(error) }),
+  );
+  return () => {
+    stopped = true;
+    if (timer) clearImmediate(timer);
+    stopListening();
+  };
 }
 
 /**

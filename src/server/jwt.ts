@@ -6,6 +6,7 @@
  * are checked, and anything off is a `JwtError` whose message says why (for one log line); the
  * caller treats the request as anonymous (pages, streams) or answers 401 (the API).
  */
+import { HeraldError } from "../core/errors.ts";
 import { GROUP_NAME, USER_ID } from "../core/channel.ts";
 
 /** The algorithms herald verifies. `none` and every other are refused. */
@@ -75,7 +76,7 @@ function jsonPart(text: string, what: string): Record<string, unknown> {
 
 function pemBody(pem: string): Uint8Array<ArrayBuffer> {
   const match = /-----BEGIN PUBLIC KEY-----([\s\S]+?)-----END PUBLIC KEY-----/.exec(pem);
-  if (!match) throw new Error("herald: HERALD_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
+  if (!match) throw new HeraldError("HERALD_JWT_PUBLIC_KEY must be a PEM public key (-----BEGIN PUBLIC KEY-----)");
   return new Uint8Array(Buffer.from(match[1]!.replace(/\s+/g, ""), "base64"));
 }
 
@@ -130,9 +131,9 @@ export class JwtVerifier {
             .importKey("spki", der, { name: "ECDSA", namedCurve: "P-256" }, false, ["verify"])
             .catch(() => null);
       if (ec) keys.set("ES256", { key: ec, params: { name: "ECDSA", hash: "SHA-256" } });
-      if (!rsa && !ec) throw new Error("herald: HERALD_JWT_PUBLIC_KEY is neither an RSA nor a P-256 EC public key");
+      if (!rsa && !ec) throw new HeraldError("HERALD_JWT_PUBLIC_KEY is neither an RSA nor a P-256 EC public key");
     }
-    if (keys.size === 0) throw new Error("herald: a JWT verifier needs HERALD_JWT_SECRET or HERALD_JWT_PUBLIC_KEY");
+    if (keys.size === 0) throw new HeraldError("a JWT verifier needs HERALD_JWT_SECRET or HERALD_JWT_PUBLIC_KEY");
     return new JwtVerifier(keys, options);
   }
 

@@ -29,6 +29,8 @@ function toStdout(line: string): void {
   pending.push(line + "\n");
 }
 process.on("exit", flushStdout);
+// A log reader that went away (a closed pipe: EPIPE) must not take the server down with it.
+process.stdout.on("error", () => {});
 
 /** A logger that writes lines at `level` and above with `write` (defaults to stdout, a burst at a time). */
 export function createLogger(level: LogLevel, write: (line: string) => void = toStdout): Logger {

@@ -33,8 +33,9 @@ export async function clientFigures(
   const topicFilter = filters.topic ?? null;
   const now = Date.now();
   const rows = [];
-  const users: Record<string, number> = {};
-  const topics: Record<string, number> = {};
+  // Null-prototype maps: a user or topic named "constructor" is a key like any other.
+  const users: Record<string, number> = Object.create(null);
+  const topics: Record<string, number> = Object.create(null);
   let ageSum = 0;
   let eventsSent = 0;
   let lastEventAt: number | null = null;

@@ -35,12 +35,20 @@ export interface PageDefinition extends PageSpec {
 /** The pages herald streams for. */
 export class Pages {
   readonly #pages = new Map<string, { definition: PageDefinition; framing: Htmx4Framing }>();
+  /** The reserved names, made when a page is added rather than for every published event. */
+  #reserved: ReadonlySet<string> = new Set();
 
   /** Registers a page; its name must be new. */
   add(definition: PageDefinition): void {
     if (this.#pages.has(definition.name))
       throw new HeraldError(`a page named "${definition.name}" is already registered`);
     this.#pages.set(definition.name, { definition, framing: new Htmx4Framing(definition.regions) });
+    // `join` and `leave` announce members of presence topics; only herald sends them.
+    const names = new Set(["close", "join", "leave"]);
+    for (const { definition: page } of this.#pages.values())
+      for (const event of Object.keys(page.regions)) names.add(event);
+    names.delete("notification");
+    this.#reserved = names;
   }
 
   /**
@@ -68,12 +76,8 @@ export class Pages {
    * page's stream for good, `snapshot` replaces a page's lists, and the others replace regions
    * of a page. `notification` is not among them: sending notifications is what publishing is for.
    */
-  reserved(): Set<string> {
-    const names = new Set(["close"]);
-    for (const { definition } of this.#pages.values())
-      for (const event of Object.keys(definition.regions)) names.add(event);
-    names.delete("notification");
-    return names;
+  reserved(): ReadonlySet<string> {
+    return this.#reserved;
   }
 }
 

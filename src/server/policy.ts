@@ -21,6 +21,8 @@ export type Principal =
   | { kind: "user"; user: User }
   /** A publish API token; `label` is safe to log (`token#1`), the token itself never is. */
   | { kind: "token"; label: string }
+  /** A JSON Web Token used for the API: it may publish where its `herald.publish` patterns allow, nowhere else. */
+  | { kind: "jwt"; label: string; publish: readonly string[] }
   /** herald itself, publishing for one of its features (`orders`, `inventory`). */
   | { kind: "system"; label: string };
 
@@ -40,6 +42,8 @@ export interface PolicyOptions {
   anonymous?: boolean;
   /** Private topic patterns; `*` matches any run of characters. Defaults to none. */
   privateTopics?: readonly string[];
+  /** Topic patterns whose members are public (presence); `*` matches any run of characters. Defaults to none. */
+  presenceTopics?: readonly string[];
   /** Overrides decisions; see `AuthorizeHook`. */
   authorize?: AuthorizeHook;
 }
@@ -57,12 +61,33 @@ export function principalOf(user: User | null): Principal {
 export class Policy {
   readonly #anonymous: boolean;
   readonly #private: RegExp[];
+  readonly #presence: RegExp[];
   readonly #hook: AuthorizeHook | undefined;
 
   constructor(options: PolicyOptions = {}) {
     this.#anonymous = options.anonymous ?? true;
     this.#private = (options.privateTopics ?? []).map(patternToRegExp);
+    this.#presence = (options.presenceTopics ?? []).map(patternToRegExp);
     this.#hook = options.authorize;
+  }
+
+  readonly #patterns = new Map<string, RegExp>();
+
+  /** Whether `channel` matches one of a token's channel patterns (`*` matches any run of characters). */
+  #granted(patterns: readonly string[], channel: Channel): boolean {
+    return patterns.some((pattern) => {
+      let regexp = this.#patterns.get(pattern);
+      if (!regexp) {
+        regexp = patternToRegExp(pattern);
+        if (this.#patterns.size < 10_000) this.#patterns.set(pattern, regexp);
+      }
+      return regexp.test(channel);
+    });
+  }
+
+  /** Whether a topic's members are public: `GET /api/presence` lists them, and it gets `join`/`leave` events. */
+  isPresenceTopic(name: string): boolean {
+    return this.#presence.some((pattern) => pattern.test(name));
   }
 
   /** Whether a topic name matches a private pattern. */
@@ -72,6 +97,10 @@ export class Policy {
 
   #byDefault(principal: Principal, action: Action, channel: Channel): boolean {
     if (principal.kind === "token" || principal.kind === "system") return action === "publish";
+    if (principal.kind === "jwt") return action === "publish" && this.#granted(principal.publish, channel);
+    // A token's grants add to what its user may do by default.
+    if (principal.kind === "user" && principal.user.grants && this.#granted(principal.user.grants[action], channel))
+      return true;
     const user = principal.kind === "user" ? principal.user : null;
     const admin = user?.groups.includes(ADMINS) ?? false;
     const kind = channelKind(channel);

@@ -19,7 +19,7 @@ export interface Outgoing {
 /** A name for the principal that is safe to log. */
 export function describe(principal: Principal): string {
   if (principal.kind === "user") return `user:${principal.user.id}`;
-  if (principal.kind === "token") return principal.label;
+  if (principal.kind === "token" || principal.kind === "jwt") return principal.label;
   if (principal.kind === "system") return `herald:${principal.label}`;
   return "anonymous";
 }

@@ -5,7 +5,8 @@
  * the sqlite log's file, or in Redis (with each process's own copy for while Redis is away).
  */
 import { Database } from "bun:sqlite";
-import { RedisClient } from "bun";
+import { redisClient } from "../core/eventlog/redis.ts";
+import type { RedisClient } from "bun";
 
 export interface Revocations {
   /** Ends session `sid`; `expiresAt` (ms) is when its cookie expires anyway. */
@@ -86,12 +87,7 @@ export class RedisRevocations implements Revocations {
 
   constructor(url: string, prefix: string, warn: (message: string) => void = () => {}) {
     // Like the event log's client: refuse at once while Redis is away rather than hold requests.
-    this.#redis = new RedisClient(url, {
-      enableOfflineQueue: false,
-      autoReconnect: true,
-      maxRetries: 4_294_967_295,
-      connectionTimeout: 3_000,
-    });
+    this.#redis = redisClient(url);
     this.#key = `${prefix}revoked-sessions`;
     this.#warn = warn;
     this.#timer = setInterval(() => void this.#sync(), SYNC_MS);
@@ -151,10 +147,15 @@ export class RedisRevocations implements Revocations {
     await this.#run((redis) => redis.send("ZREMRANGEBYSCORE", [this.#key, "-inf", String(now)]));
     const all = (await this.#run((redis) =>
       redis.send("ZRANGEBYSCORE", [this.#key, String(now), "+inf", "WITHSCORES"]),
-    )) as string[] | undefined;
+    )) as Array<string | [string, string | number]> | undefined;
     if (!all) return;
     for (const [sid, at] of this.#known) if (at <= now) this.#known.delete(sid);
-    for (let i = 0; i + 1 < all.length; i += 2) this.#known.set(all[i]!, Number(all[i + 1]));
+    // RESP3 answers [[member, score], ...]; RESP2 a flat [member, score, ...].
+    if (all.length > 0 && Array.isArray(all[0])) {
+      for (const [sid, at] of all as Array<[string, string | number]>) this.#known.set(sid, Number(at));
+    } else {
+      for (let i = 0; i + 1 < all.length; i += 2) this.#known.set(String(all[i]), Number(all[i + 1]));
+    }
   }
 
   async revoke(sid: string, expiresAt: number): Promise<void> {

@@ -23,6 +23,10 @@ export interface User {
   groups: readonly string[];
   /** The sign-in session the request carries: CSRF tokens are bound to it, and sign-out ends it. */
   session?: Session;
+  /** Channel patterns a token grants beyond the policy's defaults (its `herald` claim). */
+  grants?: { readonly subscribe: readonly string[]; readonly publish: readonly string[] };
+  /** How herald learnt who the user is: the demo sign-in's session, a token, or the app's auth request. */
+  via?: "session" | "jwt" | "auth-request";
 }
 
 /** One sign-in, as its cookie states it. */

@@ -29,6 +29,43 @@ export const VARIABLES = {
       "Key (16+ characters) that signs session cookies and CSRF tokens. When unset, one is generated on first start and kept in `<HERALD_DATA_DIR>/secret` (mode 600), so restarts keep everyone signed in.",
   },
   HERALD_SESSION_TTL_S: { default: 7 * 24 * 3600, min: 60, meaning: "How long a sign-in lasts, in seconds (7 days)." },
+  HERALD_JWT_SECRET: {
+    shown: "none",
+    meaning:
+      "Key (16+ characters) that HS256 JSON Web Tokens from your app are signed with: they say who the request is (see [Connect your app](connect.md)).",
+  },
+  HERALD_JWT_PUBLIC_KEY: {
+    shown: "none",
+    meaning:
+      "A PEM public key (RSA for RS256, P-256 for ES256), or the path of a file holding one, that verifies JSON Web Tokens from your app.",
+  },
+  HERALD_JWT_COOKIE: {
+    default: "herald_jwt",
+    meaning:
+      "The cookie a JSON Web Token is read from (besides `Authorization: Bearer`); set it from an app on the same parent domain.",
+  },
+  HERALD_JWT_ISSUER: { shown: "none", meaning: "When set, a token's `iss` must equal it." },
+  HERALD_JWT_AUDIENCE: { shown: "none", meaning: "When set, a token's `aud` must name it." },
+  HERALD_AUTH_URL: {
+    shown: "none",
+    meaning:
+      "Your app's URL that herald asks who a request is, forwarding its `Cookie` and `Authorization` (see [Connect your app](connect.md)).",
+  },
+  HERALD_AUTH_CACHE_S: {
+    default: 30,
+    min: 0,
+    meaning: "How long the auth request's answer for one credential is kept, in seconds.",
+  },
+  HERALD_AUTH_TIMEOUT_MS: {
+    default: 3_000,
+    min: 10,
+    meaning: "How long herald waits for the auth request; past it, that request is a 503.",
+  },
+  HERALD_DEMO_LOGIN: {
+    shown: "`on` unless a JWT key or `HERALD_AUTH_URL` is set",
+    meaning:
+      "The demo sign-in: anyone who types a name is that user. Pages say so when it is on; `off` makes `/login` and `/logout` 404.",
+  },
   HERALD_LOG: { default: "info", meaning: "Log level: `debug`, `info`, `warn`, `error`, `off`." },
   HERALD_HEARTBEAT_MS: {
     default: CORE_DEFAULTS.heartbeatMs,
@@ -46,6 +83,11 @@ export const VARIABLES = {
   HERALD_PRIVATE_TOPICS: {
     shown: "none",
     meaning: "Comma-separated topic patterns (`*` wildcard) that only `admins` may follow or send to.",
+  },
+  HERALD_PRESENCE_TOPICS: {
+    shown: "none",
+    meaning:
+      "Comma-separated topic patterns (`*` wildcard) whose members are public: `GET /api/presence` lists who is on them, and the topic gets `join` and `leave` events as signed-in users come and go.",
   },
   HERALD_PUBLIC_URL: {
     shown: "none",

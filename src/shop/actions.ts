@@ -137,6 +137,15 @@ export async function placeOrder(ctx: ShopContext, user: User, sku: string, quan
   });
   ctx.orders.schedule(order);
   const results = await ctx.outbox.sent(row);
+  ctx.log.info("stock changed", {
+    sku,
+    from: stock.before.quantity,
+    to: stock.after.quantity,
+    threshold: stock.after.threshold,
+    alert: stock.alert,
+    by: describe(ORDERS),
+    sent: results !== null,
+  });
   ctx.log.info("order placed", {
     order: order.id,
     sku,

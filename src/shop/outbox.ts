@@ -123,8 +123,8 @@ export class Outbox {
    * they are published, or with `null` once an attempt failed: the row stays and is sent later.
    */
   sent(id: number): Promise<PublishResult[] | null> {
-    // While waiting to try again, the answer is known: not now.
-    if (this.#retryTimer) return Promise.resolve(null);
+    // While waiting to try again, or once closed, the answer is known: not now (a later start sends it).
+    if (this.#retryTimer || this.#closed) return Promise.resolve(null);
     const done = new Promise<PublishResult[] | null>((resolve) => this.#waiting.set(id, resolve));
     this.kick();
     return done;
@@ -217,12 +217,6 @@ export class Outbox {
     this.#retryTimer.unref();
   }
 
-  /** Rows waiting to be sent by this process. */
-  pending(): number {
-    return this.#db.query<{ n: number }, [number]>("SELECT count(*) AS n FROM outbox WHERE slot = ?").get(this.#slot)!
-      .n;
-  }
-
   /** Stops sending; what is left is sent at the next start. */
   close(): void {
     this.#closed = true;
@@ -232,7 +226,7 @@ export class Outbox {
   }
 }
 
-/** The outbox's publish for an app: each row through `publishAll`, then the unread counts its notifications change. */
+/** The outbox's publish for an app: each row through `publishAll` (the inbox sends the unread counts it changes). */
 export function publishOutbox(ctx: AppContext): OutboxPublish {
   return async (by, events) => {
     const outgoing: Outgoing[] = events.map(({ targets, event, data }) => ({
@@ -240,7 +234,6 @@ export function publishOutbox(ctx: AppContext): OutboxPublish {
       event,
       data: typeof data === "string" ? data : (id: number) => notificationItem({ ...data.notification, id }).value,
     }));
-    const results = await publishAll(ctx, by, outgoing);
-    return results;
+    return publishAll(ctx, by, outgoing);
   };
 }

@@ -175,6 +175,20 @@ async function runScript(
   }
 }
 
+/**
+ * A client as every part of herald opens one: it fails at once while Redis is unreachable (a
+ * publish must be refused, not held and maybe lost) rather than queueing commands, and keeps
+ * trying to reconnect for as long as herald runs.
+ */
+export function redisClient(url: string): RedisClient {
+  return new RedisClient(url, {
+    enableOfflineQueue: false,
+    autoReconnect: true,
+    maxRetries: 4_294_967_295,
+    connectionTimeout: 3_000,
+  });
+}
+
 /** Redis cannot be reached, or did not answer in time: nothing was stored. */
 export class RedisUnavailableError extends Error {
   constructor(message = "herald: Redis is unreachable") {
@@ -263,16 +277,8 @@ export class RedisEventLog implements EventLog {
 
   constructor(options: RedisLogOptions) {
     const prefix = options.prefix ?? "herald:";
-    // Fail at once while Redis is unreachable (a publish must be refused, not held and maybe
-    // lost), and keep trying to reconnect for as long as herald runs.
-    const clientOptions = {
-      enableOfflineQueue: false,
-      autoReconnect: true,
-      maxRetries: 4_294_967_295,
-      connectionTimeout: 3_000,
-    };
-    this.#redis = new RedisClient(options.url, clientOptions);
-    this.#replayRedis = new RedisClient(options.url, clientOptions);
+    this.#redis = redisClient(options.url);
+    this.#replayRedis = redisClient(options.url);
     this.#retention = options.retention;
     this.#timeoutMs = options.timeoutMs ?? CORE_DEFAULTS.redisTimeoutMs;
     this.#onBadEntry = options.onBadEntry ?? (() => {});

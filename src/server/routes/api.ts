@@ -17,37 +17,60 @@ import { parseNotificationFields } from "../notification.ts";
 import type { Principal } from "../policy.ts";
 import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { jsonResponse } from "../respond.ts";
+import { bearerOf, looksLikeJwt } from "../identity.ts";
+import { UNNAMED } from "../../core/sse.ts";
 import { notificationItem } from "../../../views/notification.ts";
 
 /** What an SSE event name from the API may be. */
-export const EVENT_NAME = /^[a-z][a-z0-9-]{0,63}$/;
+export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
+
+/** The fields an event of the publish API may have; any other is a 400 that names it. */
+const EVENT_FIELDS = ["target", "targets", "event", "message", "title", "level", "html", "data"];
 
 /** Each configured token list as bytes, made once rather than on every request. */
 const tokenBytes = new WeakMap<readonly string[], Buffer[]>();
 
-/** The token principal for the request's bearer token; 401 for none or a wrong one. */
-export function authenticate(ctx: AppContext, req: Request): Principal {
+/**
+ * Who calls the API: a static publish token (`HERALD_PUBLISH_TOKENS`), or a JSON Web Token whose
+ * `herald.publish` patterns say where it may publish. 401 for none, a wrong one, or a token that
+ * does not verify; 403 for a verified token that grants no publishing.
+ */
+export async function authenticate(ctx: AppContext, req: Request): Promise<Principal> {
   const tokens = ctx.config.publishTokens;
+  const given = bearerOf(req);
+  if (given !== undefined && looksLikeJwt(given) && ctx.identity.external) {
+    const claims = await ctx.identity.claims(given);
+    if (!claims) {
+      throw new HttpError(401, "That token is not valid (its signature, algorithm, expiry or claims; see the log).", {
+        "www-authenticate": 'Bearer realm="herald", error="invalid_token"',
+      });
+    }
+    if (claims.grants.publish.length === 0) {
+      throw new HttpError(
+        403,
+        "That token grants no publishing: give it a herald.publish claim with the channels it may send to.",
+      );
+    }
+    return { kind: "jwt", label: `jwt:${claims.sub}`, publish: claims.grants.publish };
+  }
   if (tokens.length === 0) {
     throw new HttpError(401, "The publish API is off: the server has no HERALD_PUBLISH_TOKENS.", {
       "www-authenticate": 'Bearer realm="herald"',
     });
   }
-  const header = req.headers.get("authorization") ?? "";
-  const match = /^Bearer\s+(\S+)$/i.exec(header);
-  if (!match) {
+  if (given === undefined) {
     throw new HttpError(401, "Send a publish token as Authorization: Bearer <token>.", {
       "www-authenticate": 'Bearer realm="herald"',
     });
   }
-  const given = Buffer.from(match[1]!);
+  const bytes = Buffer.from(given);
   let expected = tokenBytes.get(tokens);
   if (!expected) tokenBytes.set(tokens, (expected = tokens.map((token) => Buffer.from(token))));
   // Compare with every token, always, so the time taken does not say which one nearly matched.
   let found = -1;
-  expected.forEach((token, index) => {
-    if (token.length === given.length && timingSafeEqual(token, given) && found < 0) found = index;
-  });
+  for (const [index, token] of expected.entries()) {
+    if (token.length === bytes.length && timingSafeEqual(token, bytes) && found < 0) found = index;
+  }
   if (found < 0) {
     throw new HttpError(401, "That publish token is not valid.", {
       "www-authenticate": 'Bearer realm="herald", error="invalid_token"',
@@ -67,6 +90,11 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw))
       throw new HttpError(400, "An event must be a JSON object.");
     const input = raw as Record<string, unknown>;
+    const unknown = Object.keys(input).filter((key) => !EVENT_FIELDS.includes(key));
+    if (unknown.length > 0) {
+      const names = unknown.slice(0, 5).map((key) => JSON.stringify(key.slice(0, 40)));
+      throw new HttpError(400, `Unknown field ${names.join(", ")}: an event takes ${EVENT_FIELDS.join(", ")}.`);
+    }
     const targetTexts: unknown[] = [];
     const target = field(input, "target");
     const targets = field(input, "targets");
@@ -89,9 +117,14 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
       const channel = parseTarget(text);
       if (!channels.includes(channel)) channels.push(channel);
     }
-    const eventValue = field(input, "event") ?? "notification";
-    if (typeof eventValue !== "string" || !EVENT_NAME.test(eventValue)) {
-      throw new HttpError(400, 'event must be a lower-case name: a letter, then letters, digits or "-", at most 64.');
+    const data = field(input, "data");
+    // A `data` event without a name is an unnamed message: what `EventSource.onmessage` receives.
+    const eventValue = field(input, "event") ?? (data !== undefined ? UNNAMED : "notification");
+    if (typeof eventValue !== "string" || (eventValue !== UNNAMED && !EVENT_NAME.test(eventValue))) {
+      throw new HttpError(
+        400,
+        'event must be a name: a letter, then letters, digits, "_", ".", ":" or "-", at most 64.',
+      );
     }
     const reserved = ctx.pages.reserved();
     if (reserved.has(eventValue)) {
@@ -102,7 +135,18 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     }
     const html = field(input, "html");
     const message = field(input, "message");
-    if (html !== undefined && message !== undefined) throw new HttpError(400, "Give either message or html, not both.");
+    if ([html, message, data].filter((value) => value !== undefined).length > 1) {
+      throw new HttpError(400, "Give one of message, html or data, not several.");
+    }
+    if (data !== undefined) {
+      // Compact JSON text, for clients that are not htmx; a JSON string has no raw line breaks.
+      const text = JSON.stringify(data);
+      const bytes = Buffer.byteLength(text);
+      if (bytes > ctx.config.limits.maxHtmlBytes) {
+        throw new HttpError(413, `data is ${bytes} bytes as JSON; the most is ${ctx.config.limits.maxHtmlBytes}.`);
+      }
+      return { targets: channels, event: eventValue, data: text };
+    }
     if (html !== undefined) {
       if (typeof html !== "string" || html.trim() === "")
         throw new HttpError(400, "html must be a non-empty string of markup.");
@@ -112,7 +156,7 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
       }
       return { targets: channels, event: eventValue, data: html };
     }
-    if (message === undefined) throw new HttpError(400, "Give a message (or html) to send.");
+    if (message === undefined) throw new HttpError(400, "Give a message (or html, or data) to send.");
     const fields = parseNotificationFields({ message, title: field(input, "title"), level: field(input, "level") });
     const sentAt = Date.now();
     const render = (id: number) =>
@@ -125,8 +169,21 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
   }
 }
 
+/** What a request's body holds: its events, whether the answer is one result or a list, and its idempotency key. */
+interface Body {
+  events: unknown[];
+  single: boolean;
+  idempotencyKey?: unknown;
+}
+
+/** Takes the `idempotency_key` field off an object, which is not an event's field. */
+function withoutKey(body: Record<string, unknown>): { rest: Record<string, unknown>; key: unknown } {
+  const { idempotency_key: key, ...rest } = body;
+  return { rest, key };
+}
+
 /** Reads the body into raw events; `single` says whether the answer is one result or a list. */
-async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unknown[]; single: boolean }> {
+async function readEvents(ctx: AppContext, req: Request): Promise<Body> {
   const type = mediaType(req);
   const json = type === "application/json";
   if (!json && !FORM_TYPES.includes(type)) {
@@ -139,6 +196,7 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
     const targets = fields.get("target") ?? [];
     return {
       single: true,
+      idempotencyKey: one("idempotency_key"),
       events: [
         {
           targets,
@@ -154,18 +212,37 @@ async function readEvents(ctx: AppContext, req: Request): Promise<{ events: unkn
   const body = await readJson(req, maxBytes);
   if (Array.isArray(body)) return { events: body, single: false };
   if (typeof body === "object" && body !== null && Object.hasOwn(body, "events")) {
-    const events = (body as { events: unknown }).events;
-    if (!Array.isArray(events)) throw new HttpError(400, "events must be a list of events.");
-    return { events, single: false };
+    const { rest, key } = withoutKey(body as Record<string, unknown>);
+    if (!Array.isArray(rest.events)) throw new HttpError(400, "events must be a list of events.");
+    return { events: rest.events, single: false, idempotencyKey: key };
+  }
+  if (typeof body === "object" && body !== null) {
+    const { rest, key } = withoutKey(body as Record<string, unknown>);
+    return { events: [rest], single: true, idempotencyKey: key };
   }
   return { events: [body], single: true };
 }
 
+/** An idempotency key: printable ASCII, 1 to 255 characters. */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+
+/** The request's idempotency key (header or field), checked; `undefined` when it has none. */
+function idempotencyKeyOf(req: Request, field: unknown): string | undefined {
+  const key = req.headers.get("idempotency-key") ?? field;
+  if (key === undefined || key === null) return undefined;
+  if (typeof key !== "string" || !IDEMPOTENCY_KEY.test(key)) {
+    throw new HttpError(400, "An idempotency key is 1 to 255 printable ASCII characters (no spaces).");
+  }
+  return key;
+}
+
 /** `POST /api/publish`: answers `{id, delivered}`, or a list of them for a batch. */
 export async function apiPublish(ctx: AppContext, req: Request): Promise<Response> {
-  const principal = authenticate(ctx, req);
-  if (principal.kind !== "token") throw new HttpError(401, "A publish token is required.");
-  const { events: raw, single } = await readEvents(ctx, req);
+  const principal = await authenticate(ctx, req);
+  const label = principal.kind === "token" || principal.kind === "jwt" ? principal.label : "unknown";
+
+  const { events: raw, single, idempotencyKey } = await readEvents(ctx, req);
+  const key = idempotencyKeyOf(req, idempotencyKey);
   if (raw.length === 0) throw new HttpError(400, "The batch is empty: give at least one event.");
   if (raw.length > ctx.config.limits.maxBatch) {
     throw new HttpError(
@@ -175,7 +252,33 @@ export async function apiPublish(ctx: AppContext, req: Request): Promise<Respons
   }
   const events = raw.map((event, index) => parseEvent(ctx, event, single ? "" : `events[${index}]`));
   authorizeAll(ctx, principal, events);
-  checkPublishRate(ctx.rates.publishesPerToken, principal.label, events.length);
-  const results = await publishAll(ctx, principal, events);
-  return jsonResponse(single ? results[0] : results);
+  checkPublishRate(ctx.rates.publishesPerToken, label, events.length);
+  if (key === undefined) {
+    const results = await publishAll(ctx, principal, events);
+    return jsonResponse(single ? results[0] : results);
+  }
+  // Scoped to the caller, and hashed: one client's keys neither collide with nor reveal another's.
+  const scoped = new Bun.CryptoHasher("sha256").update(`${label}\n${key}`).digest("base64url");
+  const ttlMs = ctx.config.logMaxAgeS * 1000;
+  const claim = await ctx.idempotencyKeys.claim(scoped, ttlMs);
+  if (claim.state === "done") {
+    return new Response(claim.answer, {
+      headers: { "content-type": "application/json", "idempotent-replayed": "true" },
+    });
+  }
+  if (claim.state === "pending") {
+    throw new HttpError(409, "A request with this Idempotency-Key is being published; try again in a moment.", {
+      "retry-after": "1",
+    });
+  }
+  let answer: string;
+  try {
+    const results = await publishAll(ctx, principal, events);
+    answer = JSON.stringify(single ? results[0] : results);
+  } catch (error) {
+    await ctx.idempotencyKeys.release(scoped).catch(() => {});
+    throw error;
+  }
+  await ctx.idempotencyKeys.finish(scoped, answer, ttlMs);
+  return new Response(answer, { headers: { "content-type": "application/json" } });
 }

@@ -31,7 +31,10 @@ export async function login(ctx: AppContext, req: Request): Promise<Response> {
 export async function logout(ctx: AppContext, req: Request): Promise<Response> {
   const user = currentUser(ctx, req);
   await readBrowserForm(ctx, req, user);
-  if (user?.session) await ctx.revocations.revoke(user.session.sid, user.session.exp * 1000);
+  if (user?.session) {
+    await ctx.revocations.revoke(user.session.sid, user.session.exp * 1000);
+    ctx.hub.disconnect({ tag: user.session.sid });
+  }
   const headers = new Headers({ location: "/" });
   headers.append("set-cookie", new Bun.Cookie(SESSION_COOKIE, "", cookieOptions(ctx, 0)).toString());
   headers.append(

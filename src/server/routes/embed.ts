@@ -35,7 +35,9 @@ export async function embed(ctx: AppContext, req: Request): Promise<Response> {
   const origin = ctx.config.publicUrl?.origin ?? "";
   const items = await inboxItems(ctx, null, [topicChannel(topic)]);
   const htmx = htmxVersionOf(url, ctx.config.htmx);
+  // Who asks decides whether it is answered (a private topic is refused): no shared cache may keep it.
   return htmlResponse(
     embedFragment({ topic, streamUrl: `${origin}/sse?page=embed&topic=${encodeURIComponent(topic)}`, items, htmx }),
+    { headers: { "cache-control": "private, no-cache" } },
   );
 }

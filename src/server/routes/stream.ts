@@ -9,7 +9,8 @@
  * or unknown, a `history-cut` notice.
  */
 import type { Server } from "bun";
-import { parseTopicList, userChannel } from "../../core/channel.ts";
+import { channelKind, channelName, parseTopicList, userChannel, type Channel } from "../../core/channel.ts";
+import { memberItem, memberLeft } from "../../../views/presence.ts";
 import { clientAddress, currentUser, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { formatEventId } from "../../core/eventlog/index.ts";
@@ -83,6 +84,8 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     maxBuffer: ctx.config.maxBuffer,
     framing: isHtmx4Stream(req) ? ctx.pages.framing(page) : null,
     first: retry,
+    // Sign-out ends the session's open streams too, not only its later requests.
+    tag: user?.session?.sid,
   };
   const body = ctx.hub.open(init, req.signal, {
     resumeFrom: from,
@@ -99,6 +102,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
       return cut ? [snapshot, { event: "history-cut", data: historyCutNotice().value }] : [snapshot];
     },
     opened: (subscriber) => {
+      announcePresence(ctx, subscriber);
       ctx.log.info("stream opened", {
         stream: subscriber.serial,
         user: userId,
@@ -110,10 +114,39 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
       });
       subscriber.onClose(logClosed(ctx));
     },
+    replayed: (subscriber, count) => {
+      if (count > 0) ctx.log.debug("replayed", { stream: subscriber.serial, after: from, events: count });
+    },
     failed: (subscriber, error) =>
       ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),
   });
   return new Response(body, { headers: SSE_HEADERS });
+}
+
+/**
+ * On topics whose members are public (`HERALD_PRESENCE_TOPICS`): a `join` event when a signed-in
+ * user's first stream on the topic opens here, and a `leave` when their last one here closes.
+ * Each is an `<li>` of the member list (`#members-<topic>`), added, or deleted out of band.
+ */
+function announcePresence(ctx: AppContext, subscriber: Subscriber): void {
+  const user = subscriber.userId;
+  if (user === null) return;
+  const topics = subscriber.channels.filter(
+    (c) => channelKind(c) === "topic" && ctx.policy.isPresenceTopic(channelName(c)),
+  );
+  const send = (channel: Channel, event: "join" | "leave") => {
+    const data = event === "join" ? memberItem(user).value : memberLeft(user).value;
+    ctx.hub
+      .publish(channel, { event, data })
+      .catch((error: unknown) => ctx.log.warn("presence not announced", { channel, event, error: String(error) }));
+  };
+  for (const channel of topics) {
+    if (ctx.hub.usersStreams(channel, user) === 1) send(channel, "join");
+  }
+  if (topics.length === 0) return;
+  subscriber.onClose(() => {
+    for (const channel of topics) if (ctx.hub.usersStreams(channel, user) === 0) send(channel, "leave");
+  });
 }
 
 /**

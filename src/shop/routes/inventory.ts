@@ -99,7 +99,7 @@ export async function watch(ctx: ShopContext, req: Request): Promise<Response> {
  * low, what happened to its alert, and the ids of the events sent.
  */
 export async function apiInventory(ctx: ShopContext, req: Request): Promise<Response> {
-  const principal = authenticate(ctx, req);
+  const principal = await authenticate(ctx, req);
   if (principal.kind !== "token") throw new HttpError(401, "A publish token is required.");
   if (mediaType(req) !== "application/json") throw new HttpError(415, "Send the stock change as application/json.");
   const body = await readJson(req, ctx.config.limits.maxBodyBytes);
