@@ -5,9 +5,10 @@
  * in memory, in the sqlite log's file (tables `read_marks` and `reads`, through a connection of
  * its own), or in Redis (a hash of watermarks and a sorted set per user).
  */
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import type { RedisClient } from "bun";
 import { CORE_DEFAULTS } from "./defaults.ts";
+import { connectionTo } from "./eventlog/sqlite.ts";
 import { RedisUnavailableError, withinTimeout, redisClient } from "./eventlog/redis.ts";
 
 export interface ReadMarks {
@@ -54,16 +55,16 @@ export class MemoryReadMarks implements ReadMarks {
 }
 
 /**
- * In the sqlite log's file, through a connection of its own. The log's retention prune deletes
+ * In the sqlite log's file, through the log's connection. The log's retention prune deletes
  * the single marks of the events it drops, as they are in its file.
  */
 export class SqliteReadMarks implements ReadMarks {
   readonly #db: Database;
+  readonly #owned: boolean;
 
-  constructor(path: string) {
-    this.#db = new Database(path, { strict: true });
-    this.#db.run("PRAGMA busy_timeout = 5000");
-    this.#db.run("PRAGMA journal_mode = WAL");
+  /** `database`: the sqlite log's own connection (see `SqliteEventLog.database`), or a file to open. */
+  constructor(database: Database | string) {
+    ({ db: this.#db, owned: this.#owned } = connectionTo(database));
     this.#db.run("CREATE TABLE IF NOT EXISTS read_marks (user TEXT PRIMARY KEY, up_to INTEGER NOT NULL)");
     this.#db.run(
       "CREATE TABLE IF NOT EXISTS reads (user TEXT NOT NULL, event_id INTEGER NOT NULL, PRIMARY KEY (user, event_id)) WITHOUT ROWID",
@@ -104,7 +105,7 @@ export class SqliteReadMarks implements ReadMarks {
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    if (this.#owned) this.#db.close();
   }
 }
 

@@ -154,27 +154,27 @@ function openEventLog(config: Config, logger: Logger): EventLog {
 }
 
 /** Where sign-outs are kept: beside the events, so every process that shares the log honours them. */
-function openRevocations(config: Config, log: Logger): Revocations {
+function openRevocations(config: Config, logger: Logger, log: EventLog): Revocations {
   if (config.eventLog === "memory") return new MemoryRevocations();
   if (config.eventLog === "redis")
-    return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => log.warn(message));
-  return new SqliteRevocations(join(config.dataDir, "herald.db"));
+    return new RedisRevocations(config.redisUrl!, config.redisPrefix, (message) => logger.warn(message));
+  return new SqliteRevocations(log instanceof SqliteEventLog ? log.database : join(config.dataDir, "herald.db"));
 }
 
 /** Where the publish API's idempotency keys are kept: beside the events, for every process. */
-function openIdempotencyKeys(config: Config): IdempotencyKeys {
+function openIdempotencyKeys(config: Config, log: EventLog): IdempotencyKeys {
   if (config.eventLog === "memory") return new MemoryIdempotencyKeys();
   if (config.eventLog === "redis")
     return new RedisIdempotencyKeys(config.redisUrl!, config.redisPrefix, config.redisTimeoutMs);
-  return new SqliteIdempotencyKeys(join(config.dataDir, "herald.db"));
+  return new SqliteIdempotencyKeys(log instanceof SqliteEventLog ? log.database : join(config.dataDir, "herald.db"));
 }
 
 /** Where read marks are kept: beside the events, so every process that shares the log sees them. */
-function openReadMarks(config: Config): ReadMarks {
+function openReadMarks(config: Config, log: EventLog): ReadMarks {
   if (config.eventLog === "memory") return new MemoryReadMarks();
   if (config.eventLog === "redis")
     return new RedisReadMarks({ url: config.redisUrl!, prefix: config.redisPrefix, timeoutMs: config.redisTimeoutMs });
-  return new SqliteReadMarks(join(config.dataDir, "herald.db"));
+  return new SqliteReadMarks(log instanceof SqliteEventLog ? log.database : join(config.dataDir, "herald.db"));
 }
 
 /**
@@ -259,7 +259,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     hub,
     sessions: new SessionSigner(secret, config.sessionTtlS),
     identity: new Identity(config, log),
-    revocations: openRevocations(config, log),
+    revocations: openRevocations(config, log, hub.log),
     csrf: new CsrfTokens(secret),
     policy: new Policy({
       anonymous: config.anonymous,
@@ -284,8 +284,8 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
       publishesPerToken: new RateLimiter(limits.publishesPerTokenPerS),
     },
     startedAt: Date.now(),
-    readMarks: openReadMarks(config),
-    idempotencyKeys: openIdempotencyKeys(config),
+    readMarks: openReadMarks(config, hub.log),
+    idempotencyKeys: openIdempotencyKeys(config, hub.log),
     control:
       config.eventLog === "redis"
         ? new RedisControl(hub, {

@@ -8,9 +8,10 @@
  * second is told to retry), given the answer once it is durable, and released if the publish
  * failed (so the client's retry can publish).
  */
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import type { RedisClient } from "bun";
 import { CORE_DEFAULTS } from "../core/defaults.ts";
+import { connectionTo } from "../core/eventlog/sqlite.ts";
 import { RedisUnavailableError, withinTimeout, redisClient } from "../core/eventlog/redis.ts";
 
 export type Claim = { state: "new" } | { state: "pending" } | { state: "done"; answer: string };
@@ -51,14 +52,14 @@ export class MemoryIdempotencyKeys implements IdempotencyKeys {
   async close(): Promise<void> {}
 }
 
-/** A table in the sqlite log's file, through a connection of its own. */
+/** A table in the sqlite log's file, through the log's connection. */
 export class SqliteIdempotencyKeys implements IdempotencyKeys {
   readonly #db: Database;
+  readonly #owned: boolean;
 
-  constructor(path: string) {
-    this.#db = new Database(path, { strict: true });
-    this.#db.run("PRAGMA busy_timeout = 5000");
-    this.#db.run("PRAGMA journal_mode = WAL");
+  /** `database`: the sqlite log's own connection, or a file to open. */
+  constructor(database: Database | string) {
+    ({ db: this.#db, owned: this.#owned } = connectionTo(database));
     this.#db.run(
       "CREATE TABLE IF NOT EXISTS idempotency_keys (key TEXT PRIMARY KEY, answer TEXT, expires_at INTEGER NOT NULL) WITHOUT ROWID",
     );
@@ -95,7 +96,7 @@ export class SqliteIdempotencyKeys implements IdempotencyKeys {
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    if (this.#owned) this.#db.close();
   }
 }
 

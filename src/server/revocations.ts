@@ -4,8 +4,9 @@
  * is, so that every process of one herald honours a sign-out: in memory for the memory log, in
  * the sqlite log's file, or in Redis (with each process's own copy for while Redis is away).
  */
-import { Database } from "bun:sqlite";
+import type { Database } from "bun:sqlite";
 import { redisClient } from "../core/eventlog/redis.ts";
+import { connectionTo } from "../core/eventlog/sqlite.ts";
 import type { RedisClient } from "bun";
 
 export interface Revocations {
@@ -38,11 +39,11 @@ export class MemoryRevocations implements Revocations {
 /** A table in the sqlite event log's file, through a connection of its own. */
 export class SqliteRevocations implements Revocations {
   readonly #db: Database;
+  readonly #owned: boolean;
 
-  constructor(path: string) {
-    this.#db = new Database(path);
-    this.#db.run("PRAGMA busy_timeout = 5000");
-    this.#db.run("PRAGMA journal_mode = WAL");
+  /** `database`: the sqlite log's own connection, or a file to open. */
+  constructor(database: Database | string) {
+    ({ db: this.#db, owned: this.#owned } = connectionTo(database));
     this.#db.run(
       "CREATE TABLE IF NOT EXISTS revoked_sessions (sid TEXT PRIMARY KEY, expires_at INTEGER NOT NULL) WITHOUT ROWID",
     );
@@ -60,7 +61,7 @@ export class SqliteRevocations implements Revocations {
   }
 
   async close(): Promise<void> {
-    this.#db.close();
+    if (this.#owned) this.#db.close();
   }
 }
 

@@ -151,6 +151,18 @@ function setStrayWalAside(path: string, log: Log | undefined): number {
   return highest;
 }
 
+/**
+ * A connection for what is kept beside the sqlite log (read marks, sign-outs, idempotency keys):
+ * the log's own (`SqliteEventLog.database`), not closed by its borrower, or a file opened here.
+ */
+export function connectionTo(database: Database | string): { db: Database; owned: boolean } {
+  if (typeof database !== "string") return { db: database, owned: false };
+  const db = new Database(database, { strict: true });
+  db.run("PRAGMA busy_timeout = 5000");
+  db.run("PRAGMA journal_mode = WAL");
+  return { db, owned: true };
+}
+
 export class SqliteEventLog implements EventLog {
   readonly #db: Database;
   readonly #retention: Retention;
@@ -261,6 +273,14 @@ export class SqliteEventLog implements EventLog {
     this.#pruneInBackground(Date.now());
     this.#pruneTimer = setInterval(() => this.#pruneInBackground(Date.now()), PRUNE_EVERY_MS);
     this.#pruneTimer.unref();
+  }
+
+  /**
+   * The log's connection, for what is kept in the same file (read marks, sign-outs, idempotency
+   * keys): a second connection to the file made each commit of the log markedly slower.
+   */
+  get database(): Database {
+    return this.#db;
   }
 
   async append(event: NewEvent, render?: Render): Promise<StoredEvent> {
