@@ -198,6 +198,11 @@ class PausedClient {
     return frames;
   }
 
+  /** Every byte of the response body received so far. */
+  body(): string {
+    return readFileSync(this.#bodyFile, "utf8");
+  }
+
   kill(): void {
     this.#proc.kill();
   }
@@ -341,6 +346,35 @@ describe("replay and snapshot are paced by the socket", () => {
     expect((await client.read(missed + 51)).events).toBe(missed + 51);
     expect(client.frames().at(-1)!.data).toBe("after");
   }, 90_000);
+
+  test("an urgent event published during a replay reaches the client before the rest of the replay, and ids stay exact", async () => {
+    const h = start({ replayMaxAnonymous: 10_000 });
+    await h.hub.publishToTopic("big", { event: "notification", data: "1 seen" });
+    const chunk = "z".repeat(10_000);
+    const missed = 300;
+    for (let i = 2; i <= missed + 1; i++)
+      await h.hub.publishToTopic("big", { event: "notification", data: `${i} ${chunk}` });
+
+    const client = await pausedClient(h, "/sse?topic=big", { "Last-Event-ID": (await idsOf(h))(1) });
+    await until(() => [...h.hub.subscribers()].some((s) => s.drainingSince !== null), "the client's socket to fill");
+    const urgent = await h.hub.publishToTopic("big", { event: "urgent", data: "fire" });
+    await h.hub.publishToTopic("big", { event: "notification", data: `${missed + 3} live` });
+
+    await client.read(missed + 2, 5, 60_000);
+    const blocks = client.body().split("\n\n");
+    const at = (test: (block: string) => boolean) => blocks.findIndex(test);
+    const fire = at((b) => b.includes("data: fire"));
+    const lastReplayed = at((b) => b.includes(`data: ${missed + 1} `));
+    // Overtook what the replay had not yet handed to the socket, and carried no id there.
+    expect(fire).toBeGreaterThan(-1);
+    expect(fire).toBeLessThan(lastReplayed);
+    expect(blocks[fire]).toBe("event: urgent\ndata: fire");
+    // Its id came in order, alone, where the event would have been: resume stays exact.
+    expect(at((b) => b === `id: ${urgent.id}`)).toBeGreaterThan(lastReplayed);
+    const ids = client.frames().map((f) => seq(f.id));
+    // Every id once, in order: the replay's, the urgent event's (the id-only frame) and the live one.
+    expect(ids).toEqual(Array.from({ length: missed + 2 }, (_, i) => i + 2));
+  }, 60_000);
 
   test("a first snapshot larger than HERALD_MAX_BUFFER reaches a client that stops and reads again, whole", async () => {
     const h = start({ inboxSize: 300 });

@@ -3,7 +3,7 @@ import { csrfField, layout } from "./layout.ts";
 import { OWN_REGIONS, pageSink, regionAttrs, streamAttrs } from "./page.ts";
 import type { PageSpec } from "../src/server/pages.ts";
 import { unreadBadge } from "./notification.ts";
-import { LEVELS, MAX_MESSAGE, MAX_TITLE, type Level } from "../src/server/notification.ts";
+import { LEVELS, MAX_MESSAGE, MAX_TITLE, MAX_URL, PRIORITIES, type Level } from "../src/server/notification.ts";
 
 /** The home page's inbox, as its stream sees it. */
 export const INBOX_PAGE: PageSpec = {
@@ -52,6 +52,8 @@ export function sendForm(csrf: string, values: { target?: string; level?: Level 
   <label>Title <input name="title" maxlength="${MAX_TITLE}" placeholder="optional"></label>
   <label>Message <textarea name="message" required maxlength="${MAX_MESSAGE}" rows="3"></textarea></label>
   <label>Level <select name="level">${LEVELS.map((l) => html`<option${l === level ? html` selected` : ""}>${l}</option>`)}</select></label>
+  <label>Priority <select name="priority">${PRIORITIES.map((p) => html`<option${p === "normal" ? html` selected` : ""}>${p}</option>`)}</select></label>
+  <label>Link <input name="url" maxlength="${MAX_URL}" placeholder="optional: /orders or https://…"></label>
   <button type="submit">Send</button>
 </form>`;
 }

@@ -1,5 +1,5 @@
 import { html, raw, type Html } from "./html.ts";
-import type { Notification } from "../src/server/notification.ts";
+import type { Notification, Priority } from "../src/server/notification.ts";
 
 /**
  * The last `time` rendered: a feed's events mostly share their millisecond, and a Date costs more than the rest of the
@@ -35,7 +35,43 @@ function markReadButton(id: number): Html {
  * `data:` prefix, for each event.
  */
 export function notificationItem(n: Notification & { id: number }): Html {
-  return html`<li id="n-${n.id}" class="notification level-${n.level} unread" data-channel="${n.channel}"><p class="meta"><span class="level">${n.level}</span> <span class="channel">${n.channel}</span> ${n.from ? html`from <strong class="from">${n.from}</strong>` : ""} ${time(n.sentAt)} ${markReadButton(n.id)}</p>${n.title ? html`<p class="title">${n.title}</p>` : ""}<p class="message">${n.message}</p></li>`;
+  return html`<li id="n-${n.id}" class="notification level-${n.level}${priorityClass(n.priority ?? "normal")} unread" data-channel="${n.channel}"><p class="meta"><span class="level">${n.level}</span>${priorityLabel(n.priority ?? "normal")} <span class="channel">${n.channel}</span> ${n.from ? html`from <strong class="from">${n.from}</strong>` : ""} ${time(n.sentAt)} ${markReadButton(n.id)}</p>${n.title ? html`<p class="title">${n.title}</p>` : ""}<p class="message">${n.message}</p>${actionLink(n.url ?? null)}</li>`;
+}
+
+/** ` priority-high` and the like; nothing for `normal`, the most common, to keep the markup as it was. */
+function priorityClass(priority: Priority): string {
+  return priority === "normal" ? "" : ` priority-${priority}`;
+}
+
+/** A visible label for priorities above normal: colour alone would not tell a screen reader. */
+function priorityLabel(priority: Priority): Html {
+  return priority === "high" || priority === "urgent" ? html` <span class="priority">${priority}</span>` : html``;
+}
+
+/** The notification's action link, checked by `parseActionUrl` and escaped here; another site's opens without a referrer. */
+function actionLink(url: string | null): Html {
+  return url === null ? html`` : html`<p class="action">${linkTo(url)}</p>`;
+}
+
+function linkTo(url: string): Html {
+  const external = !url.startsWith("/");
+  return html`<a href="${url}"${external ? html` rel="noopener noreferrer"` : ""}>Open</a>`;
+}
+
+/**
+ * The banner an urgent notification shows on every page of its recipients (event `urgent`,
+ * placed in `#urgent-banner`). It names the notification it stands for (`data-for`), which
+ * "Dismiss" marks read.
+ */
+export function urgentBanner(n: Notification & { id: number }): Html {
+  const id = Math.trunc(n.id);
+  return html`<div class="urgent-notice" data-for="${id}"><p><strong class="priority">urgent</strong> ${n.title ? html`<span class="title">${n.title}</span> ` : ""}<span class="message">${n.message}</span>${n.url ? html` ${linkTo(n.url)}` : ""}</p>${raw(`<button type="button" class="dismiss" hx-post="/notifications/dismiss" hx-vals="{&quot;id&quot;:&quot;${id}&quot;}" hx-target="#urgent-banner" hx-swap="innerHTML">Dismiss</button>`)}</div>`;
+}
+
+/** The id of the notification an urgent banner stands for (see `urgentBanner`), or `null`. */
+export function bannerFor(banner: string): number | null {
+  const match = /^<div class="urgent-notice" data-for="(\d+)">/.exec(banner);
+  return match ? Number(match[1]) : null;
 }
 
 const UNREAD_CLASS = / unread"/;

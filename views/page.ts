@@ -2,8 +2,15 @@ import { html, type Html } from "./html.ts";
 import type { HtmxVersion, Placement } from "../src/server/htmx.ts";
 import type { PageSpec } from "../src/server/pages.ts";
 
-/** What every live page's stream may send it besides its own events: its snapshot, and the history-cut notice. */
-export const OWN_REGIONS = { snapshot: "oob", "history-cut": "oob" } as const satisfies Record<string, Placement>;
+/**
+ * What every live page's stream may send it besides its own events: its snapshot, the
+ * history-cut notice, and the banner of an urgent notification.
+ */
+export const OWN_REGIONS = {
+  snapshot: "oob",
+  "history-cut": "oob",
+  urgent: "innerHTML:#urgent-banner",
+} as const satisfies Record<string, Placement>;
 
 /**
  * The attributes of the element that opens a page's stream. htmx 2: the sse extension and
@@ -30,7 +37,8 @@ export function regionAttrs(htmx: HtmxVersion, page: PageSpec, id: string): Html
 }
 
 /**
- * What every live page has besides its regions: the notice line `history-cut` fills, and for
+ * What every live page has besides its regions: the banner an urgent notification fills
+ * (`role="alert"`, so a screen reader says it at once), the notice line `history-cut` fills, and for
  * htmx 2 a hidden element that applies the page's out-of-band events (`snapshot`, `history-cut`
  * and the page's own, from its declaration). `hx-swap="none"`: these events carry only
  * out-of-band content, and the main swap would otherwise blank the element.
@@ -39,7 +47,8 @@ export function pageSink(htmx: HtmxVersion, page: PageSpec): Html {
   const oob = Object.entries(page.regions)
     .filter(([, placement]) => placement === ("oob" satisfies Placement))
     .map(([event]) => event);
-  return html`<p id="stream-notice" class="notice"></p>${
+  return html`<div id="urgent-banner" class="urgent-banner" role="alert"${regionAttrs(htmx, page, "urgent-banner")}></div>
+<p id="stream-notice" class="notice"></p>${
     htmx === 2
       ? html`
 <div class="sink" sse-swap="${oob.join(",")}" hx-swap="none"></div>`

@@ -17,8 +17,8 @@ import {
   type ChannelKind,
 } from "./channel.ts";
 import { formatEventId, parseEventId, type EventLog, type Position } from "./eventlog/index.ts";
-import { encodeComment, encodeMessage, type SseMessage } from "./sse.ts";
-import { Subscriber, type CloseReason, type Framing, type SubscriberInit } from "./subscriber.ts";
+import { encodeComment, encodeIdOnly, encodeMessage, type SseMessage } from "./sse.ts";
+import { Subscriber, type Ahead, type CloseReason, type Framing, type SubscriberInit } from "./subscriber.ts";
 import { CORE_DEFAULTS } from "./defaults.ts";
 import { Writer } from "./writer.ts";
 
@@ -82,6 +82,14 @@ export interface HubOptions {
    * `5000`.
    */
   followWaitMs?: number;
+  /**
+   * Names of events that go ahead of what is queued on a stream and not yet sent (an urgent
+   * notice): written at once without their id, with an id-only frame in their place, so that
+   * `Last-Event-ID` still names the last event received in order. Such an event may reach a
+   * client twice (ahead, then in a replay), so it should replace a region rather than add to
+   * one. Defaults to none.
+   */
+  ahead?: readonly string[];
 }
 
 const HEARTBEAT = encodeComment("ping");
@@ -102,6 +110,28 @@ class Variants {
     let frame = this.#frames.get(framing);
     if (!frame) this.#frames.set(framing, (frame = framing.encode(this.#message)));
     return frame;
+  }
+}
+
+/** An event that goes ahead (`HubOptions.ahead`): its frames without the id, per framing, and its id-only frame. */
+class AheadVariants {
+  readonly #message: SseMessage;
+  readonly #plain: Uint8Array;
+  readonly #marker: Uint8Array;
+  #frames: Map<Framing, Ahead> | null = null;
+
+  constructor(message: SseMessage) {
+    this.#message = { ...message, id: undefined };
+    this.#plain = encodeMessage(this.#message);
+    this.#marker = encodeIdOnly(message.id ?? "");
+  }
+
+  for(framing: Framing | null): Ahead {
+    if (framing === null) return { frame: this.#plain, marker: this.#marker };
+    this.#frames ??= new Map();
+    let ahead = this.#frames.get(framing);
+    if (!ahead) this.#frames.set(framing, (ahead = { frame: framing.encode(this.#message), marker: this.#marker }));
+    return ahead;
   }
 }
 /**
@@ -180,9 +210,12 @@ export class Hub {
    * event at this size, half of what a Redis publish cost.
    */
   readonly #recent: { ids: Float64Array; delivered: Uint32Array };
+  /** See `HubOptions.ahead`. */
+  readonly #ahead: ReadonlySet<string>;
 
   constructor(options: HubOptions) {
     this.log = options.log;
+    this.#ahead = new Set(options.ahead ?? []);
     const heartbeatMs = options.heartbeatMs ?? CORE_DEFAULTS.heartbeatMs;
     this.#clientTimeoutMs = options.clientTimeoutMs ?? CORE_DEFAULTS.clientTimeoutMs;
     this.#followWaitMs = options.followWaitMs ?? CORE_DEFAULTS.followWaitMs;
@@ -466,6 +499,7 @@ export class Hub {
     const frame = encodeMessage(message);
     // Made only when a stream needs a variant: most events reach none.
     let variants: Variants | null = null;
+    const ahead = this.#ahead.size > 0 && this.#ahead.has(message.event ?? "") ? new AheadVariants(message) : null;
     let delivered = 0;
     if (channels.length === 1) {
       const members = this.#channels.get(channels[0]!);
@@ -476,6 +510,7 @@ export class Hub {
               subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
               id,
               at,
+              ahead?.for(subscriber.framing),
             )
           )
             delivered++;
@@ -492,6 +527,7 @@ export class Hub {
               subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
               id,
               at,
+              ahead?.for(subscriber.framing),
             )
           )
             delivered++;

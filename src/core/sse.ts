@@ -80,3 +80,12 @@ export function encodeRetry(retryMs: number): Uint8Array {
   checkRetry(retryMs);
   return encoder.encode(`retry: ${retryMs}\n\n`);
 }
+
+/**
+ * A frame with only an id: the browser takes it as its last event id (`Last-Event-ID`) and
+ * dispatches nothing. Stands in the place of an event sent ahead of others (`HubOptions.ahead`).
+ */
+export function encodeIdOnly(id: string): Uint8Array {
+  checkField("id", id);
+  return encoder.encode(`id: ${id}\n\n`);
+}

@@ -36,6 +36,15 @@ export interface Framing {
   encode(message: SseMessage): Uint8Array;
 }
 
+/**
+ * An event that goes ahead of what is queued on a stream (`HubOptions.ahead`): its frame
+ * without the id, and the id-only frame that takes its place in order.
+ */
+export interface Ahead {
+  frame: Uint8Array;
+  marker: Uint8Array;
+}
+
 /** Who and what a new stream is for. */
 export interface SubscriberInit {
   /** Channels to join. A stream that repeats a channel still gets each event once. */
@@ -221,10 +230,22 @@ export class Subscriber implements Due {
     else this.#onClose.push(listener);
   }
 
-  /** Writes a live event published at `at`, or queues it during a replay. Returns `false` once the stream is gone. */
-  deliver(frame: Uint8Array, id: number, at: number): boolean {
+  /**
+   * Writes a live event published at `at`, or queues it during a replay. With `ahead`, and
+   * anything queued in this process before it, the event goes first, without its id, and its id
+   * follows in its place. Returns `false` once the stream is gone.
+   */
+  deliver(frame: Uint8Array, id: number, at: number, ahead?: Ahead): boolean {
     if (this.closed) return false;
     if (id <= this.lastId) return true;
+    if (ahead && (this.#out.length > 0 || this.#queue !== null || this.#own.length > 0)) {
+      // What Bun already holds cannot be overtaken; what waits here can.
+      if (this.#out.length === 0) this.#writer.due(this);
+      this.#out.unshift(ahead.frame);
+      this.#outBytes += ahead.frame.byteLength;
+      this.bytesSent += ahead.frame.byteLength;
+      frame = ahead.marker;
+    }
     if (this.#queue) {
       this.#queue.push({ frame, id, at });
       this.#queuedBytes += frame.byteLength;

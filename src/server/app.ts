@@ -46,7 +46,7 @@ import { login, logout } from "./routes/auth.ts";
 import { clients, disconnect, monitor, startMonitorFeed } from "./routes/clients.ts";
 import { embed } from "./routes/embed.ts";
 import { health } from "./routes/health.ts";
-import { home, markRead, notify } from "./routes/home.ts";
+import { dismiss, home, markRead, notify } from "./routes/home.ts";
 import { metrics } from "./routes/metrics.ts";
 import { presence } from "./routes/presence.ts";
 import { openStream } from "./routes/stream.ts";
@@ -55,6 +55,7 @@ import { EMBED_PAGE } from "../../views/embed.ts";
 import { html } from "../../views/html.ts";
 import { INBOX_PAGE } from "../../views/home.ts";
 import { MONITOR_PAGE, monitorFigures } from "../../views/monitor.ts";
+import { URGENT } from "./notification.ts";
 
 /** A request handler as `Bun.serve` calls it. */
 export type Handler = (req: Request, server: Server<unknown>) => Response | Promise<Response>;
@@ -251,6 +252,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     log: openEventLog(config, log),
     heartbeatMs: config.heartbeatMs,
     clientTimeoutMs: config.clientTimeoutMs,
+    ahead: [URGENT],
   });
   // The policy is made below; presence asks it which topics' members are public.
   const presenceTopic = (topic: string) => ctx.policy.isPresenceTopic(topic);
@@ -406,6 +408,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     "/": { GET: home },
     "/notify": { POST: notify },
     "/notifications/read": { POST: markRead },
+    "/notifications/dismiss": { POST: dismiss },
     "/api/publish": { POST: apiPublish },
     "/api/clients": { GET: clients },
     "/api/clients/disconnect": { POST: disconnect },

@@ -8,12 +8,19 @@ import { HttpError } from "./errors.ts";
 import type { PublishResult } from "../core/hub.ts";
 import type { RateLimiter } from "./limits.ts";
 import type { Principal } from "./policy.ts";
+import { parseEventId } from "../core/eventlog/index.ts";
+import { URGENT } from "./notification.ts";
 
 /** One event ready to go: where, under which SSE event name, with which HTML (or how to render it from its id). */
 export interface Outgoing {
   targets: readonly Channel[];
   event: string;
   data: string | ((id: number) => string);
+  /**
+   * For an urgent notification: its banner, from the notification's id, published to the same
+   * targets right after it as event `urgent` (which goes ahead of what streams have queued).
+   */
+  banner?: (id: number) => string;
 }
 
 /** A name for the principal that is safe to log. */
@@ -50,7 +57,14 @@ export async function publishAll(
 ): Promise<PublishResult[]> {
   // Appended in one go, so that a batch is committed together.
   const results = await Promise.all(
-    events.map(({ targets, event, data }) => ctx.hub.publish(targets, { event, data })),
+    events.map(async ({ targets, event, data, banner }) => {
+      const result = await ctx.hub.publish(targets, { event, data });
+      if (banner) {
+        const id = parseEventId(result.id)!.id;
+        await ctx.hub.publish(targets, { event: URGENT, data: banner(id) });
+      }
+      return result;
+    }),
   );
   if (events.length === 1) {
     const { targets, event } = events[0]!;

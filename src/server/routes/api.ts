@@ -2,8 +2,9 @@
  * `POST /api/publish`: the publish API for servers, behind `Authorization: Bearer <token>`.
  *
  * Body (JSON, or a form for a single event): `target` (or `targets`, several channels for one
- * event), `event` (default `notification`), and either `message` (+ `title`, `level`), rendered
- * and escaped by the notification template, or `html`, markup the token holder vouches for.
+ * event), `event` (default `notification`), and one of `message` (+ `title`, `level`, `priority`,
+ * `url`), rendered and escaped by the notification template, `html`, markup the token holder
+ * vouches for, or `data`, any JSON value.
  * A JSON array (or `{ "events": [...] }`) publishes several events. The whole request is checked
  * before anything is published: one bad event refuses them all.
  */
@@ -19,13 +20,13 @@ import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../pu
 import { jsonResponse } from "../respond.ts";
 import { bearerOf, looksLikeJwt } from "../identity.ts";
 import { UNNAMED } from "../../core/sse.ts";
-import { notificationItem } from "../../../views/notification.ts";
+import { notificationItem, urgentBanner } from "../../../views/notification.ts";
 
 /** What an SSE event name from the API may be. */
 export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 
 /** The fields an event of the publish API may have; any other is a 400 that names it. */
-const EVENT_FIELDS = ["target", "targets", "event", "message", "title", "level", "html", "data"];
+const EVENT_FIELDS = ["target", "targets", "event", "message", "title", "level", "priority", "url", "html", "data"];
 
 /** Each configured token list as bytes, made once rather than on every request. */
 const tokenBytes = new WeakMap<readonly string[], Buffer[]>();
@@ -138,6 +139,15 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     if ([html, message, data].filter((value) => value !== undefined).length > 1) {
       throw new HttpError(400, "Give one of message, html or data, not several.");
     }
+    if (message === undefined) {
+      const rendered = ["title", "level", "priority", "url"].filter((name) => field(input, name) !== undefined);
+      if (rendered.length > 0) {
+        throw new HttpError(
+          400,
+          `${rendered.join(", ")} go with a message, which herald renders; not with html or data.`,
+        );
+      }
+    }
     if (data !== undefined) {
       // Compact JSON text, for clients that are not htmx; a JSON string has no raw line breaks.
       const text = JSON.stringify(data);
@@ -157,11 +167,19 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
       return { targets: channels, event: eventValue, data: html };
     }
     if (message === undefined) throw new HttpError(400, "Give a message (or html, or data) to send.");
-    const fields = parseNotificationFields({ message, title: field(input, "title"), level: field(input, "level") });
+    const fields = parseNotificationFields({
+      message,
+      title: field(input, "title"),
+      level: field(input, "level"),
+      priority: field(input, "priority"),
+      url: field(input, "url"),
+    });
     const sentAt = Date.now();
-    const render = (id: number) =>
-      notificationItem({ ...fields, id, channel: channels.join(", "), from: null, sentAt }).value;
-    return { targets: channels, event: eventValue, data: render };
+    const notification = { ...fields, channel: channels.join(", "), from: null, sentAt };
+    const render = (id: number) => notificationItem({ ...notification, id }).value;
+    const banner =
+      fields.priority === "urgent" ? (id: number) => urgentBanner({ ...notification, id }).value : undefined;
+    return { targets: channels, event: eventValue, data: render, banner };
   } catch (error) {
     if (error instanceof InputError && prefix) throw new HttpError(400, prefix + error.message);
     if (error instanceof HttpError && prefix) throw new HttpError(error.status, prefix + error.message, error.headers);
@@ -204,6 +222,8 @@ async function readEvents(ctx: AppContext, req: Request): Promise<Body> {
           message: one("message"),
           title: one("title"),
           level: one("level"),
+          priority: one("priority"),
+          url: one("url"),
           html: one("html"),
         },
       ].map((event) => Object.fromEntries(Object.entries(event).filter(([, value]) => value !== undefined))),

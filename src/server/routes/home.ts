@@ -1,7 +1,7 @@
 /**
  * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
-import { parseTarget, parseTopicList } from "../../core/channel.ts";
+import { parseTarget, parseTopicList, userChannel } from "../../core/channel.ts";
 import { currentUser, mayRead, pageViewer, viewerOf, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
@@ -13,7 +13,7 @@ import type { User } from "../session.ts";
 import { inboxItems, markAllRead, markRead as markOneRead, NOTIFICATION, unreadCount } from "../inbox.ts";
 import { html } from "../../../views/html.ts";
 import { homePage, sendForm } from "../../../views/home.ts";
-import { asRead, notificationItem, unreadBadge } from "../../../views/notification.ts";
+import { asRead, notificationItem, unreadBadge, urgentBanner } from "../../../views/notification.ts";
 import { sentStatus } from "../../../views/status.ts";
 
 function topicsOf(ctx: AppContext, url: string): string[] {
@@ -54,11 +54,13 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   const parsed = parseNotificationFields(fields);
   const sentAt = Date.now();
   const principal = principalOf(user);
+  const notification = { ...parsed, channel, from: user.name, sentAt };
   const outgoing: Outgoing[] = [
     {
       targets: [channel],
       event: NOTIFICATION,
-      data: (id) => notificationItem({ ...parsed, id, channel, from: user.name, sentAt }).value,
+      data: (id) => notificationItem({ ...notification, id }).value,
+      banner: parsed.priority === "urgent" ? (id) => urgentBanner({ ...notification, id }).value : undefined,
     },
   ];
   authorizeAll(ctx, principal, outgoing);
@@ -109,4 +111,31 @@ function pageChannels(ctx: AppContext, user: User, page: string) {
     // A page URL with topics that no longer pass: the user's own channels are still right.
     return streamChannels(ctx, user, []);
   }
+}
+
+/**
+ * `POST /notifications/dismiss` (`id`): the "Dismiss" button of an urgent banner. Empties the
+ * banner (the answer is swapped into it); for a signed-in user it also marks the notification
+ * read, with the same 404 as `/notifications/read` for one they may not read, and sends their
+ * streams the new unread count. Anonymous visitors only empty the banner: they keep no marks.
+ */
+export async function dismiss(ctx: AppContext, req: Request): Promise<Response> {
+  const user = currentUser(ctx, req);
+  const fields = await readBrowserForm(ctx, req, user);
+  const text = fields.id ?? "";
+  if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to dismiss (id).");
+  if (user) {
+    const event = await ctx.hub.log.get(Number(text));
+    if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
+      throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
+    }
+    await markOneRead(ctx, user, event.id);
+    ctx.hub.signal(userChannel(user.id), {
+      event: "unread",
+      data: unreadBadge(await unreadCount(ctx, user), true).value,
+    });
+    ctx.log.info("marked read", { user: user.id, id: text, via: "banner" });
+  }
+  if (!isHtmx(req)) return seeOther("/");
+  return htmlResponse(html``);
 }

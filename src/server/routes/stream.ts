@@ -11,11 +11,14 @@
 import type { Server } from "bun";
 import { channelKind, channelName, parseTopicList, userChannel, type Channel } from "../../core/channel.ts";
 import { memberItem, memberLeft } from "../../../views/presence.ts";
-import { clientAddress, currentUser, type AppContext, streamChannels } from "../context.ts";
+import { clientAddress, currentUser, personalChannels, type AppContext, streamChannels } from "../context.ts";
+import { URGENT } from "../notification.ts";
+import type { User } from "../session.ts";
+import { bannerFor } from "../../../views/notification.ts";
 import { HttpError } from "../errors.ts";
 import { formatEventId } from "../../core/eventlog/index.ts";
 import { isHtmx4Stream } from "../htmx.ts";
-import { encodeRetry } from "../../core/sse.ts";
+import { encodeRetry, type SseMessage } from "../../core/sse.ts";
 import type { Subscriber } from "../../core/subscriber.ts";
 import { historyCutNotice } from "../../../views/status.ts";
 
@@ -99,7 +102,11 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
         retry: subscriber.framing ? ctx.config.retryMs : undefined,
         data,
       };
-      return cut ? [snapshot, { event: "history-cut", data: historyCutNotice().value }] : [snapshot];
+      const messages: SseMessage[] = [snapshot];
+      if (cut) messages.push({ event: "history-cut", data: historyCutNotice().value });
+      const banner = user ? await unreadBanner(ctx, user, position.id) : null;
+      if (banner) messages.push({ event: URGENT, data: banner });
+      return messages;
     },
     opened: (subscriber) => {
       announcePresence(ctx, subscriber);
@@ -147,6 +154,19 @@ function announcePresence(ctx: AppContext, subscriber: Subscriber): void {
   subscriber.onClose(() => {
     for (const channel of topics) if (ctx.hub.usersStreams(channel, user) === 0) send(channel, "leave");
   });
+}
+
+/**
+ * The banner of the newest urgent notification on the user's own channels (as of event `upTo`),
+ * while they have not read it: a page opened after it was sent shows it too. Anonymous
+ * visitors, who keep no read marks, see only those that arrive while their page is open.
+ */
+async function unreadBanner(ctx: AppContext, user: User, upTo: number): Promise<string | null> {
+  const [latest] = await ctx.hub.log.latest(personalChannels(ctx, user), URGENT, 1, upTo);
+  const id = latest ? bannerFor(latest.data) : null;
+  if (id === null) return null;
+  if (id <= (await ctx.readMarks.readUpTo(user.id))) return null;
+  return (await ctx.readMarks.readIds(user.id, [id])).has(id) ? null : latest!.data;
 }
 
 /**
