@@ -119,7 +119,7 @@ ${
 <script src="/assets/chat.js" defer></script>`
     : html`<p><a href="/">Sign in</a> to write in this room; you can read it without.</p>`
 }
-<form class="chat-go" method="get" action="/chat"><label>Another room <input name="room" required></label> <button>Go</button></form>
+<form class="chat-go" method="get" action="/chat"><label>Another room <input name="room" required></label>${viewer.htmxAsked ? html`<input type="hidden" name="htmx" value="${viewer.htmx}">` : ""} <button>Go</button></form>
 </section>`,
   });
 }
