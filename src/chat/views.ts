@@ -81,13 +81,14 @@ export function chatSnapshot(view: RoomView): Html {
 
 /**
  * The message form. The text field also tells the room its writer is typing, half a second
- * after the last change; `autofocus` keeps the caret in it when a post swaps in a fresh form.
+ * after the last change, unless the form is being sent (a late "typing" would outlive the
+ * message); `autofocus` keeps the caret in it when a post swaps in a fresh form.
  */
 export function messageForm(room: string, csrf: string, oob = false): Html {
   return html`<form id="chat-form" class="chat-form" method="post" action="/chat/${room}" hx-post="/chat/${room}" hx-target="#chat-status"${oob ? html` hx-swap-oob="true"` : ""}>
 ${csrfField(csrf)}
 <input name="text" maxlength="${MAX_MESSAGE_CHARS}" required autocomplete="off" aria-label="Message" placeholder="Write a message"${oob ? html` autofocus` : ""}
-  hx-post="/chat/${room}/typing" hx-trigger="input changed delay:500ms" hx-swap="none">
+  hx-post="/chat/${room}/typing" hx-trigger="input changed delay:500ms" hx-swap="none" hx-sync="closest form:abort">
 <button>Send</button>
 </form>`;
 }
