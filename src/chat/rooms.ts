@@ -27,6 +27,7 @@ export interface ChatOptions {
 /** Rooms whose read receipts are kept; past it, the room seen longest ago is forgotten first. */
 const ROOMS_KEPT = 10_000;
 
+/** The rooms' typing indicators, read receipts and member lists, sent as they change. */
 export class ChatRooms {
   readonly #ctx: AppContext;
   readonly #typingMs: number;
@@ -186,6 +187,7 @@ export class ChatRooms {
     };
   }
 
+  /** Stops listening for presence and the timers. */
   stop(): void {
     this.#stopListening();
     if (this.#sweep) clearTimeout(this.#sweep);

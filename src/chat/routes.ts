@@ -36,8 +36,9 @@ function writer(ctx: AppContext, req: Request, room: string, doing: string): Use
 
 /** `GET /chat`: to the room `?room=` names, or the lobby. */
 export function chatIndex(_ctx: ChatContext, req: Request): Response {
-  const asked = new URL(req.url).searchParams.get("room");
-  const htmx = new URL(req.url).searchParams.get("htmx");
+  const { searchParams } = new URL(req.url);
+  const asked = searchParams.get("room");
+  const htmx = searchParams.get("htmx");
   const room = asked ? parseRoom(asked) : LOBBY;
   return seeOther(`/chat/${room}${htmx ? `?htmx=${encodeURIComponent(htmx)}` : ""}`);
 }
