@@ -1,6 +1,6 @@
 /**
  * The herald app as `bun run dev` runs it: herald (`src/server/app.ts`) with the demo shop
- * (`src/shop/`) unless `HERALD_DEMO=off`, on a `Bun.serve` of its own. No side effects until
+ * (`src/shop/`) and chat (`src/chat/`) unless `HERALD_DEMO=off`, on a `Bun.serve` of its own. No side effects until
  * `startHerald` is called, so tests start as many as they like on port 0.
  */
 import type { Server } from "bun";
@@ -10,6 +10,8 @@ import type { AppContext } from "./server/context.ts";
 import { secure } from "./server/respond.ts";
 import { installShop } from "./shop/index.ts";
 import type { ShopContext } from "./shop/context.ts";
+import { installChat, withChatPresence } from "./chat/index.ts";
+import type { ChatContext } from "./chat/routes.ts";
 
 export type { HeraldOptions };
 
@@ -23,6 +25,8 @@ export interface Herald {
   ctx: AppContext;
   /** The demo shop's context, or `null` with `HERALD_DEMO=off`. */
   shop: ShopContext | null;
+  /** The demo chat's context, or `null` with `HERALD_DEMO=off`. */
+  chat: ChatContext | null;
   /** The app, for adding routes and pages before requests come. */
   app: HeraldApp;
   /** Closes every stream at once, stops the server and closes the event log. Calling it again does nothing. */
@@ -35,12 +39,19 @@ export interface Herald {
   shutdown(): Promise<void>;
 }
 
-/** Starts herald with `config` (`port: 0` picks a free port), and the demo shop when `config.demo`. */
+/**
+ * Starts herald with `config` (`port: 0` picks a free port), and the demo shop and chat when
+ * `config.demo` (chat rooms are then presence topics too).
+ */
 export function startHerald(config: Config, options: Pick<HeraldOptions, "authorize" | "log"> = {}): Herald {
-  const app = buildHerald(config, options);
+  const app = buildHerald(config.demo ? withChatPresence(config) : config, options);
   let shop: ShopContext | null = null;
+  let chat: ChatContext | null = null;
   try {
-    if (config.demo) shop = installShop(app);
+    if (config.demo) {
+      shop = installShop(app);
+      chat = installChat(app);
+    }
   } catch (error) {
     void app.stop();
     throw error;
@@ -72,6 +83,7 @@ export function startHerald(config: Config, options: Pick<HeraldOptions, "author
     url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
     ctx: app.ctx,
     shop,
+    chat,
     app,
     stop: () => app.stop(() => server.stop(true)),
     shutdown: () => app.shutdown(() => server.stop()),

@@ -64,6 +64,29 @@ describe("hub", () => {
     expect((await carol.event(1)).data).toBe("hello");
   });
 
+  test("signalEach makes one message per user on the channel, and sends nothing where it makes none", async () => {
+    const alice1 = await stream("?topic=room", await signIn(herald, "alice"));
+    const alice2 = await stream("?topic=room", await signIn(herald, "alice"));
+    const bob = await stream("?topic=room", await signIn(herald, "bob"));
+    const anonymous = await stream("?topic=room");
+    const elsewhere = await stream("?topic=other", await signIn(herald, "carol"));
+    await eventually(() => herald.hub.clientCount === 5, "five streams");
+    const asked: Array<string | null> = [];
+    const written = herald.hub.signalEach("topic:room", (user) => {
+      asked.push(user);
+      return user === "bob" ? null : { event: "note", data: `for ${user ?? "anonymous"}` };
+    });
+    expect(written).toBe(3);
+    expect(asked.sort()).toEqual(["alice", "bob", null].sort());
+    expect((await alice1.event(1)).data).toBe("for alice");
+    expect((await alice2.event(1)).data).toBe("for alice");
+    expect((await anonymous.event(1)).data).toBe("for anonymous");
+    herald.hub.signal("topic:room", { event: "note", data: "marker" });
+    await bob.event(1);
+    expect(bob.events.map((e) => e.data)).toEqual(["marker"]);
+    expect(elsewhere.events).toEqual([]);
+  });
+
   test("a stream on several of the targets gets the event once", async () => {
     const both = await stream("?topic=a,b&topic=a", await signIn(herald, "dave"));
     const onlyB = await stream("?topic=b");

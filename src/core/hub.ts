@@ -615,6 +615,28 @@ export class Hub {
     return written;
   }
 
+  /**
+   * Like `signal`, with a message made for each user on `channel` (`null` for streams not signed
+   * in), so that one user can be told something the others are not, or the reverse (a typing
+   * indicator that never shows the typist themselves). `render` is called and its message encoded
+   * once per user; a `null` from it sends that user nothing. Returns how many streams got one.
+   */
+  signalEach(channel: Channel, render: (userId: string | null) => SseMessage | null): number {
+    const made = new Map<string | null, { frame: Uint8Array; variants: Variants } | null>();
+    let written = 0;
+    for (const subscriber of this.#channels.get(channel) ?? []) {
+      let own = made.get(subscriber.userId);
+      if (own === undefined) {
+        const message = render(subscriber.userId);
+        own = message && { frame: encodeMessage(message), variants: new Variants(message) };
+        made.set(subscriber.userId, own);
+      }
+      if (own && subscriber.write(subscriber.framing === null ? own.frame : own.variants.for(subscriber.framing)))
+        written++;
+    }
+    return written;
+  }
+
   /** Open streams in total. */
   get clientCount(): number {
     return this.#subscribers.size;
