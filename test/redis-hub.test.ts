@@ -165,6 +165,54 @@ describe.if(run)("several processes on one Redis", () => {
     expect(await cluster(a)).toEqual({ processes: 1, clients: 2, users: 1 });
   });
 
+  test("presence across processes: joins and leaves from either reach both, and both answer who is there", async () => {
+    const prefix = `presence${++prefixes}:`;
+    const make = () =>
+      startTestHerald({
+        eventLog: "redis",
+        redisUrl: redis.url,
+        redisPrefix: prefix,
+        presenceMs: 100,
+        presenceTopics: ["room-*"],
+      });
+    const [a, b] = [make(), make()];
+    heralds.push(a, b);
+    await Promise.all([a.hub.position(), b.hub.position()]);
+    const { signIn } = await import("./helpers.ts");
+    const watcherOnA = await stream(a, "?topic=room-1");
+    const watcherOnB = await stream(b, "?topic=room-1");
+    await stream(a, "?topic=room-1", { cookie: (await signIn(a, "alice")).cookie });
+    const bob = await stream(b, "?topic=room-1", { cookie: (await signIn(b, "bob")).cookie });
+    const joined = (reader: SseReader) => reader.events.filter((e) => e.event === "join").map((e) => e.data);
+    for (const watcher of [watcherOnA, watcherOnB]) {
+      await watcher.until(() => joined(watcher).length === 2, "alice's and bob's joins");
+      expect(joined(watcher).sort()).toEqual([
+        '<li id="member-alice" class="member">alice</li>',
+        '<li id="member-bob" class="member">bob</li>',
+      ]);
+    }
+    const who = async (h: Herald) =>
+      (await (await fetch(`${h.url}/api/presence?topic=room-1`)).json()) as {
+        topic: string;
+        users: string[];
+        streams: number;
+        processes: number;
+      };
+    const expected = { topic: "room-1", streams: 4, users: ["alice", "bob"], processes: 2 };
+    for (let i = 0; i < 100 && JSON.stringify(await who(a)) !== JSON.stringify(expected); i++) await Bun.sleep(50);
+    expect(await who(a)).toEqual(expected);
+    expect(await who(b)).toEqual(expected);
+
+    // Bob leaves on B: A's watcher hears it, and A stops listing him.
+    bob.close();
+    await watcherOnA.until(() => watcherOnA.events.some((e) => e.event === "leave"), "bob's leave on A");
+    expect(watcherOnA.events.find((e) => e.event === "leave")!.data).toBe(
+      '<li id="member-bob" hx-swap-oob="delete"></li>',
+    );
+    for (let i = 0; i < 100 && (await who(a)).users.includes("bob"); i++) await Bun.sleep(50);
+    expect(await who(a)).toEqual({ topic: "room-1", streams: 3, users: ["alice"], processes: 2 });
+  });
+
   test("a process killed: its clients resume on another with nothing lost", async () => {
     const env = {
       REDIS_URL: redis.url,
