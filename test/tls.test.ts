@@ -11,7 +11,7 @@ import { HeraldError } from "../src/core/errors.ts";
 import { createHerald } from "../src/server/app.ts";
 import { loadConfig } from "../src/server/config.ts";
 import { devCertificate } from "../src/server/tls.ts";
-import { SseReader, startTestHerald } from "./helpers.ts";
+import { eventually, SseReader, startTestHerald } from "./helpers.ts";
 
 const entry = join(import.meta.dir, "..", "src", "main.ts");
 
@@ -198,6 +198,36 @@ describe("https with HTTP/2 (HERALD_TLS_CERT, HERALD_TLS_KEY)", () => {
       loopback.stream.close();
     } finally {
       session.close();
+    }
+  });
+});
+
+describe("many streams on one HTTP/2 connection", () => {
+  test("a slow one is dropped alone: the others on its connection keep streaming", async () => {
+    const herald = startTestHerald({ tlsCert: pair.cert, tlsKey: pair.key, maxBuffer: 256 * 1024 });
+    const session = await h2Session(herald);
+    try {
+      const slow = await h2Request(session, { ":path": "/sse?topic=flood" });
+      const calm = await h2Request(session, { ":path": "/sse?topic=calm" });
+      slow.stream.pause();
+      let calmText = "";
+      calm.stream.setEncoding("utf8");
+      calm.stream.on("data", (chunk: string) => (calmText += chunk));
+      await eventually(() => herald.hub.clientCount === 2, "both streams");
+      const chunk = "x".repeat(15_000);
+      for (let i = 1; herald.hub.stats().droppedSlow === 0; i++) {
+        if (i > 2_000) throw new Error("no stream was dropped as slow");
+        await herald.hub.publishToTopic("flood", { event: "notification", data: `${i} ${chunk}` });
+        await Bun.sleep(0);
+      }
+      await eventually(() => slow.stream.closed, "the slow stream to close");
+      await herald.hub.publishToTopic("calm", { event: "notification", data: "still here" });
+      await eventually(() => calmText.includes("data: still here"), "the calm stream's event");
+      expect(herald.hub.clientCount).toBe(1);
+      expect(session.closed || session.destroyed).toBe(false);
+    } finally {
+      session.destroy();
+      await herald.stop();
     }
   });
 });
