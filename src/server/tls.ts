@@ -20,7 +20,9 @@ export interface TlsNames {
   key: string;
 }
 
+/** The settings' names as environment variables (`loadConfig`, `startHerald`). */
 export const TLS_VARIABLES: TlsNames = { cert: "HERALD_TLS_CERT", key: "HERALD_TLS_KEY" };
+/** The settings' names as `createHerald` options. */
 export const TLS_OPTIONS: TlsNames = { cert: "tlsCert", key: "tlsKey" };
 
 function readPem(path: string, name: string): string {
@@ -70,7 +72,7 @@ export function readTls(
 }
 
 /** The self-signed pair's files in `dir`. */
-export function devCertificatePaths(dir: string): { cert: string; key: string } {
+function devCertificatePaths(dir: string): { cert: string; key: string } {
   return { cert: join(dir, "localhost-cert.pem"), key: join(dir, "localhost-key.pem") };
 }
 
