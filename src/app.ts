@@ -8,6 +8,7 @@ import { buildHerald, type HeraldApp, type HeraldOptions } from "./server/app.ts
 import type { Config } from "./server/config.ts";
 import type { AppContext } from "./server/context.ts";
 import { secure } from "./server/respond.ts";
+import { readTls } from "./server/tls.ts";
 import { installShop } from "./shop/index.ts";
 import type { ShopContext } from "./shop/context.ts";
 import { installChat, withChatPresence } from "./chat/index.ts";
@@ -19,7 +20,7 @@ export type { HeraldOptions };
 export interface Herald {
   server: Server<unknown>;
   hub: HeraldApp["hub"];
-  /** `http://host:port`, with the port actually bound. */
+  /** `http://host:port` (`https:` with `tlsCert`), with the port actually bound. */
   url: string;
   /** herald's context. */
   ctx: AppContext;
@@ -44,6 +45,7 @@ export interface Herald {
  * `config.demo` (chat rooms are then presence topics too).
  */
 export function startHerald(config: Config, options: Pick<HeraldOptions, "authorize" | "log"> = {}): Herald {
+  const tls = readTls(config.tlsCert, config.tlsKey);
   const app = buildHerald(config.demo ? withChatPresence(config) : config, options);
   let shop: ShopContext | null = null;
   let chat: ChatContext | null = null;
@@ -73,6 +75,9 @@ export function startHerald(config: Config, options: Pick<HeraldOptions, "author
     },
     // Several worker processes listen on the same port; the kernel spreads connections over them.
     reusePort: config.workers > 1,
+    // Over TLS, HTTP/2 for clients that offer it (ALPN), HTTP/1.1 for the rest, on the same port:
+    // a browser then holds every tab's stream on one connection, past its six per host.
+    ...(tls ? { tls, http2: true } : {}),
     routes: app.routes,
     // Bun calls this for paths without a route and for methods a route does not take.
     fetch: app.fetch,
@@ -80,7 +85,7 @@ export function startHerald(config: Config, options: Pick<HeraldOptions, "author
   return {
     server,
     hub: app.hub,
-    url: `http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
+    url: `${tls ? "https" : "http"}://${config.host === "0.0.0.0" ? "localhost" : config.host}:${server.port}`,
     ctx: app.ctx,
     shop,
     chat,

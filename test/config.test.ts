@@ -22,6 +22,8 @@ describe("configuration", () => {
       privateTopics: [],
       publicUrl: undefined,
       trustProxy: 0,
+      tlsCert: undefined,
+      tlsKey: undefined,
       corsOrigins: [],
       logLevel: "info",
       limits: {

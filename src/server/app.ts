@@ -38,7 +38,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { clientFigures } from "./monitor.ts";
 import { Pages, type PageDefinition } from "./pages.ts";
 import { ADMINS, Policy, type AuthorizeHook } from "./policy.ts";
-import { errorResponse, internalError, pathOf, secure } from "./respond.ts";
+import { errorResponse, internalError, pathOf, secure, wantsHsts } from "./respond.ts";
 import { MemoryRevocations, RedisRevocations, SqliteRevocations, type Revocations } from "./revocations.ts";
 import { apiPublish } from "./routes/api.ts";
 import { loadAssets, serveAsset } from "./routes/assets.ts";
@@ -386,11 +386,11 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
 
   // Every route goes through here: the request's address is checked and its sender identified,
   // thrown HttpErrors become answers in the asker's format, anything else a logged 500, and every
-  // response gets the security headers.
+  // response gets the security headers (and HSTS, under TLS).
   const handle = (route: Route, { identified = true, cors = false }: HandleOptions = {}): Handler => {
     return async (req, server) => {
       const response = await answer(route, req, server, identified);
-      return secure(cors ? withCors(ctx, req, response) : response);
+      return secure(cors ? withCors(ctx, req, response) : response, config.tlsCert !== undefined && wantsHsts(req));
     };
   };
 

@@ -7,6 +7,7 @@ import { readFileSync } from "node:fs";
 import { HeraldError } from "../core/errors.ts";
 import { VARIABLES, type Variable, type VariableName } from "./variables.ts";
 import type { HtmxVersion } from "./htmx.ts";
+import { readTls, TLS_OPTIONS } from "./tls.ts";
 
 export interface Config {
   /** TCP port. `PORT`, defaults to `3000`; `0` picks a free port. */
@@ -41,6 +42,15 @@ export interface Config {
   privateTopics: string[];
   /** The URL people reach herald at. `HERALD_PUBLIC_URL`; an `https:` URL makes cookies `Secure`. Defaults to none. */
   publicUrl: URL | undefined;
+  /**
+   * Path of a PEM certificate file: with `tlsKey`, herald's own server (`startHerald`, `bun src/main.ts`) serves
+   * https with HTTP/2 for browsers that offer it and HTTP/1.1 for other clients, on one port. Cookies are then
+   * `Secure`, and answers carry HSTS. `createHerald` opens no port: pass the same pair to your `Bun.serve` as
+   * `tls`, with `http2: true`. `HERALD_TLS_CERT`; set both or neither. Defaults to none (plain http).
+   */
+  tlsCert: string | undefined;
+  /** Path of the PEM private key (unencrypted) of `tlsCert`. `HERALD_TLS_KEY`; defaults to none. */
+  tlsKey: string | undefined;
   /**
    * Origins allowed to embed herald's streams and fragments from their own pages (CORS with
    * credentials). `HERALD_CORS_ORIGINS`, comma-separated, e.g. `https://shop.example`; defaults to none.
@@ -386,6 +396,7 @@ export function checkConfig(config: Config): void {
     throw new HeraldError("secret must be at least 16 characters");
   if (config.jwtSecret !== undefined && config.jwtSecret.length < 16)
     throw new HeraldError("jwtSecret must be at least 16 characters");
+  readTls(config.tlsCert, config.tlsKey, TLS_OPTIONS);
   if (config.eventLog === "redis" && !config.redisUrl) throw new HeraldError('eventLog "redis" needs redisUrl');
   if (config.workers > 1 && !config.redisUrl) throw new HeraldError("workers above 1 needs redisUrl");
   for (const [name, value] of Object.entries(config.limits)) {
@@ -411,6 +422,9 @@ export function loadConfig(env: Env = process.env): Config {
   if (secret !== undefined && secret.length < 16) {
     throw new HeraldError("HERALD_SECRET must be at least 16 characters; unset it to have one generated");
   }
+  const tlsCert = optional(env, "HERALD_TLS_CERT");
+  const tlsKey = optional(env, "HERALD_TLS_KEY");
+  readTls(tlsCert, tlsKey);
   return {
     port: integer(env, "PORT"),
     host: text(env, "HOST"),
@@ -426,6 +440,8 @@ export function loadConfig(env: Env = process.env): Config {
     privateTopics: privateTopics(env),
     publicUrl: publicUrl(env),
     trustProxy: proxyHops(env),
+    tlsCert,
+    tlsKey,
     corsOrigins: corsOrigins(env),
     logLevel: oneOf(env, "HERALD_LOG", LOG_LEVELS, VARIABLES.HERALD_LOG.default),
     limits: {

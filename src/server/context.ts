@@ -155,9 +155,10 @@ export function clientAddress(ctx: AppContext, req: Request, server: Server<unkn
   return added && isIP(added) ? added : peer;
 }
 
-/** Cookie attributes herald uses for its own cookies. */
+/** Cookie attributes herald uses for its own cookies: `Secure` when people reach herald over https. */
 export function cookieOptions(ctx: AppContext, maxAge: number): Bun.CookieInit {
-  return { path: "/", httpOnly: true, sameSite: "lax", secure: ctx.config.publicUrl?.protocol === "https:", maxAge };
+  const secure = ctx.config.publicUrl?.protocol === "https:" || ctx.config.tlsCert !== undefined;
+  return { path: "/", httpOnly: true, sameSite: "lax", secure, maxAge };
 }
 
 /** Who a page is rendered for, and the CSRF token its forms carry. */

@@ -104,10 +104,25 @@ export const SECURITY_HEADERS: Record<string, string> = {
   "x-frame-options": "DENY",
 };
 
-/** Adds the security headers to a response (unless a route already set its own). */
-export function secure(response: Response): Response {
+/** `Strict-Transport-Security` for answers herald sends over its own TLS: a year, this host only. */
+export const HSTS = "max-age=31536000";
+
+/**
+ * Whether an answer to `req` gets HSTS when herald serves TLS: not for loopback names, because
+ * HSTS holds for a host on every port, and would turn every other `http://localhost` server the
+ * browser visits into https for a year.
+ */
+export function wantsHsts(req: Request): boolean {
+  const host = URL.canParse(req.url) ? new URL(req.url).hostname : "";
+  return !(host === "localhost" || host.endsWith(".localhost") || host === "[::1]" || /^127\./.test(host));
+}
+
+/** Adds the security headers to a response (unless a route already set its own), and HSTS when `hsts`. */
+export function secure(response: Response, hsts = false): Response {
   for (const [name, value] of Object.entries(SECURITY_HEADERS)) {
     if (!response.headers.has(name)) response.headers.set(name, value);
   }
+  if (hsts && !response.headers.has("strict-transport-security"))
+    response.headers.set("strict-transport-security", HSTS);
   return response;
 }

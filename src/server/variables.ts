@@ -93,6 +93,15 @@ export const VARIABLES = {
     shown: "none",
     meaning: "The URL people use; its origin is accepted for form posts, and `https:` makes cookies `Secure`.",
   },
+  HERALD_TLS_CERT: {
+    shown: "none",
+    meaning:
+      "Path of a PEM certificate file (the chain after it, if any): with `HERALD_TLS_KEY`, herald serves https on `PORT`, HTTP/2 to browsers that offer it and HTTP/1.1 to other clients; cookies are then `Secure` and answers carry HSTS. Set both or neither (see [HTTP/2 and TLS](scaling.md#http2-and-tls)).",
+  },
+  HERALD_TLS_KEY: {
+    shown: "none",
+    meaning: "Path of the PEM private key (unencrypted) of `HERALD_TLS_CERT`.",
+  },
   HERALD_TRUST_PROXY: {
     default: 0,
     min: 0,

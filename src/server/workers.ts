@@ -69,7 +69,7 @@ export function superviseWorkers(config: Config, entry: string): Promise<number>
   for (let i = 1; i <= config.workers; i++) start(i);
   void allListening.then(() =>
     console.log(
-      `herald: ${config.workers} workers listening on http://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}`,
+      `herald: ${config.workers} workers listening on ${config.tlsCert ? "https" : "http"}://${config.host === "0.0.0.0" ? "localhost" : config.host}:${port}`,
     ),
   );
 
