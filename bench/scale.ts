@@ -38,6 +38,7 @@ function child(args: string[], env: Record<string, string> = {}) {
     stdout: "pipe",
     stderr: "inherit",
   });
+  started.push(proc);
   const messages: Message[] = [];
   const lines: string[] = [];
   const waiters = new Set<() => void>();
@@ -59,6 +60,8 @@ function child(args: string[], env: Record<string, string> = {}) {
     const deadline = Date.now() + timeoutMs;
     while (!check()) {
       if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      if (proc.exitCode !== null || proc.signalCode !== null)
+        throw new Error(`${args.join(" ")} exited (${proc.exitCode ?? proc.signalCode}) while waiting for ${what}`);
       await new Promise<void>((resolve) => {
         const wake = () => {
           waiters.delete(wake);
@@ -86,114 +89,165 @@ function rssKb(pid: number): number {
   }
 }
 
-const redis = await startRedis();
-const server = child(["src/main.ts"], {
-  PORT: "0",
-  // Every loopback address: each client connects to its own (127.0.0.2, …), since one source and
-  // destination address pair has only about 28,000 source ports.
-  HOST: "0.0.0.0",
-  REDIS_URL: redis.url,
-  HERALD_REDIS_PREFIX: `scale${Date.now()}:`,
-  HERALD_WORKERS: String(workers),
-  HERALD_PUBLISH_TOKENS: TOKEN,
-  HERALD_PUBLISH_RATE_TOKEN: "1000000",
-  HERALD_MAX_CLIENTS: "100000",
-  HERALD_STREAMS_PER_IP_PER_S: "1000000",
-  HERALD_HEARTBEAT_MS: "3600000",
-  HERALD_LOG: "warn",
-  HERALD_DATA_DIR: "/tmp",
-});
-await server.until(() => server.lines.some((line) => line.includes("workers listening on")), "the workers", 30_000);
-await Bun.sleep(500);
-const port = Number(/:(\d+)\s*$/.exec(server.lines.find((line) => line.includes("workers listening on"))!)![1]);
+/** Every process this run started: ended on the way out, whether the run finished or failed. */
+const started: import("bun").Subprocess[] = [];
+let redis: Awaited<ReturnType<typeof startRedis>> | null = null;
 
-const clients = [];
-for (let left = streams; left > 0; left -= PER_CLIENT) {
-  clients.push(
-    child(["bench/scale-client.ts", String(port), String(Math.min(PER_CLIENT, left)), `127.0.0.${clients.length + 2}`]),
-  );
+/** The worker processes the supervisor `pid` started, and theirs. */
+function descendants(pid: number): number[] {
+  const children = new TextDecoder()
+    .decode(Bun.spawnSync(["pgrep", "-P", String(pid)]).stdout)
+    .trim()
+    .split("\n")
+    .filter(Boolean)
+    .map(Number);
+  return children.flatMap((child) => [child, ...descendants(child)]);
 }
-const connectStarted = performance.now();
-for (const c of clients)
-  await c.until(() => c.messages.some((m) => m.ready !== undefined), "a client's streams", 300_000);
-const connectSeconds = (performance.now() - connectStarted) / 1000;
-const held = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.ready!, 0);
-const failed = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.failed!, 0);
-await Bun.sleep(1000);
 
-const workerPids = new TextDecoder()
-  .decode(Bun.spawnSync(["pgrep", "-P", String(server.proc.pid)]).stdout)
-  .trim()
-  .split("\n")
-  .filter(Boolean)
-  .map(Number);
-const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
-
-for (const c of clients) c.send(`measure ${events}`);
-for (const c of clients) await c.until(() => c.messages.some((m) => m.armed), "a client to arm", 10_000);
-const publishedAt: number[] = [];
-for (let i = 0; i < events; i++) {
-  publishedAt.push(performance.timeOrigin + performance.now());
-  const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
-    method: "POST",
-    headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-    body: JSON.stringify({ target: "topic:scale", message: `broadcast ${i + 1} of ${events}` }),
-  });
-  if (res.status !== 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
-  // One broadcast at a time, so each one's fan-out is timed alone.
-  await Bun.sleep(1500);
-}
-const deadline = Date.now() + 120_000;
-for (const c of clients) {
-  await c
-    .until(() => c.messages.some((m) => m.done) || Date.now() > deadline, "a client's report", 130_000)
-    .catch(() => {});
-  if (!c.messages.some((m) => m.done)) c.send("report");
-}
-for (const c of clients) await c.until(() => c.messages.some((m) => m.done), "a client's report", 30_000);
-
-const latencies: number[] = [];
-let delivered = 0;
-let behind = 0;
-// Per broadcast: from its publish to the last stream receiving it.
-const lastReceive = publishedAt.map(() => 0);
-for (const c of clients) {
-  const done = c.messages.find((m) => m.done)!;
-  delivered += done.delivered!;
-  behind += done.behind!;
-  done.receipts!.forEach((times, n) => {
-    for (const at of times ?? []) {
-      latencies.push(at - publishedAt[n]!);
-      lastReceive[n] = Math.max(lastReceive[n]!, at);
+/** Ends the load clients, the workers (SIGTERM, then SIGKILL after 5 s) and redis-server. */
+async function cleanUp(): Promise<void> {
+  const all = started.flatMap((proc) => [...descendants(proc.pid), proc.pid]);
+  for (const proc of started) proc.kill("SIGTERM");
+  const deadline = Date.now() + 5_000;
+  const alive = (pid: number) => {
+    try {
+      process.kill(pid, 0);
+      return true;
+    } catch {
+      return false;
     }
+  };
+  while (all.some(alive) && Date.now() < deadline) await Bun.sleep(100);
+  for (const pid of all.filter(alive)) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  await redis?.destroy();
+  redis = null;
+}
+
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.on(signal, () => {
+    void cleanUp().then(() => process.exit(130));
   });
 }
-const fanOutSeconds = lastReceive.reduce((sum, last, n) => sum + Math.max(0, last - publishedAt[n]!), 0) / 1000;
-latencies.sort((a, b) => a - b);
-const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-const result = {
-  date: new Date().toISOString(),
-  machine: `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}`,
-  workers,
-  streamsAsked: streams,
-  streamsHeld: held,
-  failed,
-  connectSeconds: Number(connectSeconds.toFixed(1)),
-  broadcasts: events,
-  delivered,
-  expected: held * events,
-  behind,
-  deliveriesPerS: Math.round(delivered / fanOutSeconds),
-  latencyMs: { p50: Number(at(0.5).toFixed(1)), p99: Number(at(0.99).toFixed(1)), max: Number(at(1).toFixed(1)) },
-  workersRssMb: Math.round(memoryKb / 1024),
-  bytesPerStream: Math.round((memoryKb * 1024) / Math.max(1, held)),
-};
-console.log(JSON.stringify(result, null, 2));
-mkdirSync(join(root, "bench", "results"), { recursive: true });
-writeFileSync(join(root, "bench", "results", "scale.json"), JSON.stringify(result, null, 2) + "\n");
 
-for (const c of clients) c.proc.kill();
-server.proc.kill("SIGTERM");
-await server.proc.exited;
-await redis.destroy();
-process.exit(0);
+let exitCode = 0;
+try {
+  redis = await startRedis();
+  const server = child(["src/main.ts"], {
+    PORT: "0",
+    // Every loopback address: each client connects to its own (127.0.0.2, …), since one source and
+    // destination address pair has only about 28,000 source ports.
+    HOST: "0.0.0.0",
+    REDIS_URL: redis!.url,
+    HERALD_REDIS_PREFIX: `scale${Date.now()}:`,
+    HERALD_WORKERS: String(workers),
+    HERALD_PUBLISH_TOKENS: TOKEN,
+    HERALD_PUBLISH_RATE_TOKEN: "1000000",
+    HERALD_MAX_CLIENTS: "100000",
+    HERALD_STREAMS_PER_IP_PER_S: "1000000",
+    HERALD_HEARTBEAT_MS: "3600000",
+    HERALD_LOG: "warn",
+    HERALD_DATA_DIR: "/tmp",
+  });
+  await server.until(() => server.lines.some((line) => line.includes("workers listening on")), "the workers", 30_000);
+  await Bun.sleep(500);
+  const port = Number(/:(\d+)\s*$/.exec(server.lines.find((line) => line.includes("workers listening on"))!)![1]);
+
+  const clients = [];
+  for (let left = streams; left > 0; left -= PER_CLIENT) {
+    clients.push(
+      child([
+        "bench/scale-client.ts",
+        String(port),
+        String(Math.min(PER_CLIENT, left)),
+        `127.0.0.${clients.length + 2}`,
+      ]),
+    );
+  }
+  const connectStarted = performance.now();
+  for (const c of clients)
+    await c.until(() => c.messages.some((m) => m.ready !== undefined), "a client's streams", 300_000);
+  const connectSeconds = (performance.now() - connectStarted) / 1000;
+  const held = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.ready!, 0);
+  const failed = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.failed!, 0);
+  await Bun.sleep(1000);
+
+  const workerPids = descendants(server.proc.pid);
+  const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
+
+  for (const c of clients) c.send(`measure ${events}`);
+  for (const c of clients) await c.until(() => c.messages.some((m) => m.armed), "a client to arm", 10_000);
+  const publishedAt: number[] = [];
+  for (let i = 0; i < events; i++) {
+    publishedAt.push(performance.timeOrigin + performance.now());
+    const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+      body: JSON.stringify({ target: "topic:scale", message: `broadcast ${i + 1} of ${events}` }),
+    });
+    if (res.status !== 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
+    // One broadcast at a time, so each one's fan-out is timed alone.
+    await Bun.sleep(1500);
+  }
+  const deadline = Date.now() + 120_000;
+  for (const c of clients) {
+    await c
+      .until(() => c.messages.some((m) => m.done) || Date.now() > deadline, "a client's report", 130_000)
+      .catch(() => {});
+    if (!c.messages.some((m) => m.done)) c.send("report");
+  }
+  for (const c of clients) await c.until(() => c.messages.some((m) => m.done), "a client's report", 30_000);
+
+  const latencies: number[] = [];
+  let delivered = 0;
+  let behind = 0;
+  // Per broadcast: from its publish to the last stream receiving it.
+  const lastReceive = publishedAt.map(() => 0);
+  for (const c of clients) {
+    const done = c.messages.find((m) => m.done)!;
+    delivered += done.delivered!;
+    behind += done.behind!;
+    done.receipts!.forEach((times, n) => {
+      // Frames past the broadcasts (a demo page's event on everyone, say) are not broadcasts.
+      if (n >= events) return;
+      for (const at of times ?? []) {
+        latencies.push(at - publishedAt[n]!);
+        lastReceive[n] = Math.max(lastReceive[n]!, at);
+      }
+    });
+  }
+  const fanOutSeconds = lastReceive.reduce((sum, last, n) => sum + Math.max(0, last - publishedAt[n]!), 0) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  const result = {
+    date: new Date().toISOString(),
+    machine: `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}`,
+    workers,
+    streamsAsked: streams,
+    streamsHeld: held,
+    failed,
+    connectSeconds: Number(connectSeconds.toFixed(1)),
+    broadcasts: events,
+    delivered,
+    expected: held * events,
+    behind,
+    deliveriesPerS: Math.round(delivered / fanOutSeconds),
+    latencyMs: { p50: Number(at(0.5).toFixed(1)), p99: Number(at(0.99).toFixed(1)), max: Number(at(1).toFixed(1)) },
+    workersRssMb: Math.round(memoryKb / 1024),
+    bytesPerStream: Math.round((memoryKb * 1024) / Math.max(1, held)),
+  };
+  console.log(JSON.stringify(result, null, 2));
+  mkdirSync(join(root, "bench", "results"), { recursive: true });
+  writeFileSync(join(root, "bench", "results", "scale.json"), JSON.stringify(result, null, 2) + "\n");
+} catch (error) {
+  console.error(`bench:scale failed: ${(error as Error).message}`);
+  exitCode = 1;
+} finally {
+  await cleanUp();
+}
+process.exit(exitCode);
