@@ -17,6 +17,8 @@
  *   (`scenarios/replay.ts`).
  * - `publish`: herald only, publishes/s through the API with each log, 1 and 32 publishers at
  *   once (`scenarios/publish-rate.ts`).
+ * - `latency`: publish-to-receive latency at an equal, fixed load: events sent at a fixed rate,
+ *   not as fast as acknowledged, to streams on one or many topics (`scenarios/latency.ts`).
  *
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
  * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off). Rounds
@@ -31,6 +33,8 @@
  *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32], BENCH_TOPICS_BATCH
  *   events per request [100; 1 publishes each event on its own];
  * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate run [5000];
+ * - BENCH_LATENCY, the fixed-load cases as streams x topics @ events/s
+ *   [10000x1@4,1000x1@200,10000x1000@2000], BENCH_LATENCY_S seconds of publishing each [10];
  * - BENCH_OUT, the JSON file [bench/results/latest.json].
  */
 import { mkdirSync, writeFileSync } from "node:fs";
@@ -41,6 +45,7 @@ import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
 import { publishRate, type RateResult } from "./scenarios/publish-rate.ts";
 import { replay, type ReplayResult } from "./scenarios/replay.ts";
 import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
+import { fixedRate, type LatencyResult } from "./scenarios/latency.ts";
 import {
   availableEngines,
   floor,
@@ -73,7 +78,7 @@ function names<T extends string>(name: string, all: readonly T[], fallback: read
   return asked as T[];
 }
 
-const SCENARIOS = ["fanout", "isolation", "topics", "replay", "publish"] as const;
+const SCENARIOS = ["fanout", "isolation", "topics", "replay", "publish", "latency"] as const;
 const scenarios = new Set(names("BENCH_SCENARIOS", SCENARIOS, SCENARIOS));
 const rounds = whole("BENCH_ROUNDS", 5);
 const deliveries = whole("BENCH_DELIVERIES", 1_000_000);
@@ -94,6 +99,12 @@ const settings = {
   topicsBatch: whole("BENCH_TOPICS_BATCH", 100),
   replay: whole("BENCH_REPLAY", 10_000),
   publishes: whole("BENCH_PUBLISHES", 5000),
+  latency: (process.env.BENCH_LATENCY ?? "10000x1@4,1000x1@200,10000x1000@2000").split(",").map((text) => {
+    const match = /^(\d+)x(\d+)@(\d+)$/.exec(text.trim());
+    if (!match) throw new Error(`BENCH_LATENCY: "${text}" is not streams x topics @ events/s, such as 10000x1@4`);
+    return { streams: Number(match[1]), topics: Number(match[2]), rate: Number(match[3]) };
+  }),
+  latencySeconds: whole("BENCH_LATENCY_S", 10),
 };
 const outFile = resolve(process.env.BENCH_OUT ?? join(import.meta.dir, "results", "latest.json"));
 
@@ -157,6 +168,7 @@ const results = {
   topics: [] as TopicsResult[],
   replay: [] as ReplayResult[],
   rates: [] as RateResult[],
+  latency: [] as LatencyResult[],
 };
 const started = Date.now();
 try {
@@ -225,6 +237,21 @@ try {
   if (scenarios.has("publish")) {
     for (const engine of engines) {
       for (const concurrency of [1, 32]) results.rates.push(await publishRate(engine, settings.publishes, concurrency));
+    }
+  }
+  if (scenarios.has("latency")) {
+    for (const { streams, topics, rate } of settings.latency) {
+      results.latency.push(
+        ...(await inRounds(
+          [floor, ...heralds],
+          settings.extraRounds,
+          `latency at ${streams}x${topics}@${rate}`,
+          (target) => fixedRate(target, streams, topics, rate, settings.latencySeconds),
+          // The median round by p99: the figure the target is judged on.
+          (r) => -r.p99Ms,
+          (r) => `p50 ${ms(r.p50Ms)} ms, p99 ${ms(r.p99Ms)} ms, ${r.sentRate}/s sent, ${r.behind} behind`,
+        )),
+      );
     }
   }
 } finally {
@@ -442,6 +469,51 @@ if (results.rates.length > 0) {
         r.ackP99Ms.toFixed(2),
         String(r.behind),
       ]),
+    ),
+  );
+}
+
+if (results.latency.length > 0) {
+  console.log(
+    "\nLatency at an equal, fixed load: events sent at a fixed rate whatever the acknowledgements, publish to receive (each server's median round by p99; vs floor: herald's figure over the floor's, at most 100% is the target):\n",
+  );
+  const floorOf = (r: LatencyResult) =>
+    results.latency.find(
+      (f) => f.target === floor.name && f.streams === r.streams && f.topics === r.topics && f.rate === r.rate,
+    );
+  console.log(
+    table(
+      [
+        "server",
+        "streams",
+        "topics",
+        "events/s",
+        "sent/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "p99 rounds' range",
+        "behind",
+        "p50 vs floor",
+        "p99 vs floor",
+      ],
+      results.latency.map((r) => {
+        const f = floorOf(r);
+        return [
+          r.target,
+          count(r.streams),
+          count(r.topics),
+          count(r.rate),
+          count(r.sentRate),
+          ms(r.p50Ms),
+          ms(r.p99Ms),
+          ms(r.maxMs),
+          r.spread ? `${ms(-r.spread[1])}–${ms(-r.spread[0])}` : "",
+          String(r.behind),
+          f ? percent(r.p50Ms / f.p50Ms) : "",
+          f ? percent(r.p99Ms / f.p99Ms) : "",
+        ];
+      }),
     ),
   );
 }

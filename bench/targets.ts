@@ -44,6 +44,9 @@ async function spawnServer(
   env: Record<string, string>,
   runtime: string = process.execPath,
 ): Promise<Running> {
+  // BENCH_CPU_PROF=<dir>: Bun's CPU profile of each Bun server (markdown and .cpuprofile), written when it stops.
+  const profile = process.env.BENCH_CPU_PROF && runtime === process.execPath;
+  if (profile) args = ["--cpu-prof", "--cpu-prof-md", `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`, ...args];
   // taskset execs the server, so the pid is the server's own.
   const command = pin ? [taskset!, "-c", "0", runtime, ...args] : [runtime, ...args];
   const proc = Bun.spawn(command, { cwd: root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "inherit" });
@@ -63,7 +66,8 @@ async function spawnServer(
         port: Number(match[1]),
         pid: proc.pid,
         async stop() {
-          proc.kill("SIGKILL");
+          // A profiled server stops on its own, so that Bun writes the profile on the way out.
+          proc.kill(profile ? "SIGTERM" : "SIGKILL");
           await proc.exited;
         },
       };

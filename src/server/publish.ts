@@ -41,6 +41,19 @@ export function checkPublishRate(limiter: RateLimiter, key: string, count = 1): 
   }
 }
 
+/** An urgent notification, then its banner, which names it by id. */
+async function publishUrgent(
+  ctx: AppContext,
+  targets: readonly Channel[],
+  event: string,
+  data: Outgoing["data"],
+  banner: NonNullable<Outgoing["banner"]>,
+): Promise<PublishResult> {
+  const result = await ctx.hub.publish(targets, { event, data });
+  await ctx.hub.publish(targets, { event: URGENT, data: banner(parseEventId(result.id)!.id) });
+  return result;
+}
+
 /** Throws 401/403 unless `by` may publish to every target of every event. */
 export function authorizeAll(ctx: AppContext, by: Principal, events: readonly Outgoing[]): void {
   for (const event of events) for (const target of event.targets) ctx.policy.check(by, "publish", target);
@@ -57,14 +70,9 @@ export async function publishAll(
 ): Promise<PublishResult[]> {
   // Appended in one go, so that a batch is committed together.
   const results = await Promise.all(
-    events.map(async ({ targets, event, data, banner }) => {
-      const result = await ctx.hub.publish(targets, { event, data });
-      if (banner) {
-        const id = parseEventId(result.id)!.id;
-        await ctx.hub.publish(targets, { event: URGENT, data: banner(id) });
-      }
-      return result;
-    }),
+    events.map(({ targets, event, data, banner }) =>
+      banner ? publishUrgent(ctx, targets, event, data, banner) : ctx.hub.publish(targets, { event, data }),
+    ),
   );
   if (events.length === 1) {
     const { targets, event } = events[0]!;

@@ -1,0 +1,90 @@
+/**
+ * Latency at an equal, fixed load: events published at a fixed rate (not as fast as each is
+ * acknowledged), so that every server does the same work per second and their publish-to-receive
+ * latencies compare directly. Each event is sent at its scheduled moment, whether or not the
+ * ones before it have been acknowledged; on many topics they go round-robin over the topics.
+ */
+import { connectTopics, percentiles, type LoadClient } from "../load.ts";
+import { warmUp, type Target } from "../targets.ts";
+
+export interface LatencyResult {
+  target: string;
+  streams: number;
+  topics: number;
+  /** Events per second asked for. */
+  rate: number;
+  events: number;
+  /** Events per second as sent (below `rate` when the publisher could not keep up). */
+  sentRate: number;
+  p50Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  failed: number;
+  behind: number;
+  spread?: [number, number];
+}
+
+export async function fixedRate(
+  target: Target,
+  streams: number,
+  topicCount: number,
+  rate: number,
+  seconds: number,
+): Promise<LatencyResult> {
+  const events = Math.max(topicCount, Math.round(rate * seconds));
+  const perTopic = Math.max(1, Math.round(streams / topicCount));
+  const eventsPerTopic = Math.ceil(events / topicCount);
+  const topics = Array.from({ length: topicCount }, (_, i) => `t${i}`);
+  const server = await target.start();
+  let clients: LoadClient[] = [];
+  try {
+    const publish = await target.publisher(server.port);
+    await warmUp(target, server.port, publish);
+    clients = await connectTopics(server.port, target.streamPath, topics, perTopic);
+    await Bun.sleep(500);
+    for (const client of clients) client.expect(eventsPerTopic);
+
+    const sends: Promise<void>[] = [];
+    const started = performance.now();
+    for (let i = 0; i < events; i++) {
+      const due = started + (i * 1000) / rate;
+      const wait = due - performance.now();
+      if (wait > 1) await Bun.sleep(wait);
+      const topic = i % topicCount;
+      clients[topic]!.published(Math.floor(i / topicCount));
+      sends.push(publish(topics[topic]!, `event ${i} of ${events}: price of sym-${topic} changed`));
+    }
+    const sentSeconds = (performance.now() - started) / 1000;
+    await Promise.all(sends);
+    const total = clients.reduce((sum, client) => sum + client.open, 0);
+    // Topic `index` gets events index, index + topicCount, …
+    const expected = (index: number) => Math.floor(events / topicCount) + (index < events % topicCount ? 1 : 0);
+    const deadline = Date.now() + 60_000;
+    const done = () => clients.every((client, index) => client.behind(expected(index)) === 0);
+    while (!done() && Date.now() < deadline) await Bun.sleep(5);
+    const samples = clients.map((client) => client.latencySamples());
+    const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
+    let at = 0;
+    for (const s of samples) {
+      all.set(s, at);
+      at += s.length;
+    }
+    const latency = percentiles(all);
+    return {
+      target: target.name,
+      streams: total,
+      topics: topicCount,
+      rate,
+      events,
+      sentRate: Math.round(events / sentSeconds),
+      p50Ms: latency.p50,
+      p99Ms: latency.p99,
+      maxMs: latency.max,
+      failed: clients.reduce((sum, client) => sum + client.failed, 0),
+      behind: clients.reduce((sum, client, index) => sum + client.behind(expected(index)), 0),
+    };
+  } finally {
+    for (const client of clients) client.close();
+    await server.stop();
+  }
+}
