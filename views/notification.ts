@@ -45,12 +45,15 @@ function priorityClass(priority: Priority): string {
 
 /** A visible label for priorities above normal: colour alone would not tell a screen reader. */
 function priorityLabel(priority: Priority): Html {
-  return priority === "high" || priority === "urgent" ? html` <span class="priority">${priority}</span>` : html``;
+  return priority === "high" || priority === "urgent" ? html` <span class="priority">${priority}</span>` : NOTHING;
 }
+
+/** Markup for "none", made once: every notification renders several optional parts. */
+const NOTHING = raw("");
 
 /** The notification's action link, checked by `parseActionUrl` and escaped here; another site's opens without a referrer. */
 function actionLink(url: string | null): Html {
-  return url === null ? html`` : html`<p class="action">${linkTo(url)}</p>`;
+  return url === null ? NOTHING : html`<p class="action">${linkTo(url)}</p>`;
 }
 
 function linkTo(url: string): Html {
