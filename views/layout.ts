@@ -78,7 +78,7 @@ ${htmxHead(viewer)}
       ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>${
           user.via === "session"
             ? html`
-  <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
+  <form method="post" action="${link("/logout")}">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
             : ""
         }`
       : html`<span class="who">Not signed in</span>`
