@@ -92,7 +92,7 @@ ${htmxHead(viewer)}
 <main>
 ${body}
 </main>
-<footer class="hint">This page runs on htmx ${viewer.htmx}. <a href="?htmx=${other}">Try it on htmx ${other}</a>.</footer>
+<footer class="hint page-footer">This page runs on htmx ${viewer.htmx}. <a href="?htmx=${other}">Try it on htmx ${other}</a>.</footer>
 </body>
 </html>
 `;
