@@ -34,7 +34,8 @@ export function groupChannel(name: string): Channel {
 
 /** Checks a topic name, in lower case as user ids are, throwing a 400 that says what a valid one looks like. */
 export function parseTopic(text: string): string {
-  const name = text.toLowerCase();
+  // ASCII only: `toLowerCase` would also fold characters such as the Kelvin sign into "k".
+  const name = text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
   if (!TOPIC_NAME.test(name)) {
     throw new InputError(
       `"${text}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`,
