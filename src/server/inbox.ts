@@ -116,7 +116,7 @@ export function startUnreadUpdates(ctx: AppContext): () => void {
         due.clear();
         for (const [i, [id, reached]] of users.entries()) {
           // A broadcast reaches every connected user: let requests and writes in between them.
-          if (i % 256 === 255) await new Promise((resolve) => setImmediate(resolve));
+          if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
           if (stopped) return;
           try {
             await update(id, reached);

@@ -87,6 +87,25 @@ for (const htmx of HTMX_VERSIONS) {
       await alice.context().close();
     });
 
+    e2e("the answer alone replaces the row, with no stream to bring it", async () => {
+      // No stream: the page's own answer is all it gets. (Its stream's retries are not errors of this test's.)
+      const page = await (await browser.newContext()).newPage();
+      page.setDefaultTimeout(5000);
+      await page.route(/\/sse/, (route) => route.abort());
+      await page.goto(herald.url);
+      await page.fill('input[name="name"]', "lena");
+      await page.click('#sign-in button[type="submit"]');
+      await page.waitForSelector("text=Signed in as lena");
+      await page.goto(`${herald.url}/inventory`);
+      const before = Number(await page.textContent("#product-KB-101 .quantity"));
+      await page.fill("#product-KB-101 form.stock input[name=amount]", "1");
+      await page.click("#product-KB-101 form.stock button[value=sell]");
+      await until(page, `document.querySelector("#product-KB-101 .quantity")?.textContent === "${before - 1}"`);
+      expect(await page.$$("#product-KB-101 form")).toHaveLength(2);
+      expect(await page.$$("#inventory-status form, #inventory-status template")).toHaveLength(0);
+      await page.context().close();
+    });
+
     e2e("Mark read works on /live, and shows nowhere it cannot work", async () => {
       const bob = await signedIn("bob");
       const carl = await signedIn("carl");
