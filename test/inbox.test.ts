@@ -226,3 +226,53 @@ test("a group whose name is also an Object property (constructor) is just a grou
   ).toBe(200);
   bobs.close();
 });
+
+describe("unread counts after broadcasts", () => {
+  test("each broadcast to everyone counts no user again: a connected user's count is counted once", async () => {
+    const names = Array.from({ length: 8 }, (_, i) => `user${i}`);
+    const readers: SseReader[] = [];
+    for (const name of names) readers.push(await openStream(herald, "", (await signIn(herald, name)).cookie));
+    const counts = (reader: SseReader) =>
+      reader.pageEvents.filter((e) => e.event === "unread").map((e) => />(\d+)</.exec(e.data)?.[1]);
+    let queries = 0;
+    // Each count reads the user's unread ids from the log.
+    const log = herald.ctx.hub.log;
+    const ids = log.ids.bind(log);
+    log.ids = (...args) => {
+      queries++;
+      return ids(...args);
+    };
+    for (let i = 1; i <= 5; i++) {
+      await send("everyone", `broadcast ${i}`);
+      for (const reader of readers) await reader.until(() => counts(reader).length >= i, `count ${i}`);
+    }
+    for (const reader of readers) expect(counts(reader)).toEqual(["1", "2", "3", "4", "5"]);
+    // Counted once for each user, at the first broadcast; the later ones add to it.
+    expect(queries).toBe(names.length);
+    // A mark read is counted afresh at the next broadcast.
+    const first = await signIn(herald, "user0");
+    expect((await postForm(herald, "/notifications/read", { all: "1" }, { session: first })).status).toBe(200);
+    await send("everyone", "after the mark");
+    await readers[0]!.until(() => counts(readers[0]!).length >= 6, "user0's count after the mark");
+    expect(counts(readers[0]!).at(-1)).toBe("1");
+    await readers[1]!.until(() => counts(readers[1]!).length >= 6, "user1's count");
+    expect(counts(readers[1]!).at(-1)).toBe("6");
+    for (const reader of readers) reader.close();
+  });
+
+  test("a user who was away while a broadcast went out is counted afresh when back", async () => {
+    const counts = (reader: SseReader) =>
+      reader.pageEvents.filter((e) => e.event === "unread").map((e) => />(\d+)</.exec(e.data)?.[1]);
+    let bobs = await openStream(herald, "", bob.cookie);
+    await send("everyone", "one");
+    await bobs.until(() => counts(bobs).length >= 1, "bob's first count");
+    bobs.close();
+    await Bun.sleep(50);
+    await send("everyone", "while bob is away");
+    bobs = await openStream(herald, "", bob.cookie);
+    await send("everyone", "three");
+    await bobs.until(() => counts(bobs).length >= 1, "bob's count when back");
+    expect(counts(bobs)).toEqual(["3"]);
+    bobs.close();
+  });
+});

@@ -204,7 +204,7 @@ describe("the notification fragment", () => {
       [first, "2026-11-23T12:03:04.005Z"],
       [first, "2026-11-23T12:03:04.005Z"],
     ] as const) {
-      expect(at(sentAt)).toContain(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`);
+      expect(at(sentAt)).toContain(`<time datetime="${iso}" title="${iso}">${iso.slice(11, 19)} UTC</time>`);
     }
   });
 });

@@ -29,7 +29,7 @@ describe("home page", () => {
     const { cookie } = await signIn(herald, "alice");
     const page = await (await fetch(`${herald.url}/?topic=orders,%20market`, { headers: { cookie } })).text();
     expect(page).toContain('sse-connect="/sse?topic=orders,market"');
-    expect(page).toContain('<ul id="notifications" sse-swap="notification" hx-swap="afterbegin">');
+    expect(page).toContain('<ul id="notifications" class="marks-read" sse-swap="notification" hx-swap="afterbegin">');
     expect(page).toContain('hx-post="/notify" hx-target="#send-status"');
     expect(page).toContain('action="/notify"');
     expect(page).toContain('<input name="topic" value="orders, market"');

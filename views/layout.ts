@@ -78,7 +78,7 @@ ${htmxHead(viewer)}
       ? html`<span class="who">Signed in as <strong>${user.name}</strong></span>${
           user.via === "session"
             ? html`
-  <form method="post" action="/logout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
+  <form method="post" action="${link("/logout")}">${csrfField(csrf)}<button type="submit">Sign out</button></form>`
             : ""
         }`
       : html`<span class="who">Not signed in</span>`
@@ -92,7 +92,7 @@ ${htmxHead(viewer)}
 <main>
 ${body}
 </main>
-<footer class="hint">This page runs on htmx ${viewer.htmx}. <a href="?htmx=${other}">Try it on htmx ${other}</a>.</footer>
+<footer class="hint page-footer">This page runs on htmx ${viewer.htmx}. <a href="?htmx=${other}">Try it on htmx ${other}</a>.</footer>
 </body>
 </html>
 `;

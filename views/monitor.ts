@@ -24,7 +24,7 @@ export function monitorFigures(f: ClientFigures): Html {
 <div><dt>Streams open</dt><dd id="monitor-clients">${f.clients}</dd></div>
 <div><dt>Average connection age</dt><dd>${f.average_age_s} s</dd></div>
 <div><dt>Events sent</dt><dd>${f.events_sent}</dd></div>
-<div><dt>Last event</dt><dd>${f.last_event_at ?? "none yet"}</dd></div>
+<div><dt>Last event</dt><dd>${f.last_event_at === null ? "none yet" : html`<time datetime="${f.last_event_at}" title="${f.last_event_at}">${f.last_event_at.slice(11, 19)} UTC</time>`}</dd></div>
 <div><dt>Dropped (slow / stale)</dt><dd>${f.dropped.slow} / ${f.dropped.stale}</dd></div>
 ${f.cluster ? html`<div><dt>All processes</dt><dd>${f.cluster.clients} streams in ${f.cluster.processes} processes</dd></div>` : ""}
 </dl>

@@ -8,22 +8,27 @@ import type { Notification, Priority } from "../src/server/notification.ts";
 let lastTime: { ms: number; markup: Html } = { ms: Number.NaN, markup: raw("") };
 
 /**
- * `12:03:04` in UTC, with the full timestamp in the `datetime` attribute (digits and `-:.TZ` only: nothing to escape).
+ * `12:03:04 UTC`, with the full timestamp in the `datetime` attribute and the title (digits and
+ * `-:.TZ` only: nothing to escape).
  */
 function time(ms: number): Html {
   if (ms === lastTime.ms) return lastTime.markup;
   const iso = new Date(ms).toISOString();
-  lastTime = { ms, markup: raw(`<time datetime="${iso}">${iso.slice(11, 19)}</time>`) };
+  lastTime = { ms, markup: raw(`<time datetime="${iso}" title="${iso}">${iso.slice(11, 19)} UTC</time>`) };
   return lastTime.markup;
 }
 
 /**
+ * The button is `hidden` unless the list it is in says it works there (`inboxList`): anonymous
+ * visitors cannot mark anything, and in an embedded feed its request would go to the embedding
+ * site. The published fragment is the same for every stream, so the list decides, not the item.
+ *
  * The button's `hx-vals`, `{"id":"<id>"}` escaped for the attribute; `id` is a whole number, so nothing else needs
  * escaping.
  */
 function markReadButton(id: number): Html {
   return raw(
-    `<button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="{&quot;id&quot;:&quot;${Math.trunc(id)}&quot;}" hx-target="#unread-count" hx-swap="outerHTML">Mark read</button>`,
+    `<button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="{&quot;id&quot;:&quot;${Math.trunc(id)}&quot;}" hx-target="#unread-count" hx-swap="outerHTML" hidden>Mark read</button>`,
   );
 }
 
@@ -89,6 +94,14 @@ export function asRead(fragment: string, oob = false): Html {
   const read = fragment.replace(UNREAD_CLASS, ' read"').replace(BUTTON, "");
   // The stored fragment is markup herald rendered (or an API token holder vouched for).
   return raw(oob ? read.replace(/^<li /, '<li hx-swap-oob="true" ') : read);
+}
+
+/**
+ * A page's list of notifications, `#notifications`. `marksRead`: the viewer is signed in and the
+ * page has the unread count, so the items' "Mark read" buttons work and are shown.
+ */
+export function inboxList(items: Html, marksRead: boolean, attrs: Html): Html {
+  return html`<ul id="notifications"${marksRead ? html` class="marks-read"` : ""}${attrs}>${items}</ul>`;
 }
 
 /** The unread count badge; `oob` to update it out of band from another event. */

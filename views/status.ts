@@ -2,10 +2,15 @@ import { html, type Html } from "./html.ts";
 import { layout } from "./layout.ts";
 import type { Viewer } from "../src/server/context.ts";
 
-/** The send form's status line after a publish. */
+/**
+ * The send form's status line after a publish. The notification is stored either way: with no
+ * stream open, it says so, as the notification is not lost.
+ */
 export function sentStatus(target: string, delivered: number): Html {
   const streams = delivered === 1 ? "1 connected stream" : `${delivered} connected streams`;
-  return html`<span class="ok">Sent to ${streams} on <code>${target}</code>.</span>`;
+  const stored =
+    delivered === 0 ? " Nobody there is connected now: it is stored, and shows up when they open herald." : "";
+  return html`<span class="ok">Sent to ${streams} on <code>${target}</code>.${stored}</span>`;
 }
 
 /** An error as a fragment, for htmx to swap where the request's result would go. */

@@ -32,11 +32,13 @@ export function groupChannel(name: string): Channel {
   return `group:${name}`;
 }
 
-/** Checks a topic name, throwing a 400 that says what a valid one looks like. */
-export function parseTopic(name: string): string {
+/** Checks a topic name, in lower case as user ids are, throwing a 400 that says what a valid one looks like. */
+export function parseTopic(text: string): string {
+  // ASCII only: `toLowerCase` would also fold characters such as the Kelvin sign into "k".
+  const name = text.replace(/[A-Z]+/g, (upper) => upper.toLowerCase());
   if (!TOPIC_NAME.test(name)) {
     throw new InputError(
-      `"${name}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`,
+      `"${text}" is not a valid topic name: use 1–64 lower-case letters, digits, ".", "_" or "-", starting with a letter or digit.`,
     );
   }
   return name;

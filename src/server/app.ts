@@ -29,6 +29,12 @@ import {
   type IdempotencyKeys,
 } from "./idempotency.ts";
 import { Identity } from "./identity.ts";
+import {
+  MemoryFollowedTopics,
+  RedisFollowedTopics,
+  SqliteFollowedTopics,
+  type FollowedTopics,
+} from "./followed-topics.ts";
 import { preflight, withCors } from "./cors.ts";
 import { CsrfTokens } from "./csrf.ts";
 import { HttpError } from "./errors.ts";
@@ -170,6 +176,14 @@ function openIdempotencyKeys(config: Config, log: EventLog): IdempotencyKeys {
   return new SqliteIdempotencyKeys(log instanceof SqliteEventLog ? log.database : join(config.dataDir, "herald.db"));
 }
 
+/** Where the topics each user follows are kept: beside the events, as read marks are. */
+function openFollowedTopics(config: Config, log: EventLog): FollowedTopics {
+  if (config.eventLog === "memory") return new MemoryFollowedTopics();
+  if (config.eventLog === "redis")
+    return new RedisFollowedTopics(config.redisUrl!, config.redisPrefix, config.redisTimeoutMs);
+  return new SqliteFollowedTopics(log instanceof SqliteEventLog ? log.database : join(config.dataDir, "herald.db"));
+}
+
 /** Where read marks are kept: beside the events, so every process that shares the log sees them. */
 function openReadMarks(config: Config, log: EventLog): ReadMarks {
   if (config.eventLog === "memory") return new MemoryReadMarks();
@@ -287,6 +301,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     },
     startedAt: Date.now(),
     readMarks: openReadMarks(config, hub.log),
+    followedTopics: openFollowedTopics(config, hub.log),
     idempotencyKeys: openIdempotencyKeys(config, hub.log),
     control:
       config.eventLog === "redis"
@@ -335,6 +350,7 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     async close() {
       await ctx.revocations.close();
       await ctx.readMarks.close();
+      await ctx.followedTopics.close();
       await ctx.idempotencyKeys.close();
       await ctx.control.close();
     },

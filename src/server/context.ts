@@ -15,6 +15,7 @@ import type { IdempotencyKeys } from "./idempotency.ts";
 import type { Identity } from "./identity.ts";
 import type { Pages } from "./pages.ts";
 import type { ReadMarks } from "../core/read-marks.ts";
+import type { FollowedTopics } from "./followed-topics.ts";
 import type { Policy } from "./policy.ts";
 import type { RedisPresence } from "../core/presence.ts";
 import type { Revocations } from "./revocations.ts";
@@ -48,6 +49,8 @@ export interface AppContext {
   idempotencyKeys: IdempotencyKeys;
   /** Which notifications each user has read: kept where the event log is, apart from it. */
   readMarks: ReadMarks;
+  /** The topics each signed-in user follows on the home page, kept where the event log is. */
+  followedTopics: FollowedTopics;
   /** The pages herald streams for: its own and those an app (the demo shop) adds. */
   pages: Pages;
   /** The top bar's links after the home page's: the pages an app (the demo shop) adds. */

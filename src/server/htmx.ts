@@ -36,6 +36,14 @@ export function isHtmx4Stream(req: Request): boolean {
 }
 
 /**
+ * Which htmx sent a request: htmx 4 marks each with `HX-Request-Type`, which htmx 2 never sends.
+ * For answers whose markup the two swap differently.
+ */
+export function requestHtmx(req: Request): HtmxVersion {
+  return req.headers.has("hx-request-type") ? 4 : 2;
+}
+
+/**
  * Where an event goes on a page, for htmx 4: `"oob"` when its data is out-of-band fragments
  * already; `"main"` to swap it into the connecting element as that element's `hx-swap` says;
  * otherwise the `hx-swap-oob` value of a wrapper (`innerHTML:#market`).

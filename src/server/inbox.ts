@@ -27,28 +27,85 @@ export async function unreadCount(ctx: AppContext, user: User): Promise<number> 
   return ids.length - (await ctx.readMarks.readIds(user.id, ids)).size;
 }
 
+/**
+ * Unread counts known for users with a stream open here, by context: a broadcast adds one to
+ * each rather than counting again, so a notification to everyone costs no query per connected
+ * user. A count is counted afresh when it is older than `COUNT_KEPT_MS` (a mark read on another
+ * process is seen within that), after a mark read here, and for a notification to the user
+ * alone (one query, for one user).
+ */
+const knownCounts = new WeakMap<AppContext, Map<string, { count: number; at: number }>>();
+const COUNT_KEPT_MS = 30_000;
+
+function countsOf(ctx: AppContext): Map<string, { count: number; at: number }> {
+  let counts = knownCounts.get(ctx);
+  if (!counts) knownCounts.set(ctx, (counts = new Map()));
+  return counts;
+}
+
 /** Marks one notification read for `user`. */
-export function markRead(ctx: AppContext, user: User, id: number): Promise<void> {
-  return ctx.readMarks.markRead(user.id, id);
+export async function markRead(ctx: AppContext, user: User, id: number): Promise<void> {
+  await ctx.readMarks.markRead(user.id, id);
+  countsOf(ctx).delete(user.id);
 }
 
 /** Marks every notification so far read for `user`. */
 export async function markAllRead(ctx: AppContext, user: User): Promise<void> {
   await ctx.readMarks.markAllRead(user.id, await ctx.hub.log.lastId());
+  countsOf(ctx).delete(user.id);
 }
 
 /**
  * Sends each user a notification reaches their new unread count (event `unread`, not logged: it
  * is per user, and a snapshot carries it after any reconnect): to the user of a user channel, the
- * members of a group, and for `everyone` every user with a stream open here. Counted once per
- * user per turn of the event loop, however many notifications reached them in it, and only for
- * users with a stream open. Returns a function that stops it.
+ * members of a group, and for `everyone` every user with a stream open here. Sent once per user
+ * per turn of the event loop, however many notifications reached them in it, and only to users
+ * with a stream open. A count known from before (see `knownCounts`) is added to; others are
+ * counted, once. Returns a function that stops it.
  */
 export function startUnreadUpdates(ctx: AppContext): () => void {
-  const due = new Set<string>();
+  const counts = countsOf(ctx);
+  /** Per user: how many notifications reached them since their last count, and whether one was theirs alone. */
+  const due = new Map<string, { added: number; direct: boolean }>();
+  /** Users being counted now; a notification that reaches one meanwhile makes the count unsure. */
+  const counting = new Set<string>();
+  const unsure = new Set<string>();
   let timer: ReturnType<typeof setImmediate> | null = null;
   let sending = false;
   let stopped = false;
+  const reach = (user: string, direct: boolean) => {
+    const entry = due.get(user);
+    if (entry) {
+      entry.added++;
+      entry.direct ||= direct;
+    } else due.set(user, { added: 1, direct });
+    if (counting.has(user)) unsure.add(user);
+  };
+  const update = async (id: string, { added, direct }: { added: number; direct: boolean }) => {
+    const channel = userChannel(id);
+    if (ctx.hub.subscriberCount(channel) === 0) {
+      counts.delete(id);
+      return;
+    }
+    const known = counts.get(id);
+    const now = Date.now();
+    let count: number;
+    if (known && !direct && now - known.at < COUNT_KEPT_MS) {
+      count = Math.min(known.count + added, UNREAD_COUNTED);
+      counts.set(id, { count, at: known.at });
+    } else {
+      counting.add(id);
+      try {
+        count = await unreadCount(ctx, userById(ctx, id));
+      } finally {
+        counting.delete(id);
+      }
+      // A notification that came meanwhile may or may not be in the count: it is counted again.
+      if (unsure.delete(id)) counts.delete(id);
+      else counts.set(id, { count, at: now });
+    }
+    ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+  };
   const send = async () => {
     timer = null;
     sending = true;
@@ -57,16 +114,14 @@ export function startUnreadUpdates(ctx: AppContext): () => void {
       while (due.size > 0 && !stopped) {
         const users = [...due];
         due.clear();
-        for (const [i, id] of users.entries()) {
+        for (const [i, [id, reached]] of users.entries()) {
           // A broadcast reaches every connected user: let requests and writes in between them.
           if (i % 32 === 31) await new Promise((resolve) => setImmediate(resolve));
           if (stopped) return;
-          const channel = userChannel(id);
-          if (ctx.hub.subscriberCount(channel) === 0) continue;
           try {
-            const count = await unreadCount(ctx, userById(ctx, id));
-            ctx.hub.signal(channel, { event: "unread", data: unreadBadge(count, true).value });
+            await update(id, reached);
           } catch (error) {
+            counts.delete(id);
             ctx.log.warn("unread count not sent", { user: id, error: String(error) });
           }
         }
@@ -78,14 +133,25 @@ export function startUnreadUpdates(ctx: AppContext): () => void {
   const stopListening = ctx.hub.onSent(
     (channels, event) => {
       if (event !== NOTIFICATION) return;
+      // A notification on several channels reaches a user on more than one of them once.
+      const reached = new Set<string>();
+      let direct: string | null = null;
       for (const channel of channels) {
         const kind = channelKind(channel);
-        if (kind === "user") due.add(channelName(channel));
-        else if (kind === "group") {
+        if (kind === "user") {
+          reached.add(channelName(channel));
+          if (channels.length === 1) direct = channelName(channel);
+        } else if (kind === "group") {
           const name = channelName(channel);
-          if (Object.hasOwn(ctx.config.groups, name)) for (const member of ctx.config.groups[name]!) due.add(member);
-        } else if (kind === "everyone") for (const user of ctx.hub.connectedUsers()) due.add(user);
+          if (Object.hasOwn(ctx.config.groups, name))
+            for (const member of ctx.config.groups[name]!) reached.add(member);
+        } else if (kind === "everyone") {
+          for (const user of ctx.hub.connectedUsers()) reached.add(user);
+          // Whoever is not connected now misses this one: their known count would be short.
+          for (const user of counts.keys()) if (!reached.has(user)) counts.delete(user);
+        }
       }
+      for (const user of reached) reach(user, user === direct);
       if (due.size > 0 && !sending && !timer) timer = setImmediate(send);
     },
     (error) => ctx.log.error("event listener failed", { error: String(error) }),
@@ -94,6 +160,7 @@ export function startUnreadUpdates(ctx: AppContext): () => void {
     stopped = true;
     if (timer) clearImmediate(timer);
     stopListening();
+    counts.clear();
   };
 }
 

@@ -4,7 +4,7 @@
  */
 import { topicChannel, userChannel, type Channel } from "../core/channel.ts";
 import { HttpError } from "../server/errors.ts";
-import { inboxItems, NOTIFICATION } from "../server/inbox.ts";
+import { inboxItems, NOTIFICATION, unreadCount } from "../server/inbox.ts";
 import type { Level } from "../server/notification.ts";
 import type { Principal } from "../server/policy.ts";
 import { describe } from "../server/publish.ts";
@@ -29,7 +29,8 @@ export interface StockResult {
   sent: boolean;
 }
 
-function watcherNotice(product: Product, low: boolean, sentAt: number): OutboxEvent["data"] {
+/** The notice to one watcher, labelled with the channel it arrives on: their own. */
+function watcherNotice(product: Product, low: boolean, sentAt: number, channel: Channel): OutboxEvent["data"] {
   const level: Level = low ? "warning" : "success";
   const fields = low
     ? {
@@ -40,7 +41,7 @@ function watcherNotice(product: Product, low: boolean, sentAt: number): OutboxEv
         title: `Back in stock: ${product.name}`,
         message: `${product.sku} is at ${product.quantity} again (threshold ${product.threshold}).`,
       };
-  return { notification: { ...fields, level, channel: topicChannel(INVENTORY_TOPIC), from: "inventory", sentAt } };
+  return { notification: { ...fields, level, channel, from: "inventory", sentAt } };
 }
 
 /** A stock change made (inside the caller's transaction) and the events that announce it. */
@@ -69,9 +70,10 @@ export function recordStockChange(ctx: ShopContext, sku: string, change: StockCh
       event: alert === "raised" ? "low-stock" : "stock-ok",
       data: alertList(ctx.inventory.all(), true).value,
     });
-  const watchers = alert ? ctx.inventory.watchers(sku).map(userChannel) : [];
-  if (watchers.length)
-    events.push({ targets: watchers, event: NOTIFICATION, data: watcherNotice(after, low, Date.now()) });
+  // One event per watcher: each is labelled with the watcher's own channel, where it arrives.
+  const sentAt = Date.now();
+  for (const watcher of alert ? ctx.inventory.watchers(sku).map(userChannel) : [])
+    events.push({ targets: [watcher], event: NOTIFICATION, data: watcherNotice(after, low, sentAt, watcher) });
   return { before, after, low, alert, events };
 }
 
@@ -165,6 +167,7 @@ export async function liveState(ctx: ShopContext, user: User | null, channels: r
     quotesAt: market.updatedAt,
     metrics: metrics.latest,
     items: await inboxItems(ctx, user, channels, upTo),
+    unread: user ? await unreadCount(ctx, user) : null,
     marketMs: ctx.config.marketMs,
     metricsMs: ctx.config.metricsMs,
   };

@@ -1,7 +1,7 @@
 /**
  * The home page, the send form's `POST /notify`, and `POST /notifications/read`.
  */
-import { parseTarget, parseTopicList, userChannel } from "../../core/channel.ts";
+import { EVERYONE, parseTarget, parseTopicList, topicChannel, userChannel } from "../../core/channel.ts";
 import { currentUser, mayRead, pageViewer, viewerOf, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
@@ -16,16 +16,37 @@ import { homePage, sendForm } from "../../../views/home.ts";
 import { asRead, notificationItem, unreadBadge, urgentBanner } from "../../../views/notification.ts";
 import { sentStatus } from "../../../views/status.ts";
 
+function mayBroadcast(ctx: AppContext, user: User | null): boolean {
+  return user !== null && ctx.policy.allows(principalOf(user), "publish", EVERYONE);
+}
+
 function topicsOf(ctx: AppContext, url: string): string[] {
   return parseTopicList(new URL(url).searchParams.getAll("topic"), ctx.config.maxTopicsPerStream);
+}
+
+/**
+ * The topics a home page at `url` follows: those in `?topic=` when it is there (for a signed-in
+ * user, kept as their choice, with `save`), else the user's kept choice, as far as the policy
+ * still lets them follow each; none for an anonymous visitor.
+ */
+async function followed(ctx: AppContext, user: User | null, url: string, save = false): Promise<string[]> {
+  if (new URL(url).searchParams.has("topic")) {
+    const topics = topicsOf(ctx, url);
+    if (user && save) await ctx.followedTopics.set(user.id, topics);
+    return topics;
+  }
+  if (!user) return [];
+  const principal = principalOf(user);
+  const kept = (await ctx.followedTopics.get(user.id)) ?? [];
+  return kept.filter((topic) => ctx.policy.allows(principal, "subscribe", topicChannel(topic)));
 }
 
 /**
  * `GET /`: the sign-in form or the signed-in page, following the topics in `?topic=`, with the latest notifications.
  */
 export async function home(ctx: AppContext, req: Request): Promise<Response> {
-  const topics = topicsOf(ctx, req.url);
   const viewer = pageViewer(ctx, req);
+  const topics = await followed(ctx, viewer.user, req.url, true);
   const live = viewer.user !== null || ctx.config.anonymous;
   const channels = live ? streamChannels(ctx, viewer.user, topics) : [];
   const headers: Record<string, string> = viewer.setCookie ? { "set-cookie": viewer.setCookie } : {};
@@ -35,6 +56,7 @@ export async function home(ctx: AppContext, req: Request): Promise<Response> {
       topics,
       items: await inboxItems(ctx, viewer.user, channels),
       unread: viewer.user ? await unreadCount(ctx, viewer.user) : null,
+      mayBroadcast: mayBroadcast(ctx, viewer.user),
       live,
     }),
     { headers },
@@ -69,7 +91,7 @@ export async function notify(ctx: AppContext, req: Request): Promise<Response> {
   if (isHtmx(req)) {
     const csrf = viewerOf(ctx, req).csrf;
     return htmlResponse(
-      html`${sentStatus(channel, delivered)}${sendForm(csrf, { target: channel, level: parsed.level }, true)}`,
+      html`${sentStatus(channel, delivered)}${sendForm(csrf, mayBroadcast(ctx, user), { target: channel, level: parsed.level }, true)}`,
     );
   }
   return seeOther("/");
@@ -87,7 +109,7 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
     // The page's list, re-rendered as read: htmx says which page (and so which topics) it is.
     const page = req.headers.get("hx-current-url");
     if (isHtmx(req) && page)
-      updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, pageChannels(ctx, user, page))}</ul>`;
+      updated = html`<ul id="notifications" hx-swap-oob="innerHTML">${await inboxItems(ctx, user, await pageChannels(ctx, user, page))}</ul>`;
   } else {
     const text = fields.id ?? "";
     if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
@@ -104,9 +126,9 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
   return htmlResponse(html`${unreadBadge(await unreadCount(ctx, user))}${updated}`);
 }
 
-function pageChannels(ctx: AppContext, user: User, page: string) {
+async function pageChannels(ctx: AppContext, user: User, page: string) {
   try {
-    return streamChannels(ctx, user, topicsOf(ctx, page));
+    return streamChannels(ctx, user, await followed(ctx, user, page));
   } catch {
     // A page URL with topics that no longer pass: the user's own channels are still right.
     return streamChannels(ctx, user, []);

@@ -10,12 +10,13 @@ import { mediaType, readBrowserForm, readJson } from "../../server/form.ts";
 import { changeStock } from "../actions.ts";
 import type { StockChange } from "../inventory.ts";
 import { MAX_QUANTITY } from "../model.ts";
+import { requestHtmx } from "../../server/htmx.ts";
 import { pageStreamUrl } from "../../server/pages.ts";
 import { principalOf } from "../../server/policy.ts";
 import { checkPublishRate } from "../../server/publish.ts";
 import { htmlResponse, isHtmx, jsonResponse, seeOther } from "../../server/respond.ts";
 import { html } from "../../../views/html.ts";
-import { INVENTORY_PAGE, inventoryPage, productRow, stockStatus, watchList } from "../views/inventory.ts";
+import { INVENTORY_PAGE, inventoryPage, productRowUpdate, stockStatus, watchList } from "../views/inventory.ts";
 import { authenticate } from "../../server/routes/api.ts";
 
 /** The SKU in `/inventory/:sku…` or `/api/inventory/:sku`, as typed (checked by `Inventory.find`). */
@@ -77,7 +78,7 @@ export async function changeFromForm(ctx: ShopContext, req: Request): Promise<Re
   const { product } = await changeStock(ctx, principalOf(user), sku, change);
   if (!isHtmx(req)) return seeOther("/inventory");
   // The row comes back here too, so the page that acted is current even before its stream says so.
-  return htmlResponse(html`${stockStatus(product, what)}${productRow(product, null, true)}`);
+  return htmlResponse(html`${stockStatus(product, what)}${productRowUpdate(product, requestHtmx(req))}`);
 }
 
 /** `POST /inventory/:sku/watch`: `watch=on` or `off`. */

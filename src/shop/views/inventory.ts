@@ -4,6 +4,7 @@ import { OWN_REGIONS, pageSink, streamAttrs } from "../../../views/page.ts";
 import type { PageSpec } from "../../server/pages.ts";
 import { INVENTORY_TOPIC } from "../topics.ts";
 import type { Viewer } from "../../server/context.ts";
+import type { HtmxVersion } from "../../server/htmx.ts";
 
 /** The inventory page: product rows and the alert list, replaced out of band. */
 export const INVENTORY_PAGE: PageSpec = {
@@ -37,6 +38,20 @@ export function productRow(p: Product, csrf: string | null, oob = false): Html {
 <button>Save</button>
 </form></td>
 </tr>`;
+}
+
+/**
+ * A product's row for an answer that also carries other content (the status line). A `<tr>`
+ * outside a table is parsed as text by htmx 2 and htmx 4 alike, so it travels inside a
+ * `<template>`, whose content may hold table rows. htmx 2 swaps out-of-band elements found in a
+ * template; htmx 4 does not look inside one, but swaps an `hx` partial. (htmx 2 takes partials
+ * too, but finds their target from the form that posted, which the stream's own copy of the row
+ * may already have replaced.)
+ */
+export function productRowUpdate(p: Product, htmx: HtmxVersion): Html {
+  return htmx === 4
+    ? html`<template hx type="partial" hx-target="#product-${p.sku}" hx-swap="outerHTML">${productRow(p, null)}</template>`
+    : html`<template>${productRow(p, null, true)}</template>`;
 }
 
 /** One product's alert. */

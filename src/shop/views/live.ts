@@ -1,5 +1,6 @@
 import { html, type Html } from "../../../views/html.ts";
 import { layout } from "../../../views/layout.ts";
+import { inboxList, unreadBadge } from "../../../views/notification.ts";
 import { OWN_REGIONS, pageSink, regionAttrs, streamAttrs } from "../../../views/page.ts";
 import type { PageSpec } from "../../server/pages.ts";
 import { MARKET_TOPIC, METRICS_TOPIC, NOTIFICATIONS_TOPIC } from "../topics.ts";
@@ -14,6 +15,7 @@ export const LIVE_PAGE: PageSpec = {
     market: "innerHTML:#market",
     metrics: "innerHTML:#metrics",
     notification: "afterbegin:#notifications",
+    unread: "oob",
   },
 };
 import type { Metrics, Quote } from "../model.ts";
@@ -58,6 +60,8 @@ export interface LivePageState {
   metrics: Metrics;
   /** The latest notifications on the page's channels (from `inboxItems`). */
   items: Html;
+  /** The viewer's unread count, or `null` when anonymous. */
+  unread: number | null;
   /** How often the feeds send, in milliseconds. */
   marketMs: number;
   metricsMs: number;
@@ -71,7 +75,7 @@ function seconds(ms: number): string {
 export function liveSnapshot(s: LivePageState): Html {
   return html`<div id="market" hx-swap-oob="innerHTML">${marketTable(s.quotes, s.quotesAt)}</div>
 <div id="metrics" hx-swap-oob="innerHTML">${metricsFigures(s.metrics)}</div>
-<ul id="notifications" hx-swap-oob="innerHTML">${s.items}</ul>`;
+<ul id="notifications" hx-swap-oob="innerHTML">${s.items}</ul>${s.unread === null ? "" : unreadBadge(s.unread, true)}`;
 }
 
 /** `/live`: market prices, this server's figures and notifications, each swapped in place as it comes. */
@@ -91,7 +95,8 @@ ${pageSink(viewer.htmx, LIVE_PAGE)}
 </section>
 <section class="card">
 <h2>Notifications <small class="hint">topic <code>notifications</code>, everyone${viewer.user ? " and yours" : ""}</small></h2>
-<ul id="notifications"${regionAttrs(viewer.htmx, LIVE_PAGE, "notifications")}>${s.items}</ul>
+${s.unread === null ? "" : html`<p class="inbox-bar">${unreadBadge(s.unread)} unread</p>`}
+${inboxList(s.items, s.unread !== null, regionAttrs(viewer.htmx, LIVE_PAGE, "notifications"))}
 <p class="empty">Nothing yet. Send one to <code>topic:notifications</code> from the <a href="/">home page</a>.</p>
 </section>
 </div>`,
