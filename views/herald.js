@@ -30,6 +30,8 @@
         });
       }
       addEventListener("pagehide", () => port.postMessage({ type: "bye" }));
+      // A page back from the back/forward cache has left its streams: load it afresh.
+      addEventListener("pageshow", (event) => event.persisted && location.reload());
     };
 
     /** The sign-in the page was rendered for: tabs of different sign-ins never share a stream. */

@@ -190,6 +190,53 @@ describe.if(run)("in Chromium: many tabs of one person share one stream (htmx 2,
   });
 });
 
+/** Tells the page it went to the background (or came back), as switching tabs does. */
+const setHidden = (page: Page, hidden: boolean) =>
+  page.evaluate(`(() => {
+    Object.defineProperty(document, "hidden", { configurable: true, get: () => ${hidden} });
+    document.dispatchEvent(new Event("visibilitychange"));
+  })()`);
+
+describe.if(run)("in Chromium: htmx 4 tabs in the background let go of their streams", () => {
+  let browser: Browser;
+  let herald: Herald | undefined;
+  const e2e = e2eTest(() => browser);
+
+  beforeAll(async () => {
+    browser = await launchBrowser();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await herald?.stop();
+  });
+
+  e2e(
+    "ten tabs load when all but one are in the background, and a tab shown again catches up",
+    async () => {
+      herald = startTestHerald({ htmx: 4 });
+      const context = await browser.newContext();
+      const tabs = [await signInTab(context, herald.url, "alice")];
+      await streamOpen(tabs[0]!);
+      await setHidden(tabs[0]!, true);
+      for (let i = 1; i < 10; i++) {
+        const tab = await openTab(context, herald.url);
+        await streamOpen(tab);
+        tabs.push(tab);
+        if (i < 9) await setHidden(tab, true);
+      }
+      await eventually(() => herald!.hub.subscriberCount(userChannel("alice")) === 1, "one stream, the shown tab's");
+
+      const sender = await signIn(herald, "sender");
+      await postForm(herald, "/notify", { target: "user:alice", message: "while hidden" }, { session: sender });
+      await until(tabs[9]!, `document.querySelectorAll("#notifications li").length === 1`);
+      await setHidden(tabs[0]!, false);
+      await until(tabs[0]!, `document.querySelectorAll("#notifications li").length === 1`, 10_000);
+      expect(await messagesOf(tabs[0]!)).toEqual(["while hidden"]);
+    },
+    90_000,
+  );
+});
+
 for (const htmx of HTMX_VERSIONS) {
   describe.if(run)(`in Chromium: #connection says whether the stream is live (htmx ${htmx})`, () => {
     let browser: Browser;
