@@ -1,7 +1,8 @@
 /*
  * herald's SharedWorker: one event stream per stream URL and sign-in for all the tabs of a browser, so
  * that any number of tabs fit in the browser's six HTTP/1.1 connections per host. Tabs reach it
- * through `/assets/herald.js`, which hands htmx-ext-sse an EventSource look-alike.
+ * through `/assets/herald.js`, which hands htmx-ext-sse an EventSource look-alike (htmx 2), or hx-sse
+ * a response whose body the worker feeds (htmx 4).
  *
  * The stream is read with fetch rather than EventSource: the worker sees every event whatever its
  * name, knows the `retry:` the server asked for, and can send `Last-Event-ID` itself.
@@ -10,9 +11,9 @@
  * event since, in order. It thus reaches the same state as the tabs that were there, with nothing
  * missed and nothing twice, since the worker is one thread and live events come after the replay.
  *
- * Messages from a tab: `{type: "hello", lock}`, `{type: "open", id, url, key}`, `{type: "close", id}`,
- * `{type: "bye"}`. To a tab: `{type: "state", id, state: "open" | "reconnecting", retryMs}` and
- * `{type: "event", id, event, data, lastEventId}`.
+ * Messages from a tab: `{type: "hello", lock}`, `{type: "open", id, url, key, headers}`,
+ * `{type: "close", id}`, `{type: "bye"}`. To a tab: `{type: "state", id, state: "open" | "reconnecting", retryMs}` and
+ * `{type: "event", id, event, data, lastEventId, hasId}`.
  */
 
 /**
@@ -55,7 +56,7 @@ function forget(port) {
   for (const stream of streams.values()) leave(stream, (member) => member.port === port);
 }
 
-function join(port, { id, url, key }) {
+function join(port, { id, url, key, headers }) {
   const streamKey = `${url}\n${key}`;
   let stream = streams.get(streamKey);
   const member = { port, id };
@@ -70,6 +71,10 @@ function join(port, { id, url, key }) {
   stream = {
     key: streamKey,
     url,
+    // The first tab's request headers (htmx 4's `HX-Request` asks herald for its framing).
+    headers: Object.fromEntries(
+      Object.entries(headers ?? {}).filter(([name]) => name.toLowerCase() !== "last-event-id"),
+    ),
     members: new Set([member]),
     state: "connecting",
     lastId: "",
@@ -111,7 +116,7 @@ async function run(stream) {
     stream.controller = controller;
     let delay = stream.retryMs;
     try {
-      const headers = { accept: "text/event-stream" };
+      const headers = { accept: "text/event-stream", ...stream.headers };
       if (stream.lastId) headers["last-event-id"] = stream.lastId;
       const response = await fetch(stream.url, {
         headers,
@@ -125,8 +130,9 @@ async function run(stream) {
         setState(stream, "open");
         await read(stream, response.body);
       } else {
-        // A refusal: EventSource would give up, and htmx-ext-sse would try again later, doubling the wait.
-        await response.body?.cancel();
+        // A refusal: EventSource would give up, and htmx-ext-sse would try again later, doubling the
+        // wait. Its body is read for an htmx 4 stream's `event: close`, which ends hx-sse's tries.
+        if (response.body) await read(stream, response.body);
         stream.failures++;
         delay = Math.min(2 ** (stream.failures - 1), 128) * 500;
       }
@@ -197,7 +203,7 @@ async function read(stream, body) {
  * the last one of its name: each carries the whole of its region.
  */
 function deliver(stream, { event, data, hasId }) {
-  const message = { type: "event", event, data, lastEventId: stream.lastId };
+  const message = { type: "event", event, data, lastEventId: stream.lastId, hasId };
   if (event === "snapshot") {
     stream.kept = [message];
     stream.logged = 0;
@@ -206,7 +212,7 @@ function deliver(stream, { event, data, hasId }) {
       const index = stream.kept.findIndex((kept) => kept.event === event && !kept.hasId);
       if (index >= 0) stream.kept.splice(index, 1);
     } else stream.logged++;
-    stream.kept.push({ ...message, hasId });
+    stream.kept.push(message);
   }
   broadcast(stream, message);
   if (stream.logged > MAX_KEPT) {
