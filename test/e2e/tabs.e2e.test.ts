@@ -158,6 +158,37 @@ for (const htmx of HTMX_VERSIONS) {
       });
     }
 
+    e2e(
+      "past 500 events kept, the stream starts again from a fresh snapshot that every tab applies",
+      async () => {
+        herald = startTestHerald({ htmx, inboxSize: 5 });
+        const context = await newContext();
+        const first = await signInTab(context, herald.url, "alice");
+        await streamOpen(first);
+        const sender = await signIn(herald, "sender");
+        for (let i = 1; i <= 510; i++)
+          await postForm(herald, "/notify", { target: "user:alice", message: `n${i}` }, { session: sender });
+        // The fresh snapshot holds the latest five; what came after it is added on top.
+        await until(first, `document.querySelector("#notifications li .message")?.textContent === "n510"`, 15_000);
+        await eventually(() => herald.hub.subscriberCount(userChannel("alice")) === 1, "one stream again", 5000);
+
+        const late = await openTab(context, herald.url);
+        await streamOpen(late);
+        await postForm(herald, "/notify", { target: "user:alice", message: "n511" }, { session: sender });
+        for (const tab of [first, late])
+          await until(tab, `document.querySelector("#notifications li .message")?.textContent === "n511"`);
+        await Bun.sleep(300);
+        const shown = await messagesOf(first);
+        expect(shown.length).toBeLessThan(20);
+        expect(shown.slice(0, 6)).toEqual(["n511", "n510", "n509", "n508", "n507", "n506"]);
+        expect(new Set(shown).size).toBe(shown.length);
+        expect(await messagesOf(late)).toEqual(shown);
+        expect(await late.textContent("#unread-count")).toBe("511");
+        expect(await first.textContent("#unread-count")).toBe("511");
+      },
+      60_000,
+    );
+
     e2e("tabs of two sign-ins in one browser never share a stream", async () => {
       herald = startTestHerald({ htmx });
       const context = await newContext();
