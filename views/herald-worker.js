@@ -13,7 +13,8 @@
  *
  * Messages from a tab: `{type: "hello", lock}`, `{type: "open", id, url, key, headers}`,
  * `{type: "close", id}`, `{type: "bye"}`. To a tab: `{type: "state", id, state: "open" | "reconnecting", retryMs}` and
- * `{type: "event", id, event, data, lastEventId, hasId}`.
+ * `{type: "event", id, event, data, lastEventId, hasId}`. Changing these means changing the worker's
+ * name in herald.js (`herald-1`), so that tabs of an older deploy keep their own worker.
  */
 
 /**

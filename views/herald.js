@@ -35,7 +35,9 @@
   let port = null;
 
   const connect = () => {
-    const worker = new SharedWorker("/assets/herald-worker.js", { name: "herald" });
+    // A SharedWorker is found by URL and name: a tab never meets a worker of another protocol if the
+    // name changes with the messages (see herald-worker.js), even while tabs of an older deploy live.
+    const worker = new SharedWorker("/assets/herald-worker.js", { name: "herald-1" });
     port = worker.port;
     port.onmessage = (message) => sources.get(message.data.id)?.(message.data);
     // The worker learns that the tab is gone when this lock is released (Web Locks need a secure
