@@ -33,6 +33,8 @@
   const sources = new Map();
   let serial = 0;
   let port = null;
+  /** Whether the worker failed to start: from then on, each stream is the tab's own, as before. */
+  let broken = false;
 
   const connect = () => {
     // A SharedWorker is found by URL and name: a tab never meets a worker of another protocol if the
@@ -40,6 +42,11 @@
     const worker = new SharedWorker("/assets/herald-worker.js", { name: "herald-1" });
     port = worker.port;
     port.onmessage = (message) => sources.get(message.data.id)?.(message.data);
+    worker.onerror = () => {
+      broken = true;
+      for (const receive of sources.values()) receive({ type: "broken" });
+      sources.clear();
+    };
     // The worker learns that the tab is gone when this lock is released (Web Locks need a secure
     // context; elsewhere `pagehide` says it).
     if (navigator.locks) {
@@ -80,6 +87,12 @@
 
       constructor(url) {
         super();
+        this.names = new Set();
+        this.native = null;
+        this.forward = (event) => {
+          const copy = new MessageEvent(event.type, { data: event.data, lastEventId: event.lastEventId });
+          this.fire(copy, event.type === "message" ? this.onmessage : null);
+        };
         this.url = new URL(url, location.href).href;
         this.withCredentials = true;
         this.readyState = 0;
@@ -89,14 +102,37 @@
         this.leave = join(url, (message) => this.receive(message));
       }
 
+      addEventListener(type, listener, options) {
+        super.addEventListener(type, listener, options);
+        this.names.add(type);
+        this.native?.addEventListener(type, this.forward);
+      }
+
       close() {
         this.readyState = 2;
+        this.native?.close();
         this.leave();
+      }
+
+      /** The worker failed: the same listeners, on an EventSource of the tab's own. */
+      useNative() {
+        const native = new EventSource(this.url, { withCredentials: true });
+        this.native = native;
+        for (const name of this.names) native.addEventListener(name, this.forward);
+        native.onopen = () => {
+          this.readyState = 1;
+          this.fire(new Event("open"), this.onopen);
+        };
+        native.onerror = () => {
+          this.readyState = native.readyState;
+          this.fire(new Event("error"), this.onerror);
+        };
       }
 
       receive(message) {
         if (this.readyState === 2) return;
-        if (message.type === "event") {
+        if (message.type === "broken") this.useNative();
+        else if (message.type === "event") {
           const event = new MessageEvent(message.event, {
             data: message.data,
             lastEventId: message.lastEventId,
@@ -121,7 +157,8 @@
       }
     }
 
-    htmx.createEventSource = (url) => new SharedSource(url);
+    htmx.createEventSource = (url) =>
+      broken ? new EventSource(url, { withCredentials: true }) : new SharedSource(url);
   }
 
   /** The elements whose htmx 4 stream is the worker's: their state comes from it, not from hx-sse. */
@@ -141,14 +178,18 @@
         .join("") +
       "\n";
 
-    const sharedResponse = (url, init) => {
+    const sharedResponse = (url, init, element) => {
       let leave = () => {};
       const body = new ReadableStream({
         start(controller) {
           leave = join(
             url,
             (message) => {
-              if (message.type === "event") controller.enqueue(encoder.encode(frame(message)));
+              if (message.type === "broken") {
+                // hx-sse takes the error as a dropped stream, and reconnects with a fetch of its own.
+                shared.delete(element);
+                controller.error(new TypeError("herald's shared stream is unavailable"));
+              } else if (message.type === "event") controller.enqueue(encoder.encode(frame(message)));
               else if (message.state === "open") live();
               else reconnecting(message.retryMs);
             },
@@ -170,9 +211,9 @@
       const ctx = event.detail?.ctx;
       const element = ctx?.sourceElement;
       // The stream's own request: a GET from the element that connects (its forms send their own).
-      if (ctx?.request?.method !== "GET" || !element?.hasAttribute?.("hx-sse:connect")) return;
+      if (broken || ctx?.request?.method !== "GET" || !element?.hasAttribute?.("hx-sse:connect")) return;
       shared.add(element);
-      ctx.fetch = sharedResponse;
+      ctx.fetch = (url, init) => sharedResponse(url, init, element);
     });
   }
 

@@ -213,6 +213,21 @@ for (const htmx of HTMX_VERSIONS) {
       expect(await messagesOf(bob)).toEqual(["for bob"]);
     });
 
+    e2e("when the worker cannot start, each tab keeps a stream of its own", async () => {
+      herald = startTestHerald({ htmx });
+      const context = await newContext();
+      await context.addInitScript({
+        content: `window.SharedWorker = class extends SharedWorker {
+          constructor(url, options) { super("/assets/no-such-worker.js", options); }
+        };`,
+      });
+      const tabs = [await signInTab(context, herald.url, "alice"), await openTab(context, herald.url)];
+      for (const tab of tabs) await streamOpen(tab, 10_000);
+      expect(herald.hub.subscriberCount(userChannel("alice"))).toBe(2);
+      await send("user:alice", "each on its own");
+      for (const tab of tabs) await until(tab, `document.querySelectorAll("#notifications li").length === 1`);
+    });
+
     e2e("a browser without SharedWorker keeps one stream per tab", async () => {
       herald = startTestHerald({ htmx });
       const context = await newContext();
