@@ -92,7 +92,6 @@ export async function signedInPage(
   { expectErrors = false } = {},
 ): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
-  trackStream(page);
   page.on("console", (message) => {
     if (message.type() === "error" && !expectErrors)
       problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);
