@@ -19,9 +19,14 @@ describe("home page", () => {
     expect(res.headers.get("content-type")).toBe("text/html; charset=utf-8");
     const page = await res.text();
     expect(page).toContain('<form method="post" action="/login">');
-    expect(page).toContain('<script src="/assets/htmx.js" defer></script>');
-    expect(page).toContain('<script src="/assets/htmx-ext-sse.js" defer></script>');
+    // herald.js between htmx and the extension, which takes its createEventSource when defined.
+    expect(page).toContain(
+      '<script src="/assets/htmx.js" defer></script>\n<script src="/assets/herald.js" defer></script>\n<script src="/assets/htmx-ext-sse.js" defer></script>',
+    );
     expect(page).toContain('hx-ext="sse" sse-connect="/sse"');
+    expect(page).toContain(
+      '<p id="connection" class="connection" role="status" aria-live="polite" data-retry-ms="3000" hidden></p>',
+    );
     expect(page).not.toContain('action="/notify"');
   });
 
@@ -62,6 +67,8 @@ describe("assets", () => {
     ["/assets/htmx.js", "text/javascript", "htmx"],
     ["/assets/htmx-ext-sse.js", "text/javascript", "sse-swap"],
     ["/assets/herald.css", "text/css", "#notifications"],
+    ["/assets/herald.js", "text/javascript", "createEventSource"],
+    ["/assets/herald-worker.js", "text/javascript", "onconnect"],
     ["/favicon.svg", "image/svg+xml", "<svg"],
   ] as const) {
     test(`${path} is served with an ETag, and revalidates with 304`, async () => {

@@ -35,10 +35,13 @@ function htmxHead(viewer: Viewer): Html {
   if (viewer.htmx === 4) {
     // Not deferred: htmx 4 starts at once after parsing, and hx-sse must be registered by then.
     return html`<script src="/assets/htmx4.js"></script>
-<script src="/assets/htmx4-sse.js"></script>`;
+<script src="/assets/htmx4-sse.js"></script>
+<script src="/assets/herald.js"></script>`;
   }
+  // herald.js between htmx and the extension: it shares streams among tabs (see views/herald.js).
   return html`<meta name="htmx-config" content="${HTMX_CONFIG}">
 <script src="/assets/htmx.js" defer></script>
+<script src="/assets/herald.js" defer></script>
 <script src="/assets/htmx-ext-sse.js" defer></script>`;
 }
 
@@ -83,6 +86,7 @@ ${htmxHead(viewer)}
         }`
       : html`<span class="who">Not signed in</span>`
   }
+  <p id="connection" class="connection" role="status" aria-live="polite" data-retry-ms="${viewer.retryMs}" hidden></p>
 </header>${
     viewer.demoLogin
       ? html`

@@ -178,6 +178,8 @@ export interface Viewer {
   nav: ReadonlyArray<{ href: string; label: string }>;
   /** Whether the demo sign-in is on: the page says so, and shows its form. */
   demoLogin: boolean;
+  /** The `retry:` streams send (`HERALD_RETRY_MS`), which `#connection` shows while reconnecting. */
+  retryMs: number;
 }
 
 /** The viewer of a page, creating the visitor's CSRF cookie on their first page view. */
@@ -207,6 +209,7 @@ export function viewerOf(ctx: AppContext, req: Request): Viewer {
     htmxAsked: asked && htmx !== ctx.config.htmx,
     nav: ctx.nav,
     demoLogin: ctx.config.demoLogin,
+    retryMs: ctx.config.retryMs,
   };
 }
 

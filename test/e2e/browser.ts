@@ -52,31 +52,23 @@ export async function until(page: Page, expression: string, timeoutMs = 5000): P
   }
 }
 
-const streams = new WeakMap<Page, { open: boolean }>();
+/**
+ * Formerly followed the page's `/sse` responses. A page's stream may now be a SharedWorker's, which
+ * the page's own network events never show, so `streamOpen` reads the page's `#connection` instead
+ * and this has nothing left to do. Kept for the callers that still make the call.
+ */
+export function trackStream(_page: Page): void {}
 
 /**
- * Follows the page's stream: whether herald has answered the `/sse` request of the document now
- * shown. Works alike for htmx 2's EventSource and htmx 4's fetch: herald answers once the stream
- * is subscribed. Call it before the page navigates.
+ * Waits until the page's stream is open: its `#connection` reads "Live", which herald.js sets on
+ * htmx 2's `htmx:sseOpen` and htmx 4's `htmx:sse:after:connection`, both of which come once herald
+ * has answered the stream, and herald answers once the stream is subscribed.
  */
-export function trackStream(page: Page): void {
-  const state = { open: false };
-  streams.set(page, state);
-  // A new document is on its way. (Not framenavigated: htmx 4 fires same-document navigations.)
-  page.on("request", (request) => {
-    if (request.isNavigationRequest() && request.frame() === page.mainFrame()) state.open = false;
-  });
-  page.on("response", (response) => {
-    if (new URL(response.url()).pathname === "/sse" && response.status() === 200) state.open = true;
-  });
-}
-
-/** Waits until the page's stream is open (see `trackStream`). */
 export async function streamOpen(page: Page, timeoutMs = 5000): Promise<void> {
-  const state = streams.get(page);
-  if (!state) throw new Error("streamOpen: call trackStream(page) when the page is created");
   const deadline = Date.now() + timeoutMs;
-  while (!state.open) {
+  const expression = `document.getElementById("connection")?.dataset.state === "live"`;
+  // A document being replaced has no context to evaluate in for a moment; ask the next one.
+  while (!(await page.evaluate(expression).catch(() => false))) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for the stream of ${page.url()}`);
     await Bun.sleep(20);
   }
@@ -100,7 +92,6 @@ export async function signedInPage(
   { expectErrors = false } = {},
 ): Promise<Page> {
   const page = await (await browser.newContext()).newPage();
-  trackStream(page);
   page.on("console", (message) => {
     if (message.type() === "error" && !expectErrors)
       problems.push(`${name}: console error: ${message.text()} at ${page.url()}`);

@@ -1,6 +1,6 @@
 /**
  * Static files: htmx 2 and its sse extension, and htmx 4 and its hx-sse, straight from
- * `node_modules`, and herald's stylesheet.
+ * `node_modules`, and herald's stylesheet, page script and SharedWorker.
  * Read once at start-up, served with an ETag so browsers revalidate cheaply.
  */
 import { readFileSync } from "node:fs";
@@ -29,6 +29,8 @@ export function loadAssets(): Map<string, Asset> {
     ["/assets/htmx4.js", load(resolve("htmx4/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/htmx4-sse.js", load(resolve("htmx4/dist/ext/hx-sse.min.js"), "text/javascript; charset=utf-8")],
     ["/assets/herald.css", load(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
+    ["/assets/herald.js", load(join(root, "views", "herald.js"), "text/javascript; charset=utf-8")],
+    ["/assets/herald-worker.js", load(join(root, "views", "herald-worker.js"), "text/javascript; charset=utf-8")],
     ["/favicon.svg", load(join(root, "views", "favicon.svg"), "image/svg+xml")],
   ]);
 }
