@@ -5,7 +5,7 @@ import { EVERYONE, parseTarget, parseTopicList, topicChannel, userChannel } from
 import { currentUser, mayRead, pageViewer, viewerOf, type AppContext, streamChannels } from "../context.ts";
 import { HttpError } from "../errors.ts";
 import { readBrowserForm } from "../form.ts";
-import { parseNotificationFields } from "../notification.ts";
+import { parseNotificationFields, URGENT } from "../notification.ts";
 import { principalOf } from "../policy.ts";
 import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
@@ -152,6 +152,9 @@ export async function dismiss(ctx: AppContext, req: Request): Promise<Response> 
       throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
     }
     await markOneRead(ctx, user, event.id);
+    // Every tab of the user's empties its banner too (and a tab that joins a shared stream later
+    // ends with it empty), and gets the new count.
+    ctx.hub.signal(userChannel(user.id), { event: URGENT, data: "" });
     ctx.hub.signal(userChannel(user.id), {
       event: "unread",
       data: unreadBadge(await unreadCount(ctx, user), true).value,
