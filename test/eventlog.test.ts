@@ -254,6 +254,29 @@ describe("sqlite event log on disk", () => {
     await again.close();
   });
 
+  test("a commit of many events (several multi-row inserts and the rest one by one) stores each, whole, across a reopen", async () => {
+    const path = join(tempDir(), "herald.db");
+    const first = new SqliteEventLog(path, { retention: { maxEvents: 10_000, maxAgeMs: 3_600_000 } });
+    const count = 64 * 3 + 7;
+    const appended = await Promise.all(
+      Array.from({ length: count }, (_, i) =>
+        first.append(event([i % 2 ? "topic:odd" : "topic:even"], `n${i + 1} \u00e9`)),
+      ),
+    );
+    expect(appended.map((e) => e.id)).toEqual(Array.from({ length: count }, (_, i) => i + 1));
+    await first.close();
+    const second = new SqliteEventLog(path, { retention: { maxEvents: 10_000, maxAgeMs: 3_600_000 } });
+    logs.push(second);
+    expect(await second.lastId()).toBe(count);
+    const odd = await second.readAfter(0, ["topic:odd"], 1000);
+    expect(odd.map((e) => e.data)).toEqual(
+      Array.from({ length: count }, (_, i) => i + 1)
+        .filter((n) => n % 2 === 0)
+        .map((n) => `n${n} \u00e9`),
+    );
+    expect(odd.every((e) => e.channels.length === 1 && e.channels[0] === "topic:odd")).toBe(true);
+  });
+
   // Earlier versions kept the channel index on disk: with text keys, then with numbered names.
   const oldIndexes: Array<
     [string, string, (channel: string, id: number, name: string) => [string, Array<string | number>][]]

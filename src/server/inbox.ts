@@ -133,6 +133,8 @@ export function startUnreadUpdates(ctx: AppContext): () => void {
   const stopListening = ctx.hub.onSent(
     (channels, event) => {
       if (event !== NOTIFICATION) return;
+      // Most notifications of a busy feed are on topics, which reach no inbox: nothing to make.
+      if (channels.length === 1 && channelKind(channels[0]!) === "topic") return;
       // A notification on several channels reaches a user on more than one of them once.
       const reached = new Set<string>();
       let direct: string | null = null;
