@@ -196,6 +196,18 @@ export function percentiles(samples: Float64Array): { p50: number; p99: number; 
   return { p50: at(0.5), p99: at(0.99), max: sorted[sorted.length - 1] ?? Number.NaN };
 }
 
+/** p50, p99 and max latency over several clients' samples together. */
+export function latencyOfAll(clients: readonly LoadClient[]): { p50: number; p99: number; max: number } {
+  const samples = clients.map((client) => client.latencySamples());
+  const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
+  let at = 0;
+  for (const s of samples) {
+    all.set(s, at);
+    at += s.length;
+  }
+  return percentiles(all);
+}
+
 /**
  * Opens `perTopic` streams on each of `topics`, one `LoadClient` per topic (so that each counts
  * and times its own topic's events), several topics at once.

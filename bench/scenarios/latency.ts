@@ -4,7 +4,7 @@
  * latencies compare directly. Each event is sent at its scheduled moment, whether or not the
  * ones before it have been acknowledged; on many topics they go round-robin over the topics.
  */
-import { connectTopics, percentiles, type LoadClient } from "../load.ts";
+import { connectTopics, latencyOfAll, type LoadClient } from "../load.ts";
 import { warmUp, type Target } from "../targets.ts";
 
 export interface LatencyResult {
@@ -62,14 +62,7 @@ export async function fixedRate(
     const deadline = Date.now() + 60_000;
     const done = () => clients.every((client, index) => client.behind(expected(index)) === 0);
     while (!done() && Date.now() < deadline) await Bun.sleep(5);
-    const samples = clients.map((client) => client.latencySamples());
-    const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
-    let at = 0;
-    for (const s of samples) {
-      all.set(s, at);
-      at += s.length;
-    }
-    const latency = percentiles(all);
+    const latency = latencyOfAll(clients);
     return {
       target: target.name,
       streams: total,

@@ -6,7 +6,7 @@
  * measures what an event costs apart from its fan-out (the log, finding the topic's streams, the
  * request's share) against the one-topic figure.
  */
-import { concurrently, connectTopics, percentiles, type LoadClient } from "../load.ts";
+import { concurrently, connectTopics, latencyOfAll, type LoadClient } from "../load.ts";
 import { warmUp, type Running, type Target } from "../targets.ts";
 
 export interface TopicsResult {
@@ -80,14 +80,7 @@ export async function manyTopics(
     const elapsed = (performance.now() - started) / 1000;
     observer?.ended(server);
 
-    const samples = clients.map((client) => client.latencySamples());
-    const all = new Float64Array(samples.reduce((sum, s) => sum + s.length, 0));
-    let at = 0;
-    for (const s of samples) {
-      all.set(s, at);
-      at += s.length;
-    }
-    const latency = percentiles(all);
+    const latency = latencyOfAll(clients);
     return {
       target: target.name,
       topics: topicCount,
