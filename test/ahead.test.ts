@@ -112,3 +112,42 @@ describe("events that go ahead", () => {
     expect(parse(out.text()).events.map((e) => e.data)).toEqual(["one", "fire"]);
   });
 });
+
+describe("a stream's start", () => {
+  test("is let go once the stream has started: the stream keeps nothing of its start callbacks", async () => {
+    const h = hub([]);
+    const refs: WeakRef<object>[] = [];
+    const server = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch(req) {
+        const start = {
+          resumeFrom: null,
+          fresh: async () => [{ event: "snapshot", data: "hello" }],
+          // Something large the start holds, as a caller's request-scoped state would be.
+          held: new Uint8Array(1024 * 1024),
+        };
+        refs.push(new WeakRef(start), new WeakRef(start.held));
+        return new Response(h.open({ channels: ["everyone"], userId: null }, req.signal, start));
+      },
+    });
+    const controller = new AbortController();
+    try {
+      const res = await fetch(`http://127.0.0.1:${server.port}/`, { signal: controller.signal });
+      const reader = res.body!.getReader();
+      let text = "";
+      while (!text.includes("hello")) text += new TextDecoder().decode((await reader.read()).value);
+      await h.publish("everyone", { event: "notification", data: "live" });
+      while (!text.includes("live")) text += new TextDecoder().decode((await reader.read()).value);
+      for (let i = 0; i < 10 && refs.some((ref) => ref.deref() !== undefined); i++) {
+        Bun.gc(true);
+        await Bun.sleep(10);
+      }
+      expect(refs.map((ref) => ref.deref() === undefined)).toEqual([true, true]);
+      expect(h.clientCount).toBe(1);
+    } finally {
+      controller.abort();
+      server.stop(true);
+    }
+  });
+});

@@ -135,6 +135,18 @@ class AheadVariants {
   }
 }
 /**
+ * Settles once `subscriber` closes, and closes it when the client goes (`signal`). Made apart
+ * from `Hub.open`, so that the closures a stream keeps for its life hold nothing else.
+ */
+function whileOpen(subscriber: Subscriber, signal: AbortSignal): Promise<void> {
+  return new Promise<void>((resolve) => {
+    subscriber.onClose(() => resolve());
+    if (signal.aborted) return subscriber.close(undefined, "client");
+    signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
+  });
+}
+
+/**
  * Followed events whose delivered counts are kept for publishers their event came round before (a few batches' worth).
  */
 const RECENT_KEPT = 16_384;
@@ -351,28 +363,31 @@ export class Hub {
    * stays open until the client leaves (`signal`) or it is closed.
    */
   open(init: StreamInit, signal: AbortSignal, start: StreamStart): ReadableStream {
+    // A stream lives for hours and its start for a moment: what only the start needs (the
+    // caller's callbacks and what they hold) is let go once it has run, rather than kept by
+    // closures that live as long as the stream.
+    let starting: { init: StreamInit; start: StreamStart } | null = { init, start };
     return new ReadableStream({
       type: "direct",
       pull: (controller) => {
+        const { init, start } = starting!;
+        starting = null;
         const subscriber = new Subscriber(controller, { ...init, writer: this.writer });
-        return new Promise<void>((resolve) => {
-          subscriber.onClose(() => resolve());
-          if (signal.aborted) return subscriber.close(undefined, "client");
-          signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
-          if (init.first) subscriber.write(init.first);
-          subscriber.beginCatchUp();
-          this.subscribe(subscriber);
-          start.opened?.(subscriber);
-          this.#begin(subscriber, start).catch((error: unknown) => {
-            start.failed?.(subscriber, error);
-            subscriber.close(init.first);
-          });
+        const ended = whileOpen(subscriber, signal);
+        if (subscriber.closed) return ended;
+        const first = init.first;
+        if (first) subscriber.write(first);
+        subscriber.beginCatchUp();
+        this.subscribe(subscriber);
+        start.opened?.(subscriber);
+        this.#begin(subscriber, start).catch((error: unknown) => {
+          start.failed?.(subscriber, error);
+          subscriber.close(first);
         });
+        return ended;
       },
     });
   }
-
-  /** The replay, or the fresh start, of a stream `open` has subscribed. */
   async #begin(subscriber: Subscriber, start: StreamStart): Promise<void> {
     // An id of another epoch (another history: a new database, a Redis that lost its data), or
     // one from before epochs, is never taken as covered.
