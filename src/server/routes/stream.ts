@@ -182,7 +182,16 @@ async function withinAnonymousReplay(ctx: AppContext, subscriber: Subscriber, af
   return false;
 }
 
+/** One listener per server rather than one per stream: it lives as long as each stream does. */
+const closedLoggers = new WeakMap<AppContext, (subscriber: Subscriber) => void>();
+
 function logClosed(ctx: AppContext): (subscriber: Subscriber) => void {
+  let logger = closedLoggers.get(ctx);
+  if (!logger) closedLoggers.set(ctx, (logger = makeClosedLogger(ctx)));
+  return logger;
+}
+
+function makeClosedLogger(ctx: AppContext): (subscriber: Subscriber) => void {
   return (subscriber) =>
     ctx.log.info("stream closed", {
       stream: subscriber.serial,
