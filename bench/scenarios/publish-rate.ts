@@ -1,8 +1,10 @@
 /**
  * Publish throughput through the API, acknowledged only once durable: `concurrency` publishers
- * at once, 10 subscribers reading every event. Shows what batching the log's commits buys.
+ * at once (each on its own keep-alive connection, see `../http-client.ts`), 10 subscribers
+ * reading every event. Shows what batching the log's commits buys.
  */
-import { concurrently, LoadClient, percentiles } from "../load.ts";
+import { HttpConnection, postJson } from "../http-client.ts";
+import { LoadClient, percentiles } from "../load.ts";
 import { engineEnv, startHeraldProcess, TOKEN, type Engine } from "../targets.ts";
 
 export interface RateResult {
@@ -22,21 +24,26 @@ export async function publishRate(eventLog: Engine, publishes: number, concurren
     await client.connect(10);
     await Bun.sleep(300);
     client.expect(publishes);
-    const url = `http://127.0.0.1:${server.port}/api/publish`;
-    const headers = { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" };
+    // One keep-alive connection per publisher, each waiting for its answer before the next.
+    const connections = await Promise.all(
+      Array.from({ length: Math.min(concurrency, publishes) }, () => HttpConnection.open(server.port)),
+    );
     const acks = new Float64Array(publishes);
+    let next = 0;
     const started = performance.now();
-    await concurrently(publishes, concurrency, async (i) => {
-      const sent = performance.now();
-      const res = await fetch(url, {
-        method: "POST",
-        headers,
-        body: JSON.stringify({ target: "topic:rate", message: `rate ${i}` }),
-      });
-      if (res.status !== 200) throw new Error(`publish failed: ${res.status}`);
-      await res.arrayBuffer();
-      acks[i] = performance.now() - sent;
-    });
+    await Promise.all(
+      connections.map(async (connection) => {
+        while (next < publishes) {
+          const i = next++;
+          const request = postJson("/api/publish", TOKEN, { target: "topic:rate", message: `rate ${i}` });
+          const sent = performance.now();
+          const answer = await connection.request(request);
+          if (answer.status !== 200) throw new Error(`publish failed: ${answer.status} ${answer.body}`);
+          acks[i] = performance.now() - sent;
+        }
+      }),
+    );
+    for (const connection of connections) connection.close();
     const elapsed = (performance.now() - started) / 1000;
     const deadline = Date.now() + 30_000;
     while (client.behind(publishes) > 0 && Date.now() < deadline) await Bun.sleep(5);
