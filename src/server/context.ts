@@ -73,7 +73,8 @@ export async function identify(ctx: AppContext, req: Request): Promise<User | nu
   if (identities.has(req)) return identities.get(req)!;
   // The app's word first (a token, an auth request); the demo sign-in only where it is on.
   let user = await ctx.identity.of(req);
-  if (!user && ctx.config.demoLogin) {
+  // Without a Cookie header (an API call, say) there is no session to parse.
+  if (!user && ctx.config.demoLogin && req.headers.has("cookie")) {
     const session = ctx.sessions.verify(cookies(req).get(SESSION_COOKIE));
     user =
       session && !(await ctx.revocations.isRevoked(session.sid))
