@@ -115,25 +115,22 @@ class Variants {
 
 /** An event that goes ahead (`HubOptions.ahead`): its frames without the id, per framing, and its id-only frame. */
 class AheadVariants {
-  readonly #message: SseMessage;
   readonly #plain: Uint8Array;
+  readonly #variants: Variants;
   readonly #marker: Uint8Array;
-  #frames: Map<Framing, Ahead> | null = null;
 
   constructor(message: SseMessage) {
-    this.#message = { ...message, id: undefined };
-    this.#plain = encodeMessage(this.#message);
+    const withoutId = { ...message, id: undefined };
+    this.#plain = encodeMessage(withoutId);
+    this.#variants = new Variants(withoutId);
     this.#marker = encodeIdOnly(message.id ?? "");
   }
 
   for(framing: Framing | null): Ahead {
-    if (framing === null) return { frame: this.#plain, marker: this.#marker };
-    this.#frames ??= new Map();
-    let ahead = this.#frames.get(framing);
-    if (!ahead) this.#frames.set(framing, (ahead = { frame: framing.encode(this.#message), marker: this.#marker }));
-    return ahead;
+    return { frame: framing === null ? this.#plain : this.#variants.for(framing), marker: this.#marker };
   }
 }
+
 /**
  * Settles once `subscriber` closes, and closes it when the client goes (`signal`). Made apart
  * from `Hub.open`, so that the closures a stream keeps for its life hold nothing else.

@@ -10,6 +10,7 @@ import { principalOf } from "../policy.ts";
 import { authorizeAll, checkPublishRate, publishAll, type Outgoing } from "../publish.ts";
 import { htmlResponse, isHtmx, seeOther } from "../respond.ts";
 import type { User } from "../session.ts";
+import type { StoredEvent } from "../../core/eventlog/index.ts";
 import { inboxItems, markAllRead, markRead as markOneRead, NOTIFICATION, unreadCount } from "../inbox.ts";
 import { html } from "../../../views/html.ts";
 import { homePage, sendForm } from "../../../views/home.ts";
@@ -102,7 +103,6 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
   const user = currentUser(ctx, req);
   if (!user) throw new HttpError(401, "Sign in to manage your notifications.");
   const fields = await readBrowserForm(ctx, req, user);
-  const log = ctx.hub.log;
   let updated = html``;
   if (fields.all !== undefined) {
     await markAllRead(ctx, user);
@@ -113,17 +113,25 @@ export async function markRead(ctx: AppContext, req: Request): Promise<Response>
   } else {
     const text = fields.id ?? "";
     if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to mark read (id), or all.");
-    const event = await log.get(Number(text));
-    // Someone else's notification is answered exactly as one that does not exist.
-    if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
-      throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
-    }
+    const event = await readableNotification(ctx, user, text);
     await markOneRead(ctx, user, event.id);
     updated = asRead(event.data, true);
   }
   ctx.log.info("marked read", { user: user.id, id: fields.all !== undefined ? "all" : fields.id });
   if (!isHtmx(req)) return seeOther("/");
   return htmlResponse(html`${unreadBadge(await unreadCount(ctx, user))}${updated}`);
+}
+
+/**
+ * The notification `text` (an id of digits) names, if `user` may read it. Someone else's is
+ * answered exactly as one that does not exist: the same 404.
+ */
+async function readableNotification(ctx: AppContext, user: User, text: string): Promise<StoredEvent> {
+  const event = await ctx.hub.log.get(Number(text));
+  if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
+    throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
+  }
+  return event;
 }
 
 async function pageChannels(ctx: AppContext, user: User, page: string) {
@@ -147,10 +155,7 @@ export async function dismiss(ctx: AppContext, req: Request): Promise<Response> 
   const text = fields.id ?? "";
   if (!/^\d{1,15}$/.test(text)) throw new HttpError(400, "Say which notification to dismiss (id).");
   if (user) {
-    const event = await ctx.hub.log.get(Number(text));
-    if (!event || event.event !== NOTIFICATION || !mayRead(ctx, user, event.channels)) {
-      throw new HttpError(404, `There is no notification ${text}; it may be older than herald keeps.`);
-    }
+    const event = await readableNotification(ctx, user, text);
     await markOneRead(ctx, user, event.id);
     // Every tab of the user's empties its banner too (and a tab that joins a shared stream later
     // ends with it empty), and gets the new count.
