@@ -226,6 +226,23 @@ describe("POST /api/publish", () => {
     });
   }
 
+  test("a body that is not UTF-8 is refused with 400; the next body's text arrives whole", async () => {
+    // A cut-off multi-byte sequence, then bytes no UTF-8 text has: one decoder serves every request, so a
+    // bad body must leave nothing behind for the next one.
+    const bad = Buffer.concat([Buffer.from('{"target":"topic:orders","message":"caf'), Buffer.from([0xc3])]);
+    for (const body of [bad, Buffer.from([0xff, 0xfe, 0x7b, 0x7d])]) {
+      const res = await fetch(`${herald.url}/api/publish`, {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${TOKEN}` },
+        body,
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { error: string }).error).toBe("The body is not valid JSON (in UTF-8).");
+    }
+    expect((await publish({ target: "topic:orders", message: "café ünïcode ✓" })).status).toBe(200);
+    expect((await orders.event(1)).data).toContain("café ünïcode ✓");
+  });
+
   test("a body larger than the limit is refused with 413 before it is read", async () => {
     const res = await publish({ target: "everyone", html: "x".repeat(300 * 1024) });
     expect(res.status).toBe(413);

@@ -64,11 +64,14 @@ export async function readFormData(req: Request, maxBytes: number): Promise<Map<
   return fields;
 }
 
+/** Refuses bytes that are not UTF-8; decoding a whole body keeps no state, so one serves every request. */
+const UTF8 = new TextDecoder("utf-8", { fatal: true });
+
 /** Parses a JSON body (UTF-8, at most `maxBytes`). 413 for too large a body, 400 for one that is not JSON. */
 export async function readJson(req: Request, maxBytes: number): Promise<unknown> {
   const bytes = await readBody(req, maxBytes);
   try {
-    return JSON.parse(new TextDecoder("utf-8", { fatal: true }).decode(bytes));
+    return JSON.parse(UTF8.decode(bytes));
   } catch {
     throw new HttpError(400, "The body is not valid JSON (in UTF-8).");
   }
