@@ -2,8 +2,9 @@
  * One load-client process for `bench/scale.ts`: holds COUNT streams on PATH at HOST (a process
  * may hold only so many sockets, and one address pair only about 28,000), and reports to its parent as JSON lines on
  * stdout. The parent writes
- * "measure <events>" on stdin when the publishing starts; this process reports every event's
- * receive times once each stream has them all, or when the parent writes "report".
+ * "measure <events>" on stdin when the publishing starts; this process says when every stream has
+ * each event (`{"got": n}`), and reports every event's receive times once each stream has them
+ * all, or when the parent writes "report".
  */
 import { LoadClient } from "./load.ts";
 
@@ -14,15 +15,28 @@ const [port, count, host, path] = [
   process.argv[5] ?? "/sse?topic=scale",
 ];
 const receipts: number[][] = [];
-const client = new LoadClient({ port, host, path, onDelivery: (n, at) => (receipts[n - 1] ??= []).push(at) });
+const client = new LoadClient({
+  port,
+  host,
+  path,
+  onDelivery: (n, at) => {
+    const times = (receipts[n - 1] ??= []);
+    times.push(at);
+    // Every stream has broadcast n: the parent publishes the next one only then.
+    if (times.length === client.open) console.log(JSON.stringify({ got: n }));
+  },
+});
 await client.connect(count, 500);
 console.log(JSON.stringify({ ready: client.open, failed: client.failed }));
 
 let events = 0;
+let reported = false;
+// The process stays until its parent ends it, so that the parent can read its CPU time after the report.
 const report = () => {
+  if (reported) return;
+  reported = true;
   console.log(JSON.stringify({ done: true, delivered: client.delivered, behind: client.behind(events), receipts }));
   client.close();
-  process.exit(0);
 };
 for await (const line of console) {
   const [command, value] = line.trim().split(" ");

@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { startRedis } from "../test/redis.ts";
+import { cpuMs } from "./targets.ts";
 
 const root = join(import.meta.dir, "..");
 const streams = Number(process.env.BENCH_SCALE_STREAMS ?? 60_000);
@@ -21,6 +22,7 @@ const TOKEN = "scale-bench-token-0123456789";
 
 type Message = {
   ready?: number;
+  got?: number;
   failed?: number;
   armed?: boolean;
   done?: boolean;
@@ -87,6 +89,28 @@ function rssKb(pid: number): number {
   } catch {
     return 0;
   }
+}
+
+function cpuMsOrZero(pid: number): number {
+  try {
+    return cpuMs(pid);
+  } catch {
+    return 0; // Gone meanwhile.
+  }
+}
+
+/** CPU ms so far of the workers (under `supervisor`), the load clients, and redis-server. */
+function cpuByRole(supervisor: number, clientPids: number[]): { workers: number; clients: number; redis: number } {
+  const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMsOrZero(pid), 0);
+  return {
+    workers: sum([supervisor, ...descendants(supervisor)]),
+    clients: sum(clientPids),
+    redis: redis
+      ? sum(
+          descendants(process.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "redis-server"),
+        )
+      : 0,
+  };
 }
 
 /** Every process this run started: ended on the way out, whether the run finished or failed. */
@@ -158,31 +182,44 @@ try {
   await Bun.sleep(500);
   const port = Number(/:(\d+)\s*$/.exec(server.lines.find((line) => line.includes("workers listening on"))!)![1]);
 
+  // The workers' own memory before any stream, after a full GC, to tell it from the streams'.
+  const idleWorkers = descendants(server.proc.pid);
+  for (const pid of idleWorkers) process.kill(pid, "SIGUSR2");
+  await Bun.sleep(1000);
+  const idleKb = idleWorkers.reduce((sum, pid) => sum + rssKb(pid), 0);
+
+  // One client opens its streams at a time: ten clients opening 500 each at once overflowed the
+  // workers' accept queues, and the dropped connection attempts were retried too late to open.
   const clients = [];
-  for (let left = streams; left > 0; left -= PER_CLIENT) {
-    clients.push(
-      child([
-        "bench/scale-client.ts",
-        String(port),
-        String(Math.min(PER_CLIENT, left)),
-        `127.0.0.${clients.length + 2}`,
-      ]),
-    );
-  }
   const connectStarted = performance.now();
-  for (const c of clients)
+  for (let left = streams; left > 0; left -= PER_CLIENT) {
+    const c = child([
+      "bench/scale-client.ts",
+      String(port),
+      String(Math.min(PER_CLIENT, left)),
+      `127.0.0.${clients.length + 2}`,
+    ]);
+    clients.push(c);
     await c.until(() => c.messages.some((m) => m.ready !== undefined), "a client's streams", 300_000);
+  }
   const connectSeconds = (performance.now() - connectStarted) / 1000;
   const held = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.ready!, 0);
   const failed = clients.reduce((sum, c) => sum + c.messages.find((m) => m.ready !== undefined)!.failed!, 0);
   await Bun.sleep(1000);
 
+  // Memory after a full GC in every worker (herald's SIGUSR2), as the other benches measure it.
   const workerPids = descendants(server.proc.pid);
+  for (const pid of workerPids) process.kill(pid, "SIGUSR2");
+  await Bun.sleep(3000);
   const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
 
   for (const c of clients) c.send(`measure ${events}`);
   for (const c of clients) await c.until(() => c.messages.some((m) => m.armed), "a client to arm", 10_000);
   const publishedAt: number[] = [];
+  const cpuBefore = cpuByRole(
+    server.proc.pid,
+    clients.map((c) => c.proc.pid),
+  );
   for (let i = 0; i < events; i++) {
     publishedAt.push(performance.timeOrigin + performance.now());
     const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
@@ -191,9 +228,16 @@ try {
       body: JSON.stringify({ target: "topic:scale", message: `broadcast ${i + 1} of ${events}` }),
     });
     if (res.status !== 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
-    // One broadcast at a time, so each one's fan-out is timed alone.
-    await Bun.sleep(1500);
+    // One broadcast at a time, so each one's fan-out is timed alone: the next goes once every
+    // stream has this one (or after a minute, and then the figures say how many are behind).
+    for (const c of clients)
+      await c.until(() => c.messages.some((m) => m.got === i + 1), "a broadcast", 60_000).catch(() => {});
+    await Bun.sleep(500);
   }
+  const cpuAfter = cpuByRole(
+    server.proc.pid,
+    clients.map((c) => c.proc.pid),
+  );
   const deadline = Date.now() + 120_000;
   for (const c of clients) {
     await c
@@ -240,6 +284,15 @@ try {
     latencyMs: { p50: Number(at(0.5).toFixed(1)), p99: Number(at(0.99).toFixed(1)), max: Number(at(1).toFixed(1)) },
     workersRssMb: Math.round(memoryKb / 1024),
     bytesPerStream: Math.round((memoryKb * 1024) / Math.max(1, held)),
+    idleWorkersRssMb: Math.round(idleKb / 1024),
+    bytesPerStreamAboveIdle: Math.round(((memoryKb - idleKb) * 1024) / Math.max(1, held)),
+    // CPU per delivery while broadcasting (µs), by who spent it: the two cores' budget is 2 s per s.
+    cpuUsPerDelivery: Object.fromEntries(
+      (["workers", "clients", "redis"] as const).map((role) => [
+        role,
+        Number((((cpuAfter[role] - cpuBefore[role]) * 1000) / Math.max(1, delivered)).toFixed(2)),
+      ]),
+    ),
   };
   console.log(JSON.stringify(result, null, 2));
   mkdirSync(join(root, "bench", "results"), { recursive: true });
