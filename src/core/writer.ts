@@ -27,8 +27,9 @@ const WRITE_SLICE_MS = 0.5;
 const JOINED_MAX = 1024 * 1024;
 
 export class Writer {
-  /** Streams with frames queued, in the order they became due. */
+  /** Streams with frames queued, in the order they became due; those before `#next` are sent. */
   #due: Due[] = [];
+  #next = 0;
   #scheduled = false;
   /** Where a stream's frames are joined before one write (see `join`). */
   #joined = new Uint8Array(64 * 1024);
@@ -64,16 +65,20 @@ export class Writer {
   #writeDue(): void {
     const started = performance.now();
     const due = this.#due;
-    let written = 0;
-    while (written < due.length) {
-      due[written++]!.send();
-      if ((written & 31) === 0 && performance.now() - started > WRITE_SLICE_MS) break;
+    // Streams that become due meanwhile join the end of `due`, and go in this pass.
+    let next = this.#next;
+    while (next < due.length) {
+      due[next++]!.send();
+      if ((next & 31) === 0 && performance.now() - started > WRITE_SLICE_MS) break;
     }
-    if (written === due.length) {
+    if (next === due.length) {
       this.#due = [];
+      this.#next = 0;
       this.#scheduled = false;
     } else {
-      this.#due = due.slice(written);
+      // Where the next slice starts: the list is not copied, which for a large fan-out in many
+      // slices would cost more than the writes' own work.
+      this.#next = next;
       setImmediate(this.#run);
     }
   }
