@@ -301,6 +301,15 @@ export async function settledRssKb(pid: number): Promise<number> {
  * Compiles the server's stream and publish paths and grows its pools before anything is
  * measured: opens `streams` streams on a topic of its own, publishes to them, and closes them.
  */
+/**
+ * Publishes a few events to a topic no stream follows, ignoring failures, right before a measured
+ * phase: a keep-alive connection the server closed while idle (Bun's idle timeout is 10 s, and
+ * opening 10,000 streams can take that long on a busy machine) fails here, not in the phase.
+ */
+export async function freshen(publish: Publish): Promise<void> {
+  for (let i = 0; i < 3; i++) await publish("warm-up", `freshen ${i}`).catch(() => {});
+}
+
 export async function warmUp(target: Target, port: number, publish: Publish, streams = 200): Promise<void> {
   const client = new LoadClient({ port, path: target.streamPath("warm-up") });
   await client.connect(streams);
