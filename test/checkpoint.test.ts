@@ -1,0 +1,68 @@
+import { afterEach, expect, test } from "bun:test";
+import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { SqliteEventLog } from "../src/core/eventlog/index.ts";
+import { eventually } from "./helpers.ts";
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+function logAt(): { path: string; log: SqliteEventLog } {
+  const dir = mkdtempSync(join(tmpdir(), "herald-checkpoint-"));
+  dirs.push(dir);
+  const path = join(dir, "herald.db");
+  return { path, log: new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } }) };
+}
+
+test("after enough commits a thread of its own copies the WAL into the database file", async () => {
+  const { path, log } = logAt();
+  // One commit each: 300 commits pass the point at which the checkpointer is asked.
+  for (let i = 0; i < 300; i++)
+    await log.append({ channels: ["topic:a"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await eventually(() => log.checkpointsOffLoop > 0, "a checkpoint off the event loop");
+  expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+  await log.close();
+  // Everything committed is there after the log closed (its own connection closed last).
+  const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
+  const events = await reopened.readAfter(0, ["topic:a"], 1000);
+  expect(events.map((e) => e.data)).toEqual(Array.from({ length: 300 }, (_, i) => `<p>${i}</p>`));
+  await reopened.close();
+});
+
+test("the checkpoints keep the WAL copied while commits go on", async () => {
+  const { path, log } = logAt();
+  const append = async (from: number, to: number) => {
+    for (let i = from; i < to; i++)
+      await log.append({ channels: ["topic:a"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  };
+  await append(0, 300);
+  await eventually(() => log.checkpointsOffLoop >= 1, "a checkpoint off the event loop");
+  await append(300, 600);
+  await eventually(() => log.checkpointsOffLoop >= 2, "a second checkpoint off the event loop");
+  await log.close();
+  const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
+  expect((await reopened.readAfter(0, ["topic:a"], 1000)).length).toBe(600);
+  await reopened.close();
+});
+
+test("closing while a checkpoint is under way loses nothing and leaves no thread behind", async () => {
+  const { path, log } = logAt();
+  for (let i = 0; i < 260; i++)
+    await log.append({ channels: ["topic:b"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await log.close();
+  const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
+  expect(await reopened.lastId()).toBe(260);
+  expect((await reopened.readAfter(0, ["topic:b"], 1000)).length).toBe(260);
+  await reopened.close();
+});
+
+test("an in-memory log needs no checkpointer", async () => {
+  const log = new SqliteEventLog(":memory:", { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
+  for (let i = 0; i < 300; i++)
+    await log.append({ channels: ["topic:c"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  expect(log.checkpointsOffLoop).toBe(0);
+  await log.close();
+});
