@@ -367,11 +367,11 @@ export class SqliteEventLog implements EventLog {
 
   /**
    * Asks the checkpointer thread, on its own connection, to copy the WAL into the database file.
-   * SQLite's own checkpoint runs on the connection that committed, so on the event loop: at
-   * 2,000 events a second, one every 10,000 pages (40 MB) stopped the loop for 150–190 ms.
-   * With this thread doing the bulk of it, the checkpoint SQLite still starts at 10,000 pages
-   * finds little left to copy, and then lets the WAL start over from its beginning. A checkpoint
-   * that fails (a full disk) is logged; SQLite's own goes on as before.
+   * SQLite's own checkpoint runs on the connection that committed, so on the event loop, where a
+   * large one holds up every stream and request (figures in docs/reliability.md). With this
+   * thread doing the bulk of it, the checkpoint SQLite still starts at `wal_autocheckpoint` finds
+   * little left to copy, and then lets the WAL start over from its beginning. A checkpoint that
+   * fails (a full disk) is logged; SQLite's own goes on as before.
    */
   #checkpoint(): void {
     if (this.#checkpointInFlight || this.#closed || this.#path === ":memory:") return;
