@@ -1,5 +1,6 @@
 import { afterEach, expect, test } from "bun:test";
-import { mkdtempSync, rmSync, statSync } from "node:fs";
+import { Database } from "bun:sqlite";
+import { copyFileSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { SqliteEventLog } from "../src/core/eventlog/index.ts";
@@ -17,13 +18,35 @@ function logAt(): { path: string; log: SqliteEventLog } {
   return { path, log: new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } }) };
 }
 
+/**
+ * Events in the database file itself, what a checkpoint has copied out of the WAL: the file is
+ * copied alone (without its WAL) and opened elsewhere.
+ */
+function eventsInDatabaseFile(path: string): number {
+  const dir = mkdtempSync(join(tmpdir(), "herald-checkpoint-copy-"));
+  dirs.push(dir);
+  copyFileSync(path, join(dir, "copy.db"));
+  const db = new Database(join(dir, "copy.db"), { readonly: true });
+  try {
+    return db.query<{ n: number }, []>("SELECT count(*) AS n FROM events").get()!.n;
+  } catch {
+    // Nothing copied yet (not even the schema), or a copy taken in the middle of a checkpoint.
+    return 0;
+  } finally {
+    db.close();
+  }
+}
+
 test("after enough commits a thread of its own copies the WAL into the database file", async () => {
   const { path, log } = logAt();
-  // One commit each: 300 commits pass the point at which the checkpointer is asked.
+  // One commit each: 300 commits pass the point at which the checkpointer is asked, far below the
+  // WAL size at which SQLite would checkpoint on its own.
   for (let i = 0; i < 300; i++)
     await log.append({ channels: ["topic:a"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
-  await eventually(() => log.checkpointsOffLoop > 0, "a checkpoint off the event loop");
   expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
+  // While the log is open and still writing to its WAL, the database file itself holds the events.
+  await eventually(() => eventsInDatabaseFile(path) >= 256, "the events in the database file");
+  expect(log.checkpointsOffLoop).toBeGreaterThan(0);
   await log.close();
   // Everything committed is there after the log closed (its own connection closed last).
   const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
