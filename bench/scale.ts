@@ -105,12 +105,17 @@ function cpuByRole(supervisor: number, clientPids: number[]): { workers: number;
   return {
     workers: sum([supervisor, ...descendants(supervisor)]),
     clients: sum(clientPids),
-    redis: redis
-      ? sum(
-          descendants(process.pid).filter((pid) => readFileSync(`/proc/${pid}/comm`, "utf8").trim() === "redis-server"),
-        )
-      : 0,
+    redis: redis ? sum(descendants(process.pid).filter((pid) => commandOf(pid) === "redis-server")) : 0,
   };
+}
+
+/** A process's command name; "" once it has gone. */
+function commandOf(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, "utf8").trim();
+  } catch {
+    return "";
+  }
 }
 
 /** Every process this run started: ended on the way out, whether the run finished or failed. */

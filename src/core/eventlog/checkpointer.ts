@@ -2,7 +2,7 @@
  * The sqlite log's checkpointer, run as a Worker: copies what the WAL holds into the database
  * file on a connection of its own, so that the copy and its fsync do not hold up the event loop
  * (see `SqliteEventLog`). Takes `{ path }` to checkpoint and `{ close: true }` to close its
- * connection; answers each with `{ done, frames, checkpointed }`, `{ error }` or `{ closed }`.
+ * connection; answers each with `{ done }`, `{ error }` or `{ closed }`.
  */
 import { Database } from "bun:sqlite";
 
@@ -25,10 +25,8 @@ self.onmessage = (message: MessageEvent<{ path?: string; close?: boolean }>) => 
       db.run("PRAGMA wal_autocheckpoint = 0");
     }
     // PASSIVE: as many frames as it can without waiting for the writer or any reader.
-    const row = db
-      .query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)")
-      .get();
-    postMessage({ done: true, frames: row?.log ?? 0, checkpointed: row?.checkpointed ?? 0 });
+    db.run("PRAGMA wal_checkpoint(PASSIVE)");
+    postMessage({ done: true });
   } catch (error) {
     postMessage({ error: String(error) });
   }
