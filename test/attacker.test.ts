@@ -381,6 +381,8 @@ describe("sessions end when they should", () => {
         await redis.destroy();
       }
     },
+    // Four processes, and Redis stopped and started again: seconds, more than the default 5.
+    20_000,
   );
 
   test("sign-out ends that session's open streams at once; another sign-in's stream stays", async () => {

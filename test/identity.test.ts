@@ -198,6 +198,46 @@ describe("identity from the app's auth request", () => {
   }
 });
 
+describe("the publish API and the app's auth request", () => {
+  test("its caller is its token: the app is never asked, and publishing works while the app is down", async () => {
+    let asked = 0;
+    // An auth endpoint that never answers: a request that asked it would wait, then be a 503.
+    authApp = Bun.serve({
+      port: 0,
+      hostname: "127.0.0.1",
+      fetch: () => {
+        asked++;
+        return new Promise<Response>(() => {});
+      },
+    });
+    const token = "identity-test-publish-token-0123";
+    herald = startTestHerald({
+      authUrl: new URL(`http://127.0.0.1:${authApp.port}/whoami`),
+      demoLogin: false,
+      authTimeoutMs: 300,
+      publishTokens: [token],
+    });
+    const publish = (authorization: string) =>
+      fetch(`${herald!.url}/api/publish`, {
+        method: "POST",
+        headers: { authorization, "content-type": "application/json", cookie: "app_session=alice-s3cret" },
+        body: JSON.stringify({ target: "topic:news", message: "hello" }),
+      });
+    const sent = await publish(`Bearer ${token}`);
+    expect(sent.status).toBe(200);
+    expect(((await sent.json()) as { delivered: number }).delivered).toBe(0);
+    // A wrong token of the same length, and one that is the right one's prefix, are refused as before.
+    const wrong = await publish(`Bearer ${token.slice(0, -1)}4`);
+    expect(wrong.status).toBe(401);
+    expect(((await wrong.json()) as { error: string }).error).toBe("That publish token is not valid.");
+    expect((await publish(`Bearer ${token.slice(0, -1)}`)).status).toBe(401);
+    expect(asked).toBe(0);
+    // The app's pages still ask it (and, with no answer, are a 503).
+    expect((await fetch(`${herald.url}/`, { headers: { cookie: "app_session=alice-s3cret" } })).status).toBe(503);
+    expect(asked).toBe(1);
+  });
+});
+
 describe("the demo sign-in", () => {
   test("is on by default without a JWT key or auth request, and every page says so", async () => {
     herald = startTestHerald({});

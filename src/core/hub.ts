@@ -508,8 +508,9 @@ export class Hub {
   }
 
   #fanOut(channels: readonly Channel[], message: SseMessage, id: number, at: number): number {
-    // Encoded once for every stream; htmx 4 streams get their page's variant, also encoded once.
-    const frame = encodeMessage(message);
+    // Encoded once for every stream, when the first needs it (most events of a busy feed reach
+    // none); htmx 4 streams get their page's variant, also encoded once.
+    let frame: ReturnType<typeof encodeMessage> | null = null;
     // Made only when a stream needs a variant: most events reach none.
     let variants: Variants | null = null;
     const ahead = this.#ahead.size > 0 && this.#ahead.has(message.event ?? "") ? new AheadVariants(message) : null;
@@ -520,7 +521,9 @@ export class Hub {
         for (const subscriber of members)
           if (
             subscriber.deliver(
-              subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
+              subscriber.framing === null
+                ? (frame ??= encodeMessage(message))
+                : (variants ??= new Variants(message)).for(subscriber.framing),
               id,
               at,
               ahead?.for(subscriber.framing),
@@ -537,7 +540,9 @@ export class Hub {
           seen.add(subscriber);
           if (
             subscriber.deliver(
-              subscriber.framing === null ? frame : (variants ??= new Variants(message)).for(subscriber.framing),
+              subscriber.framing === null
+                ? (frame ??= encodeMessage(message))
+                : (variants ??= new Variants(message)).for(subscriber.framing),
               id,
               at,
               ahead?.for(subscriber.framing),

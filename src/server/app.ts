@@ -425,7 +425,6 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     "/notify": { POST: notify },
     "/notifications/read": { POST: markRead },
     "/notifications/dismiss": { POST: dismiss },
-    "/api/publish": { POST: apiPublish },
     "/api/clients": { GET: clients },
     "/api/clients/disconnect": { POST: disconnect },
     "/api/presence": { GET: presence },
@@ -433,6 +432,9 @@ export function buildHerald(config: Config, options: Pick<HeraldOptions, "author
     "/healthz": { GET: health },
     "/metrics": { GET: metrics },
   });
+  // The publish API's caller is its bearer token (`authenticate`), never a session or the app's
+  // auth endpoint: asking who sent it would cost every publish a lookup, or a request to the app.
+  addRoutes({ "/api/publish": { POST: apiPublish } }, { identified: false });
   // Streams and embed fragments may be used from the origins in HERALD_CORS_ORIGINS, refusals included.
   addRoutes({ "/sse": { GET: openStream }, "/embed/:topic": { GET: embed } }, { cors: true });
   addRoutes({ "/sse": { OPTIONS: preflight }, "/embed/:topic": { OPTIONS: preflight } });

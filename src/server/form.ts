@@ -14,7 +14,10 @@ export const FORM_TYPES = ["application/x-www-form-urlencoded", "multipart/form-
 
 /** The media type of a request body, lower case, without parameters. */
 export function mediaType(req: Request): string {
-  return (req.headers.get("content-type") ?? "").split(";")[0]!.trim().toLowerCase();
+  const header = req.headers.get("content-type");
+  // The common case, as API clients send it, needs no parsing.
+  if (header === "application/json") return header;
+  return (header ?? "").split(";")[0]!.trim().toLowerCase();
 }
 
 function tooLarge(declared: number | null, maxBytes: number): HttpError {
@@ -31,7 +34,7 @@ export async function readBody(req: Request, maxBytes: number): Promise<Uint8Arr
   const declared = Number(length ?? 0);
   if (declared > maxBytes) throw tooLarge(declared, maxBytes);
   // A declared length is enforced by Bun: read it in one go. Only a chunked body is counted as it comes.
-  if (length !== null) return new Uint8Array(await req.arrayBuffer());
+  if (length !== null) return await req.bytes();
   if (!req.body) return new Uint8Array(0);
   const chunks: Uint8Array[] = [];
   let total = 0;

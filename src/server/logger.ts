@@ -32,13 +32,26 @@ process.on("exit", flushStdout);
 // A log reader that went away (a closed pipe: EPIPE) must not take the server down with it.
 process.stdout.on("error", () => {});
 
+let lastMs = Number.NaN;
+let lastTime = "";
+
+/** Now, as an ISO 8601 timestamp; a burst of lines mostly shares its millisecond, and a Date per line adds up. */
+function timestamp(): string {
+  const ms = Date.now();
+  if (ms !== lastMs) {
+    lastMs = ms;
+    lastTime = new Date(ms).toISOString();
+  }
+  return lastTime;
+}
+
 /** A logger that writes lines at `level` and above with `write` (defaults to stdout, a burst at a time). */
 export function createLogger(level: LogLevel, write: (line: string) => void = toStdout): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const at = (name: Exclude<LogLevel, "off">) => {
     if (LOG_LEVELS.indexOf(name) < threshold) return () => {};
     return (msg: string, fields: LogFields = {}) =>
-      write(JSON.stringify({ time: new Date().toISOString(), level: name, msg, ...fields }));
+      write(JSON.stringify({ time: timestamp(), level: name, msg, ...fields }));
   };
   return { debug: at("debug"), info: at("info"), warn: at("warn"), error: at("error") };
 }

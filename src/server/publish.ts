@@ -68,12 +68,10 @@ export async function publishAll(
   by: Principal,
   events: readonly Outgoing[],
 ): Promise<PublishResult[]> {
+  const publishOne = ({ targets, event, data, banner }: Outgoing) =>
+    banner ? publishUrgent(ctx, targets, event, data, banner) : ctx.hub.publish(targets, { event, data });
   // Appended in one go, so that a batch is committed together.
-  const results = await Promise.all(
-    events.map(({ targets, event, data, banner }) =>
-      banner ? publishUrgent(ctx, targets, event, data, banner) : ctx.hub.publish(targets, { event, data }),
-    ),
-  );
+  const results = events.length === 1 ? [await publishOne(events[0]!)] : await Promise.all(events.map(publishOne));
   if (events.length === 1) {
     const { targets, event } = events[0]!;
     ctx.log.info("published", {

@@ -24,10 +24,15 @@ export function htmlResponse(body: Html, { status = 200, headers = {} }: Respons
   return new Response(body.value, { status, headers: { ...headers, "content-type": "text/html; charset=utf-8" } });
 }
 
-/** A JSON response. */
+/** A JSON response, made with the security headers (`secure` then has nothing to add). */
 export function jsonResponse(body: unknown, { status = 200, headers = {} }: ResponseOptions = {}): Response {
-  return Response.json(body, { status, headers });
+  const response = Response.json(body, { status, headers: { ...SECURITY_HEADERS, ...headers } });
+  secured.add(response);
+  return response;
 }
+
+/** Responses made with every security header: `secure` skips its checks for them. */
+const secured = new WeakSet<Response>();
 
 /** A 303 back to a page: the answer to a plain (non-htmx) form post. */
 export function seeOther(location: string, headers: Record<string, string> = {}): Response {
@@ -122,6 +127,7 @@ const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS);
 
 /** Adds the security headers to a response (unless a route already set its own), and HSTS when `hsts`. */
 export function secure(response: Response, hsts = false): Response {
+  if (!hsts && secured.has(response)) return response;
   for (const [name, value] of SECURITY_ENTRIES) {
     if (!response.headers.has(name)) response.headers.set(name, value);
   }

@@ -46,6 +46,23 @@ function fromRow(row: Row, epoch: string): StoredEvent {
   };
 }
 
+/** The stored text of the most common lists of channels, one channel each: a feed repeats them. */
+const channelTexts = new Map<string, string>();
+const CHANNEL_TEXTS_KEPT = 4096;
+
+/** A list of channels as the `channels` column stores it (JSON). */
+function channelsText(channels: readonly string[]): string {
+  if (channels.length !== 1) return JSON.stringify(channels);
+  const channel = channels[0]!;
+  let text = channelTexts.get(channel);
+  if (text === undefined) {
+    if (channelTexts.size >= CHANNEL_TEXTS_KEPT) channelTexts.clear();
+    text = JSON.stringify(channels);
+    channelTexts.set(channel, text);
+  }
+  return text;
+}
+
 /** Rows per multi-row insert when a commit has that many events or more. */
 const ROWS_PER_INSERT = 64;
 
@@ -343,14 +360,14 @@ export class SqliteEventLog implements EventLog {
             values[at + 1] = event.at;
             values[at + 2] = event.event;
             values[at + 3] = event.data;
-            values[at + 4] = JSON.stringify(event.channels);
+            values[at + 4] = channelsText(event.channels);
           }
           this.#q.insertEvents.run(...values);
         }
       }
       for (; i < events.length; i++) {
         const event = events[i]!;
-        this.#q.insertEvent.run(event.id, event.at, event.event, event.data, JSON.stringify(event.channels));
+        this.#q.insertEvent.run(event.id, event.at, event.event, event.data, channelsText(event.channels));
       }
     })();
     let bytes = 0;

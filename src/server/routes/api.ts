@@ -8,7 +8,6 @@
  * A JSON array (or `{ "events": [...] }`) publishes several events. The whole request is checked
  * before anything is published: one bad event refuses them all.
  */
-import { timingSafeEqual } from "node:crypto";
 import { parseTarget, type Channel } from "../../core/channel.ts";
 import type { AppContext } from "../context.ts";
 import { InputError } from "../../core/errors.ts";
@@ -27,9 +26,18 @@ export const EVENT_NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,63}$/;
 
 /** The fields an event of the publish API may have; any other is a 400 that names it. */
 const EVENT_FIELDS = ["target", "targets", "event", "message", "title", "level", "priority", "url", "html", "data"];
+const EVENT_FIELD_SET = new Set(EVENT_FIELDS);
 
-/** Each configured token list as bytes, made once rather than on every request. */
-const tokenBytes = new WeakMap<readonly string[], Buffer[]>();
+/**
+ * Whether two strings are equal, in a time that depends on their length only, not on where they
+ * first differ (what `timingSafeEqual` does for buffers, without making two for every request).
+ */
+export function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
 
 /**
  * Who calls the API: a static publish token (`HERALD_PUBLISH_TOKENS`), or a JSON Web Token whose
@@ -64,13 +72,10 @@ export async function authenticate(ctx: AppContext, req: Request): Promise<Princ
       "www-authenticate": 'Bearer realm="herald"',
     });
   }
-  const bytes = Buffer.from(given);
-  let expected = tokenBytes.get(tokens);
-  if (!expected) tokenBytes.set(tokens, (expected = tokens.map((token) => Buffer.from(token))));
   // Compare with every token, always, so the time taken does not say which one nearly matched.
   let found = -1;
-  for (const [index, token] of expected.entries()) {
-    if (token.length === bytes.length && timingSafeEqual(token, bytes) && found < 0) found = index;
+  for (let index = 0; index < tokens.length; index++) {
+    if (sameText(tokens[index]!, given) && found < 0) found = index;
   }
   if (found < 0) {
     throw new HttpError(401, "That publish token is not valid.", {
@@ -91,8 +96,9 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     if (typeof raw !== "object" || raw === null || Array.isArray(raw))
       throw new HttpError(400, "An event must be a JSON object.");
     const input = raw as Record<string, unknown>;
-    const unknown = Object.keys(input).filter((key) => !EVENT_FIELDS.includes(key));
-    if (unknown.length > 0) {
+    const keys = Object.keys(input);
+    if (!keys.every((key) => EVENT_FIELD_SET.has(key))) {
+      const unknown = keys.filter((key) => !EVENT_FIELD_SET.has(key));
       const names = unknown.slice(0, 5).map((key) => JSON.stringify(key.slice(0, 40)));
       throw new HttpError(400, `Unknown field ${names.join(", ")}: an event takes ${EVENT_FIELDS.join(", ")}.`);
     }
@@ -136,7 +142,7 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
     }
     const html = field(input, "html");
     const message = field(input, "message");
-    if ([html, message, data].filter((value) => value !== undefined).length > 1) {
+    if (Number(html !== undefined) + Number(message !== undefined) + Number(data !== undefined) > 1) {
       throw new HttpError(400, "Give one of message, html or data, not several.");
     }
     if (message === undefined) {
@@ -175,10 +181,19 @@ function parseEvent(ctx: AppContext, raw: unknown, where: string): Outgoing {
       url: field(input, "url"),
     });
     const sentAt = Date.now();
-    const notification = { ...fields, channel: channels.join(", "), from: null, sentAt };
-    const render = (id: number) => notificationItem({ ...notification, id }).value;
+    // One object for its renders, which differ only in the id (a retried commit renders again).
+    const notification = { ...fields, channel: channels.join(", "), from: null, sentAt, id: 0 };
+    const render = (id: number) => {
+      notification.id = id;
+      return notificationItem(notification).value;
+    };
     const banner =
-      fields.priority === "urgent" ? (id: number) => urgentBanner({ ...notification, id }).value : undefined;
+      fields.priority === "urgent"
+        ? (id: number) => {
+            notification.id = id;
+            return urgentBanner(notification).value;
+          }
+        : undefined;
     return { targets: channels, event: eventValue, data: render, banner };
   } catch (error) {
     if (error instanceof InputError && prefix) throw new HttpError(400, prefix + error.message);
@@ -196,6 +211,7 @@ interface Body {
 
 /** Takes the `idempotency_key` field off an object, which is not an event's field. */
 function withoutKey(body: Record<string, unknown>): { rest: Record<string, unknown>; key: unknown } {
+  if (!Object.hasOwn(body, "idempotency_key")) return { rest: body, key: undefined };
   const { idempotency_key: key, ...rest } = body;
   return { rest, key };
 }
