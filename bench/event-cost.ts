@@ -14,20 +14,29 @@
  * per delivery, so the ratio of the two layouts' CPU per delivery is the ratio their
  * deliveries/s can reach.
  *
+ * The floors run the same layouts: the bare Bun fan-out of `bun run bench`, writing each frame at
+ * once, and the same with herald's batching (`FLOOR_COALESCE`, each stream's frames in one write
+ * at the end of the turn). Their events come rendered from the client, so the difference between
+ * the coalesced floor and herald is herald's own work per event: checking, rendering, the log.
+ *
  * Environment: EVENT_ENGINES [memory,sqlite] (redis too, on a redis-server the bench starts),
- * EVENT_ROUNDS [3], EVENT_DELIVERIES per many-topics round [2000000].
+ * EVENT_FLOORS [floor,coalesced] (or none), EVENT_ROUNDS [3], EVENT_DELIVERIES per many-topics
+ * round [2000000].
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { count, median, percent, table } from "./report.ts";
 import { manyTopics } from "./scenarios/topics.ts";
 import {
   availableEngines,
+  coalescedFloor,
+  floor,
   heraldTarget,
   runOnClientCore,
   statCpuMs,
   stopRedis,
   type Engine,
   type Running,
+  type Target,
 } from "./targets.ts";
 
 await runOnClientCore(import.meta.path);
@@ -86,11 +95,21 @@ const layouts = [
   },
 ];
 
+const floors = (process.env.EVENT_FLOORS ?? "floor,coalesced")
+  .split(",")
+  .map((name) => name.trim())
+  .filter((name) => name !== "none" && name !== "");
+for (const name of floors)
+  if (name !== "floor" && name !== "coalesced") throw new Error(`EVENT_FLOORS: unknown floor "${name}"`);
+
 const engines = await availableEngines(wanted);
+const targets: Target[] = [
+  ...floors.map((name) => (name === "floor" ? floor : coalescedFloor)),
+  ...engines.map(heraldTarget),
+];
 const rows: string[][] = [];
 try {
-  for (const engine of engines) {
-    const target = heraldTarget(engine);
+  for (const target of targets) {
     const perLayout: Cost[] = [];
     for (const layout of layouts) {
       const runs: Cost[] = [];
@@ -152,7 +171,7 @@ try {
   await stopRedis();
 }
 console.log(
-  `\nherald's CPU per event and per delivery (median of ${rounds} rounds by CPU per delivery), Bun ${Bun.version}:\n`,
+  `\nCPU per event and per delivery, herald and the floors (median of ${rounds} rounds by CPU per delivery), Bun ${Bun.version}:\n`,
 );
 console.log(
   table(

@@ -207,6 +207,17 @@ export const floor: Target = {
   },
 };
 
+/**
+ * The floor writing as herald's writer does: each stream's frames at the end of the event loop's
+ * turn, in one write. Not a peer in `bun run bench` (its latency would be herald's by design); in
+ * `bun run bench:event` it is the least a server can spend per event with herald's batching.
+ */
+export const coalescedFloor: Target = {
+  ...floor,
+  name: "bun floor, coalesced",
+  start: (env = {}) => spawnServer(["bench/floor.ts"], { PORT: "0", FLOOR_COALESCE: "1", ...env }),
+};
+
 /** Node, for the naive peer as such servers are run; Bun's own node:http when there is no Node. */
 const node = Bun.which("node");
 
