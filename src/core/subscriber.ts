@@ -122,15 +122,18 @@ export class Subscriber implements Due {
   /** Live events held back during a replay, or `null` when live. */
   #queue: Array<{ frame: Uint8Array; id: number; at: number }> | null = null;
   #onClose: Array<(subscriber: Subscriber) => void> = [];
-  /** Frames written but not yet handed to the socket, and their bytes. */
-  #out: Uint8Array[] = [];
+  /**
+   * Frames written but not yet handed to the socket, and their bytes; `null` when there are none
+   * (most streams, most of the time: no list is kept for them).
+   */
+  #out: Uint8Array[] | null = null;
   #outBytes = 0;
   /** Bytes of the catch-up queue. */
   #queuedBytes = 0;
   /** Bytes of live frames handed to Bun that it holds until the socket drains. */
   #heldBytes = 0;
   /** herald's own frames (a replay, a snapshot), written at the socket's pace by `paced()`. */
-  #own: Uint8Array[] = [];
+  #own: Uint8Array[] | null = null;
   #ownBytes = 0;
 
   /**
@@ -140,9 +143,9 @@ export class Subscriber implements Due {
    */
   send(): void {
     const frames = this.#out;
-    if (frames.length === 0 || this.closed) return;
+    if (frames === null || this.closed) return;
     const bytes = this.#outBytes;
-    this.#out = [];
+    this.#out = null;
     this.#outBytes = 0;
     this.#tryHand(frames, bytes, true);
   }
@@ -238,9 +241,12 @@ export class Subscriber implements Due {
   deliver(frame: Uint8Array, id: number, at: number, ahead?: Ahead): boolean {
     if (this.closed) return false;
     if (id <= this.lastId) return true;
-    if (ahead && (this.#out.length > 0 || this.#queue !== null || this.#own.length > 0)) {
+    if (ahead && (this.#out !== null || this.#queue !== null || this.#own !== null)) {
       // What Bun already holds cannot be overtaken; what waits here can.
-      if (this.#out.length === 0) this.#writer.due(this);
+      if (this.#out === null) {
+        this.#out = [];
+        this.#writer.due(this);
+      }
       this.#out.unshift(ahead.frame);
       this.#outBytes += ahead.frame.byteLength;
       this.bytesSent += ahead.frame.byteLength;
@@ -275,7 +281,8 @@ export class Subscriber implements Due {
    */
   pace(frame: Uint8Array): void {
     if (this.closed) return;
-    this.#own.push(frame);
+    if (this.#own === null) this.#own = [frame];
+    else this.#own.push(frame);
     this.#ownBytes += frame.byteLength;
     this.bytesSent += frame.byteLength;
   }
@@ -291,15 +298,17 @@ export class Subscriber implements Due {
         await this.#drain;
         continue;
       }
-      if (this.#own.length === 0) return true;
+      const own = this.#own;
+      if (own === null) return true;
       // What `write()` queued before (the stream's `retry:` line) goes first.
       this.send();
       if (this.closed || this.#drain) continue;
       let count = 0;
       let bytes = 0;
-      while (count < this.#own.length && (count === 0 || bytes + this.#own[count]!.byteLength <= PACE_PIECE))
-        bytes += this.#own[count++]!.byteLength;
-      const piece = this.#own.splice(0, count);
+      while (count < own.length && (count === 0 || bytes + own[count]!.byteLength <= PACE_PIECE))
+        bytes += own[count++]!.byteLength;
+      const piece = own.splice(0, count);
+      if (own.length === 0) this.#own = null;
       this.#ownBytes -= bytes;
       this.#tryHand(piece, bytes, false);
     }
@@ -333,8 +342,10 @@ export class Subscriber implements Due {
   /** Writes raw bytes (a heartbeat, a snapshot): queued for the writer. Returns `false` once the stream is gone. */
   write(frame: Uint8Array): boolean {
     if (this.closed) return false;
-    if (this.#out.length === 0) this.#writer.due(this);
-    this.#out.push(frame);
+    if (this.#out === null) {
+      this.#out = [frame];
+      this.#writer.due(this);
+    } else this.#out.push(frame);
     this.#outBytes += frame.byteLength;
     this.bytesSent += frame.byteLength;
     if (this.pendingBytes > this.#maxBuffer) {
@@ -371,10 +382,10 @@ export class Subscriber implements Due {
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
     if (this.closed) return;
     const drop = reason === "slow" || reason === "stale";
-    const frames = drop || reason === "client" ? [] : this.#out;
-    this.#out = [];
+    const frames = (drop || reason === "client" ? null : this.#out) ?? [];
+    this.#out = null;
     this.#outBytes = 0;
-    this.#own = [];
+    this.#own = null;
     this.#ownBytes = 0;
     if (farewell && !drop && reason !== "client") frames.push(farewell);
     try {

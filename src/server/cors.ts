@@ -5,6 +5,7 @@
  * browser keeps the response from it.
  */
 import type { AppContext } from "./context.ts";
+import { madeWithCors } from "./respond.ts";
 
 // htmx reads these from every answer; on another origin the browser hides them (and logs an
 // error for each) unless they are exposed.
@@ -40,6 +41,7 @@ export function corsHeaders(ctx: AppContext, req: Request): Record<string, strin
  * the headers depend on the origin, so a cache must not hand one origin's answer to another.
  */
 export function withCors(ctx: AppContext, req: Request, response: Response): Response {
+  if (madeWithCors(response)) return response;
   for (const [name, value] of Object.entries(corsHeaders(ctx, req))) response.headers.set(name, value);
   const vary = response.headers.get("vary");
   if (!vary?.split(",").some((name) => name.trim().toLowerCase() === "origin"))

@@ -26,13 +26,27 @@ export function htmlResponse(body: Html, { status = 200, headers = {} }: Respons
 
 /** A JSON response, made with the security headers (`secure` then has nothing to add). */
 export function jsonResponse(body: unknown, { status = 200, headers = {} }: ResponseOptions = {}): Response {
-  const response = Response.json(body, { status, headers: { ...SECURITY_HEADERS, ...headers } });
-  secured.add(response);
+  return madeWithHeaders(Response.json(body, { status, headers: { ...SECURITY_HEADERS, ...headers } }));
+}
+
+/** Responses made with headers that `secure` (1) and `withCors` (2) would otherwise add. */
+const madeWith = new WeakMap<Response, number>();
+
+/**
+ * Notes that `response` was made with the security headers (`SECURITY_HEADERS` in its init) and,
+ * with `cors`, with `corsHeaders` and `Vary: Origin`, so that `secure` and `withCors` need not
+ * read its headers: reading them makes Bun keep a `Headers` object for the response, which for a
+ * stream lasts as long as the stream.
+ */
+export function madeWithHeaders(response: Response, { cors = false }: { cors?: boolean } = {}): Response {
+  madeWith.set(response, cors ? 3 : 1);
   return response;
 }
 
-/** Responses made with every security header: `secure` skips its checks for them. */
-const secured = new WeakSet<Response>();
+/** Whether `response` was made with the CORS headers (see `madeWithHeaders`). */
+export function madeWithCors(response: Response): boolean {
+  return ((madeWith.get(response) ?? 0) & 2) !== 0;
+}
 
 /** A 303 back to a page: the answer to a plain (non-htmx) form post. */
 export function seeOther(location: string, headers: Record<string, string> = {}): Response {
@@ -127,7 +141,7 @@ const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS);
 
 /** Adds the security headers to a response (unless a route already set its own), and HSTS when `hsts`. */
 export function secure(response: Response, hsts = false): Response {
-  if (!hsts && secured.has(response)) return response;
+  if (!hsts && madeWith.has(response)) return response;
   for (const [name, value] of SECURITY_ENTRIES) {
     if (!response.headers.has(name)) response.headers.set(name, value);
   }

@@ -21,8 +21,12 @@ import { isHtmx4Stream } from "../htmx.ts";
 import { encodeRetry, type SseMessage } from "../../core/sse.ts";
 import type { Subscriber } from "../../core/subscriber.ts";
 import { historyCutNotice } from "../../../views/status.ts";
+import { madeWithHeaders, SECURITY_HEADERS } from "../respond.ts";
+import { corsHeaders } from "../cors.ts";
 
+/** A stream's headers, the security headers among them (see `madeWithHeaders`). */
 const SSE_HEADERS = {
+  ...SECURITY_HEADERS,
   "content-type": "text/event-stream; charset=utf-8",
   "cache-control": "no-cache",
   // nginx buffers proxied responses unless told not to, which would hold events back.
@@ -127,7 +131,9 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     failed: (subscriber, error) =>
       ctx.log.error("stream start failed", { stream: subscriber.serial, error: String(error) }),
   });
-  return new Response(body, { headers: SSE_HEADERS });
+  // Its CORS headers too: whether or not its origin may read it, the answer varies by origin.
+  const headers = { ...SSE_HEADERS, ...corsHeaders(ctx, req), vary: "Origin" };
+  return madeWithHeaders(new Response(body, { headers }), { cors: true });
 }
 
 /**
