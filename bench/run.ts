@@ -32,7 +32,8 @@
  * - BENCH_TOPICS [1000], BENCH_TOPIC_SUBSCRIBERS [10], BENCH_TOPICS_DELIVERIES
  *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32], BENCH_TOPICS_BATCH
  *   events per request [100; 1 publishes each event on its own];
- * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate run [5000];
+ * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate round [20000], after
+ *   an unmeasured tenth as many; publish rates run BENCH_EXTRA_ROUNDS rounds each;
  * - BENCH_LATENCY, the fixed-load cases as streams x topics @ events/s
  *   [10000x1@4,1000x1@200,10000x1000@2000], BENCH_LATENCY_S seconds of publishing each [10], after
  *   BENCH_LATENCY_WARM_S seconds of the same load unmeasured [3];
@@ -99,7 +100,7 @@ const settings = {
   topicsPublishers: whole("BENCH_TOPICS_PUBLISHERS", 32),
   topicsBatch: whole("BENCH_TOPICS_BATCH", 100),
   replay: whole("BENCH_REPLAY", 10_000),
-  publishes: whole("BENCH_PUBLISHES", 5000),
+  publishes: whole("BENCH_PUBLISHES", 20_000),
   latency: (process.env.BENCH_LATENCY ?? "10000x1@4,1000x1@200,10000x1000@2000").split(",").map((text) => {
     const match = /^(\d+)x(\d+)@(\d+)$/.exec(text.trim());
     if (!match) throw new Error(`BENCH_LATENCY: "${text}" is not streams x topics @ events/s, such as 10000x1@4`);
@@ -169,7 +170,7 @@ const results = {
   isolation: [] as IsolationResult[],
   topics: [] as TopicsResult[],
   replay: [] as ReplayResult[],
-  rates: [] as RateResult[],
+  rates: [] as Array<RateResult & { spread: [number, number] }>,
   latency: [] as LatencyResult[],
 };
 const started = Date.now();
@@ -238,7 +239,17 @@ try {
   }
   if (scenarios.has("publish")) {
     for (const engine of engines) {
-      for (const concurrency of [1, 32]) results.rates.push(await publishRate(engine, settings.publishes, concurrency));
+      for (const concurrency of [1, 32]) {
+        const runs: RateResult[] = [];
+        for (let round = 0; round < settings.extraRounds; round++) {
+          const run = await publishRate(engine, settings.publishes, concurrency);
+          console.error(
+            `round ${round + 1}: publish rate: ${engine}, ${concurrency} at once: ${count(run.publishesPerS)} publishes/s`,
+          );
+          runs.push(run);
+        }
+        results.rates.push(median(runs, (run) => run.publishesPerS));
+      }
     }
   }
   if (scenarios.has("latency")) {
@@ -459,14 +470,25 @@ if (results.replay.length > 0) {
   );
 }
 if (results.rates.length > 0) {
-  console.log("\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic):\n");
+  console.log(
+    "\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic; the median round by publishes/s):\n",
+  );
   console.log(
     table(
-      ["event log", "publishers at once", "publishes/s", "ack p50 ms", "ack p99 ms", "subscribers behind"],
+      [
+        "event log",
+        "publishers at once",
+        "publishes/s",
+        "rounds' range",
+        "ack p50 ms",
+        "ack p99 ms",
+        "subscribers behind",
+      ],
       results.rates.map((r) => [
         r.eventLog,
         String(r.concurrency),
         count(r.publishesPerS),
+        range(r.spread),
         r.ackP50Ms.toFixed(2),
         r.ackP99Ms.toFixed(2),
         String(r.behind),
