@@ -32,7 +32,7 @@ const EVENT_FIELD_SET = new Set(EVENT_FIELDS);
  * Whether two strings are equal, in a time that depends on their length only, not on where they
  * first differ (what `timingSafeEqual` does for buffers, without making two for every request).
  */
-export function sameText(a: string, b: string): boolean {
+function sameText(a: string, b: string): boolean {
   if (a.length !== b.length) return false;
   let difference = 0;
   for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
