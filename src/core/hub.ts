@@ -510,7 +510,7 @@ export class Hub {
   #fanOut(channels: readonly Channel[], message: SseMessage, id: number, at: number): number {
     // Encoded once for every stream, when the first needs it (most events of a busy feed reach
     // none); htmx 4 streams get their page's variant, also encoded once.
-    let frame: ReturnType<typeof encodeMessage> | null = null;
+    let frame: Uint8Array | null = null;
     // Made only when a stream needs a variant: most events reach none.
     let variants: Variants | null = null;
     const ahead = this.#ahead.size > 0 && this.#ahead.has(message.event ?? "") ? new AheadVariants(message) : null;

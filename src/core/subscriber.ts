@@ -382,7 +382,7 @@ export class Subscriber implements Due {
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
     if (this.closed) return;
     const drop = reason === "slow" || reason === "stale";
-    const frames = (drop || reason === "client" ? null : this.#out) ?? [];
+    const frames = drop || reason === "client" ? [] : (this.#out ?? []);
     this.#out = null;
     this.#outBytes = 0;
     this.#own = null;
