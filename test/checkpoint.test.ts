@@ -72,6 +72,30 @@ test("the checkpoints keep the WAL copied while commits go on", async () => {
   await reopened.close();
 });
 
+test("the WAL starts again from its beginning while commits go on", async () => {
+  const { path, log } = logAt();
+  const commits = 3000;
+  const append = async (from: number, to: number) => {
+    // One commit each, without a pause between them: the checkpointer never finds the log idle.
+    for (let i = from; i < to; i++)
+      await log.append({ channels: ["topic:w"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  };
+  await append(0, commits);
+  const walAfterFirst = statSync(`${path}-wal`).size;
+  await append(commits, 2 * commits);
+  // Each commit writes at least one page of 4 KB (and a frame header of 24 bytes) to the WAL. A WAL
+  // that never started again would have grown by at least that much a commit, and SQLite's own
+  // checkpoint (at 10,000 pages) is not reached.
+  const grown = statSync(`${path}-wal`).size - walAfterFirst;
+  expect(grown).toBeLessThan((commits * (4096 + 24)) / 2);
+  expect(log.checkpointsToEnd).toBeGreaterThan(0);
+  await log.close();
+  const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
+  const events = await reopened.readAfter(0, ["topic:w"], 2 * commits + 1);
+  expect(events.map((e) => e.data)).toEqual(Array.from({ length: 2 * commits }, (_, i) => `<p>${i}</p>`));
+  await reopened.close();
+});
+
 test("closing while a checkpoint is under way loses nothing and leaves no thread behind", async () => {
   const { path, log } = logAt();
   for (let i = 0; i < 260; i++)

@@ -1,8 +1,9 @@
 /**
- * The sqlite log's checkpointer, run as a Worker: copies what the WAL holds into the database
- * file on a connection of its own, so that the copy and its fsync do not hold up the event loop
- * (see `SqliteEventLog`). Takes `{ path }` to checkpoint and `{ close: true }` to close its
- * connection; answers each with `{ done }`, `{ error }` or `{ closed }`.
+ * The sqlite log's checkpointer, run as a Worker: copies what the WAL holds into the database file
+ * on a connection of its own, so that the copy and its fsync do not hold up the event loop (see
+ * `SqliteEventLog`). Takes `{ path }` to checkpoint and `{ close: true }` to close its connection;
+ * answers each with `{ done, log, checkpointed }` (SQLite's frames in the WAL and frames copied),
+ * `{ error }` or `{ closed }`.
  */
 import { Database } from "bun:sqlite";
 
@@ -25,8 +26,10 @@ self.onmessage = (message: MessageEvent<{ path?: string; close?: boolean }>) => 
       db.run("PRAGMA wal_autocheckpoint = 0");
     }
     // PASSIVE: as many frames as it can without waiting for the writer or any reader.
-    db.run("PRAGMA wal_checkpoint(PASSIVE)");
-    postMessage({ done: true });
+    const row = db
+      .query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)")
+      .get();
+    postMessage({ done: true, log: row?.log ?? 0, checkpointed: row?.checkpointed ?? 0 });
   } catch (error) {
     postMessage({ error: String(error) });
   }

@@ -99,10 +99,34 @@ const PRUNE_EVERY_MS = 60_000;
 const CHECKPOINT_COMMITS = 256;
 const CHECKPOINT_BYTES = 1024 * 1024;
 /**
+ * A checkpoint that could not reach the WAL's end (commits went on meanwhile) is followed at once
+ * by another, up to this many in a row: each has only what was committed during the one before.
+ */
+const CHECKPOINT_ROUNDS = 4;
+/**
+ * When no more than this many commits came during a round, or the round was not the first, the
+ * next round is the last: the log's commits wait (in memory, the event loop free) until it is
+ * over, so that it reaches the end and the next commit starts the WAL again from its beginning.
+ */
+const CHECKPOINT_LAST_ROUND_COMMITS = 64;
+/** The longest the commits wait for that last round; past it they go on, and the WAL with them. */
+const CHECKPOINT_HOLD_MS = 50;
+/** Commits after a failed checkpoint before the next try, rather than the full count. */
+const CHECKPOINT_RETRY_COMMITS = 16;
+/**
  * Events deleted per transaction when pruning, each batch in its own turn of the event loop: one
  * delete of a day's events would hold the loop (and every stream) for as long as it takes.
  */
 const PRUNE_BATCH = 1000;
+
+/** What the checkpointer thread answers (see checkpointer.ts). */
+interface CheckpointAnswer {
+  done?: boolean;
+  log?: number;
+  checkpointed?: number;
+  error?: string;
+  closed?: boolean;
+}
 
 export interface SqliteOptions {
   retention: Retention;
@@ -218,9 +242,18 @@ export class SqliteEventLog implements EventLog {
   #checkpointInFlight = false;
   #sinceCheckpoint = 0;
   #commitsSinceCheckpoint = 0;
+  /** Checkpoints in a row that have not reached the WAL's end. */
+  #checkpointRounds = 0;
+  /** Commits since the checkpoint under way began: what it cannot have copied. */
+  #commitsDuringCheckpoint = 0;
+  /** While set, commits wait for the checkpoint under way (its last round); the timer ends it. */
+  #commitsHeld: ReturnType<typeof setTimeout> | null = null;
+  #commitWaiting = false;
   #checkpointerClosed: (() => void) | null = null;
   /** Checkpoints the checkpointer thread has finished (for tests and metrics). */
   checkpointsOffLoop = 0;
+  /** Checkpoints that reached the WAL's end, so that it starts again from its beginning. */
+  checkpointsToEnd = 0;
   readonly #q: {
     insertEvent: Statement;
     insertEvents: Statement;
@@ -378,6 +411,7 @@ export class SqliteEventLog implements EventLog {
     this.#committedId = events.at(-1)?.id ?? this.#committedId;
     this.#sinceCheckpoint += bytes;
     this.#commitsSinceCheckpoint++;
+    if (this.#checkpointInFlight) this.#commitsDuringCheckpoint++;
     if (this.#sinceCheckpoint >= CHECKPOINT_BYTES || this.#commitsSinceCheckpoint >= CHECKPOINT_COMMITS)
       this.#checkpoint();
   }
@@ -385,35 +419,76 @@ export class SqliteEventLog implements EventLog {
   /**
    * Asks the checkpointer thread, on its own connection, to copy the WAL into the database file.
    * SQLite's own checkpoint runs on the connection that committed, so on the event loop, where a
-   * large one holds up every stream and request (figures in docs/reliability.md). With this
-   * thread doing the bulk of it, the checkpoint SQLite still starts at `wal_autocheckpoint` finds
-   * little left to copy, and then lets the WAL start over from its beginning. A checkpoint that
-   * fails (a full disk) is logged; SQLite's own goes on as before.
+   * large one holds up every stream and request (figures in docs/reliability.md).
+   *
+   * The WAL starts again from its beginning only when a commit finds it all copied. A checkpoint
+   * on another thread copies up to the last commit at its start, and commits go on meanwhile, so
+   * it is asked again (`CHECKPOINT_ROUNDS`) with less to copy each time, and the last short round
+   * holds the commits back until it is over (`#holdCommits`). Without that, the WAL grew to
+   * `wal_autocheckpoint` pages and SQLite's own checkpoint, with its fsync, ran on the loop.
+   *
+   * A checkpoint that fails (a full disk) is logged and tried again after a few commits; SQLite's
+   * own goes on as before.
    */
   #checkpoint(): void {
     if (this.#checkpointInFlight || this.#closed || this.#path === ":memory:") return;
     this.#sinceCheckpoint = 0;
     this.#commitsSinceCheckpoint = 0;
+    this.#commitsDuringCheckpoint = 0;
     this.#checkpointInFlight = true;
     if (!this.#checkpointer) {
       const worker = new Worker(new URL("./checkpointer.ts", import.meta.url).href);
       worker.unref();
-      worker.onmessage = (message: MessageEvent<{ done?: boolean; error?: string; closed?: boolean }>) => {
-        if (message.data.closed) {
-          this.#checkpointerClosed?.();
-          return;
-        }
-        this.#checkpointInFlight = false;
-        if (message.data.done) this.checkpointsOffLoop++;
-        else this.#log?.warn("event log checkpoint failed; SQLite's own goes on", { error: message.data.error });
-      };
+      worker.onmessage = (message: MessageEvent<CheckpointAnswer>) => this.#checkpointAnswered(message.data);
       worker.onerror = (event) => {
         this.#checkpointInFlight = false;
+        this.#releaseCommits();
         this.#log?.warn("event log checkpointer failed; SQLite's own goes on", { error: String(event.message) });
       };
       this.#checkpointer = worker;
     }
     this.#checkpointer.postMessage({ path: this.#path });
+  }
+
+  #checkpointAnswered(answer: CheckpointAnswer): void {
+    if (answer.closed) {
+      this.#checkpointerClosed?.();
+      return;
+    }
+    this.#checkpointInFlight = false;
+    if (!answer.done) {
+      this.#releaseCommits();
+      this.#checkpointRounds = 0;
+      this.#commitsSinceCheckpoint = CHECKPOINT_COMMITS - CHECKPOINT_RETRY_COMMITS;
+      this.#log?.warn("event log checkpoint failed; SQLite's own goes on", { error: answer.error });
+      return;
+    }
+    this.checkpointsOffLoop++;
+    // SQLite's figures are the WAL's at the checkpoint's start: the commits since are on top.
+    const toEnd = (answer.checkpointed ?? 0) >= (answer.log ?? 0) && this.#commitsDuringCheckpoint === 0;
+    if (toEnd) this.checkpointsToEnd++;
+    if (toEnd || this.#closed || ++this.#checkpointRounds > CHECKPOINT_ROUNDS) {
+      this.#checkpointRounds = 0;
+      this.#releaseCommits();
+      return;
+    }
+    if (this.#checkpointRounds > 1 || this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS)
+      this.#holdCommits();
+    this.#checkpoint();
+  }
+
+  #holdCommits(): void {
+    this.#commitsHeld ??= setTimeout(() => this.#releaseCommits(), CHECKPOINT_HOLD_MS);
+  }
+
+  #releaseCommits(): void {
+    if (!this.#commitsHeld) return;
+    clearTimeout(this.#commitsHeld);
+    this.#commitsHeld = null;
+    if (this.#commitWaiting) {
+      this.#commitWaiting = false;
+      this.#commit();
+    }
   }
 
   /**
@@ -423,6 +498,10 @@ export class SqliteEventLog implements EventLog {
    * again, their data made anew where it names its id: no id is skipped.
    */
   #commit(): void {
+    if (this.#commitsHeld && !this.#closed) {
+      this.#commitWaiting = true;
+      return;
+    }
     const batch = this.#batch;
     const events = this.#pending;
     const renders = this.#renders;
@@ -558,6 +637,8 @@ export class SqliteEventLog implements EventLog {
 
   async close(): Promise<void> {
     this.#closed = true;
+    if (this.#commitsHeld) clearTimeout(this.#commitsHeld);
+    this.#commitsHeld = null;
     clearInterval(this.#pruneTimer);
     await this.#pruning;
     this.#commit();
