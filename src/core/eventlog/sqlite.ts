@@ -99,14 +99,19 @@ const PRUNE_EVERY_MS = 60_000;
 const CHECKPOINT_COMMITS = 256;
 const CHECKPOINT_BYTES = 1024 * 1024;
 /**
+ * Commits after which the WAL is to start over: the checkpoint then asked for runs until it
+ * reaches the WAL's end (see `#checkpoint`). Those in between are single rounds.
+ */
+const CHECKPOINT_RESTART_COMMITS = 2048;
+/**
  * A checkpoint that could not reach the WAL's end (commits went on meanwhile) is followed at once
  * by another, up to this many in a row: each has only what was committed during the one before.
  */
-const CHECKPOINT_ROUNDS = 4;
+const CHECKPOINT_ROUNDS = 8;
 /**
- * When no more than this many commits came during a round, or the round was not the first, the
- * next round is the last: the log's commits wait (in memory, the event loop free) until it is
- * over, so that it reaches the end and the next commit starts the WAL again from its beginning.
+ * When no more than this many commits came during a round, or it was the last of the rounds, the
+ * next round ends it: the log's commits wait (in memory, the event loop free) until it is over,
+ * so that it reaches the end and the next commit starts the WAL again from its beginning.
  */
 const CHECKPOINT_LAST_ROUND_COMMITS = 64;
 /** The longest the commits wait for that last round; past it they go on, and the WAL with them. */
@@ -246,6 +251,8 @@ export class SqliteEventLog implements EventLog {
   #checkpointRounds = 0;
   /** Commits since the checkpoint under way began: what it cannot have copied. */
   #commitsDuringCheckpoint = 0;
+  /** Commits since a checkpoint last reached the WAL's end. */
+  #commitsSinceEnd = 0;
   /** While set, commits wait for the checkpoint under way (its last round); the timer ends it. */
   #commitsHeld: ReturnType<typeof setTimeout> | null = null;
   #commitWaiting = false;
@@ -254,6 +261,8 @@ export class SqliteEventLog implements EventLog {
   checkpointsOffLoop = 0;
   /** Checkpoints that reached the WAL's end, so that it starts again from its beginning. */
   checkpointsToEnd = 0;
+  /** Inserts events in one transaction (made once: `transaction()` builds a function each call). */
+  readonly #insert: (events: readonly StoredEvent[]) => void;
   readonly #q: {
     insertEvent: Statement;
     insertEvents: Statement;
@@ -339,6 +348,29 @@ export class SqliteEventLog implements EventLog {
         byIds: this.#db.prepare<Row, Record<string, string>>(`SELECT * FROM events WHERE id IN (${idsOf})`),
         get: this.#db.prepare<Row, Record<string, number>>("SELECT * FROM events WHERE id = $id"),
       };
+      const q = this.#q;
+      this.#insert = this.#db.transaction((events: readonly StoredEvent[]) => {
+        let i = 0;
+        if (events.length >= ROWS_PER_INSERT) {
+          const values: Array<string | number> = new Array(ROWS_PER_INSERT * 5);
+          for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
+            for (let j = 0; j < ROWS_PER_INSERT; j++) {
+              const event = events[i + j]!;
+              const at = j * 5;
+              values[at] = event.id;
+              values[at + 1] = event.at;
+              values[at + 2] = event.event;
+              values[at + 3] = event.data;
+              values[at + 4] = channelsText(event.channels);
+            }
+            q.insertEvents.run(...values);
+          }
+        }
+        for (; i < events.length; i++) {
+          const event = events[i]!;
+          q.insertEvent.run(event.id, event.at, event.event, event.data, channelsText(event.channels));
+        }
+      });
     } catch (error) {
       if (!isCorrupt(error)) throw error;
       throw new HeraldError(
@@ -381,28 +413,7 @@ export class SqliteEventLog implements EventLog {
 
   /** Inserts `events` in one transaction and indexes them; throws (storing none) if it fails. */
   #store(events: readonly StoredEvent[]): void {
-    this.#db.transaction(() => {
-      let i = 0;
-      if (events.length >= ROWS_PER_INSERT) {
-        const values: Array<string | number> = new Array(ROWS_PER_INSERT * 5);
-        for (; i + ROWS_PER_INSERT <= events.length; i += ROWS_PER_INSERT) {
-          for (let j = 0; j < ROWS_PER_INSERT; j++) {
-            const event = events[i + j]!;
-            const at = j * 5;
-            values[at] = event.id;
-            values[at + 1] = event.at;
-            values[at + 2] = event.event;
-            values[at + 3] = event.data;
-            values[at + 4] = channelsText(event.channels);
-          }
-          this.#q.insertEvents.run(...values);
-        }
-      }
-      for (; i < events.length; i++) {
-        const event = events[i]!;
-        this.#q.insertEvent.run(event.id, event.at, event.event, event.data, channelsText(event.channels));
-      }
-    })();
+    this.#insert(events);
     let bytes = 0;
     for (const event of events) {
       this.#index.add(event.id, event.channels, event.event);
@@ -411,6 +422,7 @@ export class SqliteEventLog implements EventLog {
     this.#committedId = events.at(-1)?.id ?? this.#committedId;
     this.#sinceCheckpoint += bytes;
     this.#commitsSinceCheckpoint++;
+    this.#commitsSinceEnd++;
     if (this.#checkpointInFlight) this.#commitsDuringCheckpoint++;
     if (this.#sinceCheckpoint >= CHECKPOINT_BYTES || this.#commitsSinceCheckpoint >= CHECKPOINT_COMMITS)
       this.#checkpoint();
@@ -422,10 +434,11 @@ export class SqliteEventLog implements EventLog {
    * large one holds up every stream and request (figures in docs/reliability.md).
    *
    * The WAL starts again from its beginning only when a commit finds it all copied. A checkpoint
-   * on another thread copies up to the last commit at its start, and commits go on meanwhile, so
-   * it is asked again (`CHECKPOINT_ROUNDS`) with less to copy each time, and the last short round
-   * holds the commits back until it is over (`#holdCommits`). Without that, the WAL grew to
-   * `wal_autocheckpoint` pages and SQLite's own checkpoint, with its fsync, ran on the loop.
+   * on another thread copies up to the last commit at its start, and commits go on meanwhile. So
+   * every `CHECKPOINT_RESTART_COMMITS` it is asked again (`CHECKPOINT_ROUNDS`) with less to copy
+   * each time, and the last short round holds the commits back until it is over (`#holdCommits`).
+   * Without that, the WAL grew to `wal_autocheckpoint` pages and SQLite's own checkpoint, with its
+   * fsync, ran on the loop.
    *
    * A checkpoint that fails (a full disk) is logged and tried again after a few commits; SQLite's
    * own goes on as before.
@@ -466,13 +479,23 @@ export class SqliteEventLog implements EventLog {
     this.checkpointsOffLoop++;
     // SQLite's figures are the WAL's at the checkpoint's start: the commits since are on top.
     const toEnd = (answer.checkpointed ?? 0) >= (answer.log ?? 0) && this.#commitsDuringCheckpoint === 0;
-    if (toEnd) this.checkpointsToEnd++;
-    if (toEnd || this.#closed || ++this.#checkpointRounds > CHECKPOINT_ROUNDS) {
+    if (toEnd) {
+      this.checkpointsToEnd++;
+      this.#commitsSinceEnd = 0;
+    }
+    const ended = this.#commitsHeld !== null;
+    if (
+      toEnd ||
+      ended ||
+      this.#closed ||
+      this.#commitsSinceEnd < CHECKPOINT_RESTART_COMMITS ||
+      ++this.#checkpointRounds > CHECKPOINT_ROUNDS
+    ) {
       this.#checkpointRounds = 0;
       this.#releaseCommits();
       return;
     }
-    if (this.#checkpointRounds > 1 || this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS)
+    if (this.#checkpointRounds === CHECKPOINT_ROUNDS || this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS)
       this.#holdCommits();
     this.#checkpoint();
   }
