@@ -25,9 +25,21 @@ export function htmlResponse(body: Html, { status = 200, headers = {} }: Respons
 }
 
 /** A JSON response, made with the security headers (`secure` then has nothing to add). */
-export function jsonResponse(body: unknown, { status = 200, headers = {} }: ResponseOptions = {}): Response {
-  return madeWithHeaders(Response.json(body, { status, headers: { ...SECURITY_HEADERS, ...headers } }));
+export function jsonResponse(body: unknown, { status = 200, headers }: ResponseOptions = {}): Response {
+  // One `Headers` for every answer without headers of its own: a response copies it, and a record
+  // of headers is turned into one afresh for each response.
+  jsonHeaders ??= new Headers({ ...SECURITY_HEADERS, "content-type": "application/json;charset=utf-8" });
+  return madeWithHeaders(
+    new Response(JSON.stringify(body), {
+      status,
+      headers: headers
+        ? { ...SECURITY_HEADERS, "content-type": "application/json;charset=utf-8", ...headers }
+        : jsonHeaders,
+    }),
+  );
 }
+
+let jsonHeaders: Headers | undefined;
 
 /** Responses made with headers that `secure` (1) and `withCors` (2) would otherwise add. */
 const madeWith = new WeakMap<Response, number>();
