@@ -499,7 +499,7 @@ if (results.rates.length > 0) {
 
 if (results.latency.length > 0) {
   console.log(
-    "\nLatency at an equal, fixed load: events sent at a fixed rate whatever the acknowledgements, publish to receive (each server's median round by p99; vs floor: herald's figure over the floor's, at most 100% is the target):\n",
+    "\nLatency at an equal, fixed load: events sent at a fixed rate whatever the acknowledgements, publish to receive (each server's median round by p99; server CPU: its CPU time, all threads, over the sending's wall time, a share of the one core it is pinned to; vs floor: herald's figure over the floor's, at most 100% is the target):\n",
   );
   const floorOf = (r: LatencyResult) =>
     results.latency.find(
@@ -518,6 +518,7 @@ if (results.latency.length > 0) {
         "max ms",
         "p99 rounds' range",
         "behind",
+        "server CPU",
         "p50 vs floor",
         "p99 vs floor",
       ],
@@ -534,6 +535,7 @@ if (results.latency.length > 0) {
           ms(r.maxMs),
           r.spread ? `${ms(-r.spread[1])}–${ms(-r.spread[0])}` : "",
           String(r.behind),
+          percent(r.serverCpu),
           f ? percent(r.p50Ms / f.p50Ms) : "",
           f ? percent(r.p99Ms / f.p99Ms) : "",
         ];

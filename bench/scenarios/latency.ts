@@ -6,7 +6,7 @@
  * `warmSeconds` of the same load go first, unmeasured.
  */
 import { connectTopics, latencyOfAll, type LoadClient } from "../load.ts";
-import { freshen, warmUp, type Target } from "../targets.ts";
+import { cpuMs, freshen, warmUp, type Target } from "../targets.ts";
 
 export interface LatencyResult {
   target: string;
@@ -22,6 +22,11 @@ export interface LatencyResult {
   maxMs: number;
   failed: number;
   behind: number;
+  /**
+   * The server's CPU time over the measured events' wall time, all its threads: the share of one
+   * core it kept busy (the servers run pinned to one core, see targets.ts).
+   */
+  serverCpu: number;
   spread?: [number, number];
 }
 
@@ -52,6 +57,7 @@ export async function fixedRate(
       const share = (index: number) => Math.floor(count / topicCount) + (index < count % topicCount ? 1 : 0);
       for (const [index, client] of clients.entries()) client.expect(share(index));
       const sends: Promise<void>[] = [];
+      const cpuBefore = cpuMs(server.pid);
       const started = performance.now();
       for (let i = 0; i < count; i++) {
         const due = started + (i * 1000) / rate;
@@ -62,17 +68,22 @@ export async function fixedRate(
         sends.push(publish(topics[topic]!, `event ${i} of ${count}: price of sym-${topic} changed`));
       }
       const sentSeconds = (performance.now() - started) / 1000;
+      const serverCpu = (cpuMs(server.pid) - cpuBefore) / (sentSeconds * 1000);
       await Promise.all(sends);
       const deadline = Date.now() + 60_000;
       const done = () => clients.every((client, index) => client.behind(share(index)) === 0);
       while (!done() && Date.now() < deadline) await Bun.sleep(5);
-      return { sentSeconds, behind: clients.reduce((sum, client, index) => sum + client.behind(share(index)), 0) };
+      return {
+        sentSeconds,
+        serverCpu,
+        behind: clients.reduce((sum, client, index) => sum + client.behind(share(index)), 0),
+      };
     };
     // The same load, unmeasured, first: what is compared is each server running steadily, not its
     // JIT compiling its code on the first events.
     await drive(Math.max(topicCount, Math.round(rate * warmSeconds)), false);
     await freshen(publish);
-    const { sentSeconds, behind } = await drive(events, true);
+    const { sentSeconds, serverCpu, behind } = await drive(events, true);
     const total = clients.reduce((sum, client) => sum + client.open, 0);
     const latency = latencyOfAll(clients);
     return {
@@ -87,6 +98,7 @@ export async function fixedRate(
       maxMs: latency.max,
       failed: clients.reduce((sum, client) => sum + client.failed, 0),
       behind,
+      serverCpu,
     };
   } finally {
     for (const client of clients) client.close();
