@@ -11,11 +11,17 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
-function logAt(): { path: string; log: SqliteEventLog } {
+function logAt(options: { checkpointHoldMs?: number; checkpointRunCommits?: number } = {}): {
+  path: string;
+  log: SqliteEventLog;
+} {
   const dir = mkdtempSync(join(tmpdir(), "herald-checkpoint-"));
   dirs.push(dir);
   const path = join(dir, "herald.db");
-  return { path, log: new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } }) };
+  return {
+    path,
+    log: new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 }, ...options }),
+  };
 }
 
 /**
@@ -81,7 +87,11 @@ function walRestarts(path: string): number {
 }
 
 test("the WAL starts again from its beginning while commits go on", async () => {
-  const { path, log } = logAt();
+  // Commits wait for the checkpoint that lets the WAL start over; on a slow disk its fsyncs may
+  // take longer than the default 50 ms, after which the commits would go on without it. A run to
+  // the WAL's end every 512 commits, rather than 2,048, starts well within the test's commits
+  // however late the checkpointer thread first answers.
+  const { path, log } = logAt({ checkpointHoldMs: 5000, checkpointRunCommits: 512 });
   const commits = 4000;
   await log.append({ channels: ["topic:w"], event: "notification", data: "<p>0</p>", at: Date.now() });
   const restartsBefore = walRestarts(path);

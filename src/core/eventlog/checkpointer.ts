@@ -2,8 +2,8 @@
  * The sqlite log's checkpointer, run as a Worker: copies what the WAL holds into the database file
  * on a connection of its own, so that the copy and its fsync do not hold up the event loop (see
  * `SqliteEventLog`). Takes `{ path }` to checkpoint and `{ close: true }` to close its connection;
- * answers each with `{ done, log, checkpointed }` (SQLite's frames in the WAL and frames copied),
- * `{ error }` or `{ closed }`.
+ * answers each with `{ done, busy, log, checkpointed }` (SQLite's row: whether the checkpoint
+ * lock was taken, frames in the WAL, frames copied), `{ error }` or `{ closed }`.
  */
 import { Database } from "bun:sqlite";
 
@@ -29,7 +29,7 @@ self.onmessage = (message: MessageEvent<{ path?: string; close?: boolean }>) => 
     const row = db
       .query<{ busy: number; log: number; checkpointed: number }, []>("PRAGMA wal_checkpoint(PASSIVE)")
       .get();
-    postMessage({ done: true, log: row?.log ?? 0, checkpointed: row?.checkpointed ?? 0 });
+    postMessage({ done: true, busy: row?.busy ?? 1, log: row?.log ?? -1, checkpointed: row?.checkpointed ?? -1 });
   } catch (error) {
     postMessage({ error: String(error) });
   }

@@ -100,18 +100,20 @@ const CHECKPOINT_COMMITS = 256;
 const CHECKPOINT_BYTES = 1024 * 1024;
 /**
  * Commits after which the WAL is to start over: the checkpoint then asked for runs until it
- * reaches the WAL's end (see `#checkpoint`). Those in between are single rounds.
+ * reaches the WAL's end, or gives up for as many commits again (see `#checkpoint`). Those in
+ * between are single rounds.
  */
 const CHECKPOINT_RESTART_COMMITS = 2048;
 /**
- * A checkpoint that could not reach the WAL's end (commits went on meanwhile) is followed at once
- * by another, up to this many in a row: each has only what was committed during the one before.
+ * In a run, a checkpoint that could not reach the WAL's end (commits went on meanwhile) is followed
+ * at once by another, with only what was committed during the one before; the last of these
+ * rounds holds the commits back.
  */
-const CHECKPOINT_ROUNDS = 8;
+const CHECKPOINT_ROUNDS = 2;
 /**
  * When no more than this many commits came during a round, or it was the last of the rounds, the
- * next round ends it: the log's commits wait (in memory, the event loop free) until it is over,
- * so that it reaches the end and the next commit starts the WAL again from its beginning.
+ * next round ends the run: the log's commits wait (in memory, the event loop free) until it is
+ * over, so that it reaches the end and the next commit starts the WAL again from its beginning.
  */
 const CHECKPOINT_LAST_ROUND_COMMITS = 64;
 /** The longest the commits wait for that last round; past it they go on, and the WAL with them. */
@@ -127,6 +129,8 @@ const PRUNE_BATCH = 1000;
 /** What the checkpointer thread answers (see checkpointer.ts). */
 interface CheckpointAnswer {
   done?: boolean;
+  /** SQLite's busy flag: another connection held the checkpoint lock, nothing was copied. */
+  busy?: number;
   log?: number;
   checkpointed?: number;
   error?: string;
@@ -139,6 +143,13 @@ export interface SqliteOptions {
   sync?: "normal" | "full";
   /** Where a failed prune or commit and a stray WAL are reported. Defaults to none. */
   log?: Log;
+  /**
+   * The longest commits wait for the checkpoint that lets the WAL start over (see `#checkpoint`),
+   * in ms. Defaults to 50.
+   */
+  checkpointHoldMs?: number;
+  /** Commits between runs of checkpoints to the WAL's end (see `#checkpoint`). Defaults to 2,048. */
+  checkpointRunCommits?: number;
 }
 
 /** Reads a SQLite varint at `at`: its value and the offset after it. */
@@ -247,15 +258,24 @@ export class SqliteEventLog implements EventLog {
   #checkpointInFlight = false;
   #sinceCheckpoint = 0;
   #commitsSinceCheckpoint = 0;
-  /** Checkpoints in a row that have not reached the WAL's end. */
+  /** Rounds so far of the run to the WAL's end under way. */
   #checkpointRounds = 0;
   /** Commits since the checkpoint under way began: what it cannot have copied. */
   #commitsDuringCheckpoint = 0;
-  /** Commits since a checkpoint last reached the WAL's end. */
-  #commitsSinceEnd = 0;
+  /**
+   * Rows changed on the log's connection when the checkpoint under way began: by any writer on
+   * it (read marks, idempotency keys, sign-outs, pruning), not only the log's commits.
+   */
+  #changesAtCheckpoint = 0;
+  /** Commits since the last run to the WAL's end ended, whether or not it reached the end. */
+  #commitsSinceRun = 0;
+  /** Whether the run under way has held the commits back already: once a run is enough. */
+  #heldThisRun = false;
   /** While set, commits wait for the checkpoint under way (its last round); the timer ends it. */
   #commitsHeld: ReturnType<typeof setTimeout> | null = null;
   #commitWaiting = false;
+  readonly #holdMs: number;
+  readonly #runCommits: number;
   #checkpointerClosed: (() => void) | null = null;
   /** Checkpoints the checkpointer thread has finished (for tests and metrics). */
   checkpointsOffLoop = 0;
@@ -270,6 +290,7 @@ export class SqliteEventLog implements EventLog {
     dropReads: Statement;
     setDropped: Statement;
     nthAfter: Statement<{ id: number }>;
+    totalChanges: Statement<{ n: number }>;
     lastOlder: Statement<{ id: number }>;
     byIds: Statement<Row>;
     get: Statement<Row>;
@@ -283,6 +304,8 @@ export class SqliteEventLog implements EventLog {
     this.#retention = options.retention;
     this.#log = options.log;
     this.#path = path;
+    this.#holdMs = options.checkpointHoldMs ?? CHECKPOINT_HOLD_MS;
+    this.#runCommits = options.checkpointRunCommits ?? CHECKPOINT_RESTART_COMMITS;
     const strayUpTo = setStrayWalAside(path, options.log);
     try {
       this.#db = new Database(path, { create: true, strict: true });
@@ -338,6 +361,7 @@ export class SqliteEventLog implements EventLog {
         setDropped: this.#db.prepare(
           "INSERT INTO meta (key, value) VALUES ('dropped_up_to', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         ),
+        totalChanges: this.#db.prepare<{ n: number }, []>("SELECT total_changes() AS n"),
         nthAfter: this.#db.prepare<{ id: number }, [number, number]>(
           "SELECT id FROM events WHERE id > ? ORDER BY id LIMIT 1 OFFSET ?",
         ),
@@ -422,7 +446,7 @@ export class SqliteEventLog implements EventLog {
     this.#committedId = events.at(-1)?.id ?? this.#committedId;
     this.#sinceCheckpoint += bytes;
     this.#commitsSinceCheckpoint++;
-    this.#commitsSinceEnd++;
+    this.#commitsSinceRun++;
     if (this.#checkpointInFlight) this.#commitsDuringCheckpoint++;
     if (this.#sinceCheckpoint >= CHECKPOINT_BYTES || this.#commitsSinceCheckpoint >= CHECKPOINT_COMMITS)
       this.#checkpoint();
@@ -435,27 +459,33 @@ export class SqliteEventLog implements EventLog {
    *
    * The WAL starts again from its beginning only when a commit finds it all copied. A checkpoint
    * on another thread copies up to the last commit at its start, and commits go on meanwhile. So
-   * every `CHECKPOINT_RESTART_COMMITS` it is asked again (`CHECKPOINT_ROUNDS`) with less to copy
-   * each time, and the last short round holds the commits back until it is over (`#holdCommits`).
-   * Without that, the WAL grew to `wal_autocheckpoint` pages and SQLite's own checkpoint, with its
-   * fsync, ran on the loop.
+   * every `checkpointRunCommits` a run of checkpoints begins: a round that did not reach the end
+   * is followed at once by another with less to copy, and the last, short round (at most the
+   * `CHECKPOINT_ROUNDS`th) holds the commits back until it is over (`#holdCommits`, once a run).
+   * A run that does not reach the end is tried again only after as many commits again. Without
+   * runs, the WAL grew to `wal_autocheckpoint` pages and SQLite's own checkpoint, with its fsync,
+   * ran on the loop.
    *
-   * A checkpoint that fails (a full disk) is logged and tried again after a few commits; SQLite's
-   * own goes on as before.
+   * A checkpoint that fails (a full disk) is logged and tried again after a few commits, as is one
+   * that finds the checkpoint lock taken (busy); SQLite's own goes on as before.
    */
   #checkpoint(): void {
     if (this.#checkpointInFlight || this.#closed || this.#path === ":memory:") return;
     this.#sinceCheckpoint = 0;
     this.#commitsSinceCheckpoint = 0;
     this.#commitsDuringCheckpoint = 0;
+    this.#changesAtCheckpoint = this.#q.totalChanges.get()!.n;
     this.#checkpointInFlight = true;
     if (!this.#checkpointer) {
       const worker = new Worker(new URL("./checkpointer.ts", import.meta.url).href);
       worker.unref();
       worker.onmessage = (message: MessageEvent<CheckpointAnswer>) => this.#checkpointAnswered(message.data);
       worker.onerror = (event) => {
+        // A thread that threw may be gone: the next checkpoint starts a new one.
+        worker.terminate();
+        if (this.#checkpointer === worker) this.#checkpointer = null;
         this.#checkpointInFlight = false;
-        this.#releaseCommits();
+        this.#endRun();
         this.#log?.warn("event log checkpointer failed; SQLite's own goes on", { error: String(event.message) });
       };
       this.#checkpointer = worker;
@@ -469,30 +499,30 @@ export class SqliteEventLog implements EventLog {
       return;
     }
     this.#checkpointInFlight = false;
-    if (!answer.done) {
-      this.#releaseCommits();
-      this.#checkpointRounds = 0;
+    const log = answer.log ?? -1;
+    const checkpointed = answer.checkpointed ?? -1;
+    if (!answer.done || answer.busy || log < 0 || checkpointed < 0) {
       this.#commitsSinceCheckpoint = CHECKPOINT_COMMITS - CHECKPOINT_RETRY_COMMITS;
-      this.#log?.warn("event log checkpoint failed; SQLite's own goes on", { error: answer.error });
+      this.#endRun();
+      if (!answer.done) this.#log?.warn("event log checkpoint failed; SQLite's own goes on", { error: answer.error });
       return;
     }
     this.checkpointsOffLoop++;
-    // SQLite's figures are the WAL's at the checkpoint's start: the commits since are on top.
-    const toEnd = (answer.checkpointed ?? 0) >= (answer.log ?? 0) && this.#commitsDuringCheckpoint === 0;
+    // SQLite's figures are the WAL's at the checkpoint's start: whatever was written since is on
+    // top, by the log's commits or any other writer on its connection.
+    const toEnd = checkpointed >= log && this.#q.totalChanges.get()!.n === this.#changesAtCheckpoint;
     if (toEnd) {
       this.checkpointsToEnd++;
-      this.#commitsSinceEnd = 0;
+      this.#commitsSinceRun = 0;
     }
-    const ended = this.#commitsHeld !== null;
-    if (
-      toEnd ||
-      ended ||
-      this.#closed ||
-      this.#commitsSinceEnd < CHECKPOINT_RESTART_COMMITS ||
-      ++this.#checkpointRounds > CHECKPOINT_ROUNDS
-    ) {
-      this.#checkpointRounds = 0;
-      this.#releaseCommits();
+    if (toEnd || this.#closed || this.#commitsSinceRun < this.#runCommits) {
+      this.#endRun();
+      return;
+    }
+    if (this.#heldThisRun || ++this.#checkpointRounds > CHECKPOINT_ROUNDS) {
+      // The run did not reach the end: the next, after as many commits again.
+      this.#commitsSinceRun = 0;
+      this.#endRun();
       return;
     }
     if (this.#checkpointRounds === CHECKPOINT_ROUNDS || this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS)
@@ -500,8 +530,16 @@ export class SqliteEventLog implements EventLog {
     this.#checkpoint();
   }
 
+  /** Ends the run to the WAL's end, if one is under way, and lets the commits go on. */
+  #endRun(): void {
+    this.#checkpointRounds = 0;
+    this.#heldThisRun = false;
+    this.#releaseCommits();
+  }
+
   #holdCommits(): void {
-    this.#commitsHeld ??= setTimeout(() => this.#releaseCommits(), CHECKPOINT_HOLD_MS);
+    this.#heldThisRun = true;
+    this.#commitsHeld ??= setTimeout(() => this.#releaseCommits(), this.#holdMs);
   }
 
   #releaseCommits(): void {
