@@ -109,6 +109,37 @@ test("the WAL starts again from its beginning while commits go on", async () => 
   await reopened.close();
 });
 
+test("a checkpoint counts as reaching the WAL's end only when nothing was written meanwhile", async () => {
+  // Runs to the WAL's end every 128 commits, and another writer on the log's connection (as read
+  // marks, idempotency keys and sign-outs are) writing every 5 ms, also while commits are held back
+  // for a run's last round: during some of those rounds, not all.
+  const { path, log } = logAt({ checkpointHoldMs: 5000, checkpointRunCommits: 128 });
+  await log.append({ channels: ["topic:o"], event: "notification", data: "<p>0</p>", at: Date.now() });
+  const restartsBefore = walRestarts(path);
+  let n = 0;
+  const other = setInterval(() => {
+    log.database.run(
+      "INSERT INTO meta (key, value) VALUES ('other-writer', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+      [n++],
+    );
+  }, 5);
+  try {
+    for (let i = 1; i < 6000; i++)
+      await log.append({ channels: ["topic:o"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+    await Bun.sleep(20);
+  } finally {
+    clearInterval(other);
+  }
+  expect(n).toBeGreaterThan(0);
+  // A checkpoint that reached the end lets the next write start the WAL over: every run counted as
+  // reaching the end (but perhaps the last) is a start over in the WAL's header. One counted while
+  // the other writer's frames were still to copy would not be.
+  const restarts = walRestarts(path) - restartsBefore;
+  expect(log.checkpointsToEnd).toBeGreaterThan(0);
+  expect(restarts).toBeGreaterThanOrEqual(log.checkpointsToEnd - 1);
+  await log.close();
+});
+
 test("closing while a checkpoint is under way loses nothing and leaves no thread behind", async () => {
   const { path, log } = logAt();
   for (let i = 0; i < 260; i++)
