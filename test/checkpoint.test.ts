@@ -110,11 +110,16 @@ test("the WAL starts again from its beginning while commits go on", async () => 
 });
 
 test("a checkpoint counts as reaching the WAL's end only when nothing was written meanwhile", async () => {
-  // Runs to the WAL's end every 128 commits, and another writer on the log's connection (as read
-  // marks, idempotency keys and sign-outs are) writing every 5 ms, also while commits are held back
-  // for a run's last round: during some of those rounds, not all.
+  // Runs to the WAL's end every 128 commits. For the first 4,000 commits another writer on the
+  // log's connection (as read marks, idempotency keys and sign-outs are) writes every 5 ms, also
+  // while commits are held back for a run's last round; the last 2,000 have no other writer, so
+  // that runs reach the end there.
   const { path, log } = logAt({ checkpointHoldMs: 5000, checkpointRunCommits: 128 });
-  await log.append({ channels: ["topic:o"], event: "notification", data: "<p>0</p>", at: Date.now() });
+  const append = async (from: number, to: number) => {
+    for (let i = from; i < to; i++)
+      await log.append({ channels: ["topic:o"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  };
+  await append(0, 1);
   const restartsBefore = walRestarts(path);
   let n = 0;
   const other = setInterval(() => {
@@ -124,12 +129,11 @@ test("a checkpoint counts as reaching the WAL's end only when nothing was writte
     );
   }, 5);
   try {
-    for (let i = 1; i < 6000; i++)
-      await log.append({ channels: ["topic:o"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
-    await Bun.sleep(20);
+    await append(1, 4000);
   } finally {
     clearInterval(other);
   }
+  await append(4000, 6000);
   expect(n).toBeGreaterThan(0);
   // A checkpoint that reached the end lets the next write start the WAL over: every run counted as
   // reaching the end (but perhaps the last) is a start over in the WAL's header. One counted while

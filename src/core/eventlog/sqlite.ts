@@ -499,6 +499,11 @@ export class SqliteEventLog implements EventLog {
       return;
     }
     this.#checkpointInFlight = false;
+    if (this.#closed) {
+      // An answer after close() gave up waiting for the thread: the connection may be closed.
+      this.#endRun();
+      return;
+    }
     const log = answer.log ?? -1;
     const checkpointed = answer.checkpointed ?? -1;
     if (!answer.done || answer.busy || log < 0 || checkpointed < 0) {
@@ -515,7 +520,7 @@ export class SqliteEventLog implements EventLog {
       this.checkpointsToEnd++;
       this.#commitsSinceRun = 0;
     }
-    if (toEnd || this.#closed || this.#commitsSinceRun < this.#runCommits) {
+    if (toEnd || this.#commitsSinceRun < this.#runCommits) {
       this.#endRun();
       return;
     }
