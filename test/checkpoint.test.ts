@@ -24,6 +24,12 @@ function logAt(options: { checkpointHoldMs?: number; checkpointRunCommits?: numb
   };
 }
 
+/** Appends `<p>from</p>` up to `<p>to - 1</p>` on `topic`, each awaited: one commit each. */
+async function appendEach(log: SqliteEventLog, topic: string, from: number, to: number): Promise<void> {
+  for (let i = from; i < to; i++)
+    await log.append({ channels: [`topic:${topic}`], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+}
+
 /**
  * Events in the database file itself, what a checkpoint has copied out of the WAL: the file is
  * copied alone (without its WAL) and opened elsewhere.
@@ -47,8 +53,7 @@ test("after enough commits a thread of its own copies the WAL into the database 
   const { path, log } = logAt();
   // One commit each: 300 commits pass the point at which the checkpointer is asked, far below the
   // WAL size at which SQLite would checkpoint on its own.
-  for (let i = 0; i < 300; i++)
-    await log.append({ channels: ["topic:a"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await appendEach(log, "a", 0, 300);
   expect(statSync(`${path}-wal`).size).toBeGreaterThan(0);
   // While the log is open and still writing to its WAL, the database file itself holds the events.
   await eventually(() => eventsInDatabaseFile(path) >= 256, "the events in the database file");
@@ -64,13 +69,9 @@ test("after enough commits a thread of its own copies the WAL into the database 
 
 test("the checkpoints keep the WAL copied while commits go on", async () => {
   const { path, log } = logAt();
-  const append = async (from: number, to: number) => {
-    for (let i = from; i < to; i++)
-      await log.append({ channels: ["topic:a"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
-  };
-  await append(0, 300);
+  await appendEach(log, "a", 0, 300);
   await eventually(() => log.checkpointsOffLoop >= 1, "a checkpoint off the event loop");
-  await append(300, 600);
+  await appendEach(log, "a", 300, 600);
   await eventually(() => log.checkpointsOffLoop >= 2, "a second checkpoint off the event loop");
   await log.close();
   const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
@@ -93,11 +94,10 @@ test("the WAL starts again from its beginning while commits go on", async () => 
   // however late the checkpointer thread first answers.
   const { path, log } = logAt({ checkpointHoldMs: 5000, checkpointRunCommits: 512 });
   const commits = 4000;
-  await log.append({ channels: ["topic:w"], event: "notification", data: "<p>0</p>", at: Date.now() });
+  await appendEach(log, "w", 0, 1);
   const restartsBefore = walRestarts(path);
   // One commit each, without a pause between them: the checkpointer never finds the log idle.
-  for (let i = 1; i < commits; i++)
-    await log.append({ channels: ["topic:w"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await appendEach(log, "w", 1, commits);
   // Far from the 10,000 pages at which SQLite would start the WAL again itself.
   expect(statSync(`${path}-wal`).size).toBeLessThan(10_000 * (4096 + 24));
   expect(walRestarts(path)).toBeGreaterThan(restartsBefore);
@@ -115,11 +115,7 @@ test("a checkpoint counts as reaching the WAL's end only when nothing was writte
   // while commits are held back for a run's last round; the last 2,000 have no other writer, so
   // that runs reach the end there.
   const { path, log } = logAt({ checkpointHoldMs: 5000, checkpointRunCommits: 128 });
-  const append = async (from: number, to: number) => {
-    for (let i = from; i < to; i++)
-      await log.append({ channels: ["topic:o"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
-  };
-  await append(0, 1);
+  await appendEach(log, "o", 0, 1);
   const restartsBefore = walRestarts(path);
   let n = 0;
   const other = setInterval(() => {
@@ -129,11 +125,11 @@ test("a checkpoint counts as reaching the WAL's end only when nothing was writte
     );
   }, 5);
   try {
-    await append(1, 4000);
+    await appendEach(log, "o", 1, 4000);
   } finally {
     clearInterval(other);
   }
-  await append(4000, 6000);
+  await appendEach(log, "o", 4000, 6000);
   expect(n).toBeGreaterThan(0);
   // A checkpoint that reached the end lets the next write start the WAL over: every run counted as
   // reaching the end (but perhaps the last) is a start over in the WAL's header. One counted while
@@ -146,8 +142,7 @@ test("a checkpoint counts as reaching the WAL's end only when nothing was writte
 
 test("closing while a checkpoint is under way loses nothing and leaves no thread behind", async () => {
   const { path, log } = logAt();
-  for (let i = 0; i < 260; i++)
-    await log.append({ channels: ["topic:b"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await appendEach(log, "b", 0, 260);
   await log.close();
   const reopened = new SqliteEventLog(path, { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
   expect(await reopened.lastId()).toBe(260);
@@ -157,8 +152,7 @@ test("closing while a checkpoint is under way loses nothing and leaves no thread
 
 test("an in-memory log needs no checkpointer", async () => {
   const log = new SqliteEventLog(":memory:", { retention: { maxEvents: 100_000, maxAgeMs: 3_600_000 } });
-  for (let i = 0; i < 300; i++)
-    await log.append({ channels: ["topic:c"], event: "notification", data: `<p>${i}</p>`, at: Date.now() });
+  await appendEach(log, "c", 0, 300);
   expect(log.checkpointsOffLoop).toBe(0);
   await log.close();
 });

@@ -26,20 +26,10 @@ export function htmlResponse(body: Html, { status = 200, headers = {} }: Respons
 
 /** A JSON response, made with the security headers (`secure` then has nothing to add). */
 export function jsonResponse(body: unknown, { status = 200, headers }: ResponseOptions = {}): Response {
-  // One `Headers` for every answer without headers of its own: a response copies it, and a record
-  // of headers is turned into one afresh for each response.
-  jsonHeaders ??= new Headers({ ...SECURITY_HEADERS, "content-type": "application/json;charset=utf-8" });
   return madeWithHeaders(
-    new Response(JSON.stringify(body), {
-      status,
-      headers: headers
-        ? { ...SECURITY_HEADERS, "content-type": "application/json;charset=utf-8", ...headers }
-        : jsonHeaders,
-    }),
+    new Response(JSON.stringify(body), { status, headers: headers ? { ...JSON_HEADERS, ...headers } : jsonHeaders }),
   );
 }
-
-let jsonHeaders: Headers | undefined;
 
 /** Responses made with headers that `secure` (1) and `withCors` (2) would otherwise add. */
 const madeWith = new WeakMap<Response, number>();
@@ -150,6 +140,14 @@ export function wantsHsts(req: Request): boolean {
 
 /** `SECURITY_HEADERS` as pairs, made once rather than for every response. */
 const SECURITY_ENTRIES = Object.entries(SECURITY_HEADERS);
+
+/** A JSON answer's headers: the security headers and its content type. */
+const JSON_HEADERS: Record<string, string> = { ...SECURITY_HEADERS, "content-type": "application/json;charset=utf-8" };
+/**
+ * The same as one `Headers`, for every answer without headers of its own: a response copies it,
+ * while a record of headers is turned into one afresh for each response.
+ */
+const jsonHeaders = new Headers(JSON_HEADERS);
 
 /** Adds the security headers to a response (unless a route already set its own), and HSTS when `hsts`. */
 export function secure(response: Response, hsts = false): Response {

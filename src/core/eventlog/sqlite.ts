@@ -269,8 +269,6 @@ export class SqliteEventLog implements EventLog {
   #changesAtCheckpoint = 0;
   /** Commits since the last run to the WAL's end ended, whether or not it reached the end. */
   #commitsSinceRun = 0;
-  /** Whether the run under way has held the commits back already: once a run is enough. */
-  #heldThisRun = false;
   /** While set, commits wait for the checkpoint under way (its last round); the timer ends it. */
   #commitsHeld: ReturnType<typeof setTimeout> | null = null;
   #commitWaiting = false;
@@ -524,26 +522,30 @@ export class SqliteEventLog implements EventLog {
       this.#endRun();
       return;
     }
-    if (this.#heldThisRun || ++this.#checkpointRounds > CHECKPOINT_ROUNDS) {
+    if (++this.#checkpointRounds > CHECKPOINT_ROUNDS) {
       // The run did not reach the end: the next, after as many commits again.
       this.#commitsSinceRun = 0;
       this.#endRun();
       return;
     }
-    if (this.#checkpointRounds === CHECKPOINT_ROUNDS || this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS)
+    if (
+      this.#checkpointRounds === CHECKPOINT_ROUNDS ||
+      this.#commitsDuringCheckpoint <= CHECKPOINT_LAST_ROUND_COMMITS
+    ) {
+      // The held round is the run's last, whether or not it reaches the end.
+      this.#checkpointRounds = CHECKPOINT_ROUNDS;
       this.#holdCommits();
+    }
     this.#checkpoint();
   }
 
   /** Ends the run to the WAL's end, if one is under way, and lets the commits go on. */
   #endRun(): void {
     this.#checkpointRounds = 0;
-    this.#heldThisRun = false;
     this.#releaseCommits();
   }
 
   #holdCommits(): void {
-    this.#heldThisRun = true;
     this.#commitsHeld ??= setTimeout(() => this.#releaseCommits(), this.#holdMs);
   }
 
