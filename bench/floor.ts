@@ -10,7 +10,16 @@
  * With FLOOR_COALESCE=1 it writes as herald's writer does instead: a stream's frames wait for the
  * end of the event loop's turn and go in one write, so a stream that several events reach in one
  * turn costs one system call. That is the least a server can do per event with herald's batching.
+ *
+ * With FLOOR_LOG=<file> it also takes POST /api/publish as herald does, at its least: the bearer
+ * token (FLOOR_TOKEN) compared in constant time, a JSON body `{"target": "topic:<name>", "message":
+ * "..."}`, a fragment of herald's size with the message escaped, the event stored in SQLite (WAL,
+ * `synchronous=NORMAL`, the events of one turn of the event loop in one transaction) before it is
+ * sent and acknowledged, and a JSON answer `{"id", "delivered"}`. No rate limit, idempotency, log
+ * line, channel index, resume or checkpointing off the event loop: the publish-rate scenario's floor.
  */
+import { Database } from "bun:sqlite";
+
 const encoder = new TextEncoder();
 const topics = new Map<string, Set<ReadableStreamDirectController>>();
 const coalesce = process.env.FLOOR_COALESCE === "1";
@@ -36,6 +45,83 @@ function send(controller: ReadableStreamDirectController, frame: Uint8Array): vo
   const frames = due.get(controller);
   if (frames) frames.push(frame);
   else due.set(controller, [frame]);
+}
+
+/** A stored event: its id, time, SSE event name, fragment and channel. */
+type Row = [id: number, at: number, event: string, data: string, channels: string];
+
+/** An append-only SQLite log whose appends resolve once their turn's transaction has committed. */
+function openLog(path: string): { append(row: Row): Promise<void> } {
+  const db = new Database(path, { create: true, strict: true });
+  db.run("PRAGMA journal_mode = WAL");
+  db.run("PRAGMA synchronous = NORMAL");
+  db.run(
+    "CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY, at INTEGER NOT NULL, event TEXT NOT NULL, data TEXT NOT NULL, channels TEXT NOT NULL)",
+  );
+  db.run("CREATE INDEX IF NOT EXISTS events_at ON events (at)");
+  const insert = db.prepare<unknown, Row>("INSERT INTO events (id, at, event, data, channels) VALUES (?, ?, ?, ?, ?)");
+  const insertAll = db.transaction((rows: Row[]) => {
+    for (const row of rows) insert.run(...row);
+  });
+  let pending: Row[] = [];
+  let committed: Promise<void> | null = null;
+  return {
+    append(row) {
+      pending.push(row);
+      committed ??= new Promise<void>((resolve, reject) =>
+        setImmediate(() => {
+          const rows = pending;
+          pending = [];
+          committed = null;
+          try {
+            insertAll(rows);
+            resolve();
+          } catch (error) {
+            reject(error);
+          }
+        }),
+      );
+      return committed;
+    },
+  };
+}
+
+/** Whether two strings are equal, in a time that depends on their length only. */
+function sameText(a: string, b: string): boolean {
+  if (a.length !== b.length) return false;
+  let difference = 0;
+  for (let i = 0; i < a.length; i++) difference |= a.charCodeAt(i) ^ b.charCodeAt(i);
+  return difference === 0;
+}
+
+const token = process.env.FLOOR_TOKEN ?? "";
+const log = process.env.FLOOR_LOG ? openLog(process.env.FLOOR_LOG) : null;
+let lastId = 0;
+
+/** POST /api/publish with FLOOR_LOG (see the header). */
+async function apiPublish(req: Request): Promise<Response> {
+  const given = /^Bearer (\S+)$/.exec(req.headers.get("authorization") ?? "")?.[1];
+  if (given === undefined || !sameText(given, token))
+    return Response.json({ error: "not a valid publish token" }, { status: 401 });
+  let body: { target?: unknown; message?: unknown } | null;
+  try {
+    body = (await req.json()) as typeof body;
+  } catch {
+    return Response.json({ error: "the body is not JSON" }, { status: 400 });
+  }
+  const { target, message } = body ?? {};
+  if (typeof target !== "string" || !target.startsWith("topic:") || typeof message !== "string")
+    return Response.json({ error: "give a target topic:<name> and a message" }, { status: 400 });
+  const id = ++lastId;
+  const at = Date.now();
+  const time = new Date(at).toISOString();
+  const channel = Bun.escapeHTML(target);
+  const html = `<li id="n-${id}" class="notification level-info unread" data-channel="${channel}"><p class="meta"><span class="level">info</span> <span class="channel">${channel}</span>  <time datetime="${time}" title="${time}">${time.slice(11, 19)} UTC</time> <button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="{&quot;id&quot;:&quot;${id}&quot;}" hx-target="#unread-count" hx-swap="outerHTML" hidden>Mark read</button></p><p class="message">${Bun.escapeHTML(message)}</p></li>`;
+  await log!.append([id, at, "notification", html, target]);
+  const streams = topics.get(target.slice("topic:".length)) ?? new Set();
+  const frame = encoder.encode(`id: ${id}\nevent: notification\ndata: ${html}\n\n`);
+  for (const controller of streams) send(controller, frame);
+  return Response.json({ id: String(id), delivered: streams.size });
 }
 
 const server = Bun.serve({
@@ -84,6 +170,9 @@ const server = Bun.serve({
         }
         return new Response(String(sent));
       },
+    },
+    "/api/publish": {
+      POST: (req) => (log ? apiPublish(req) : Response.json({ error: "no FLOOR_LOG" }, { status: 404 })),
     },
   },
 });

@@ -15,8 +15,9 @@
  *   round-robin over them (`scenarios/topics.ts`).
  * - `replay`: herald only, one stream resuming with `Last-Event-ID` after many missed events
  *   (`scenarios/replay.ts`).
- * - `publish`: herald only, publishes/s through the API with each log, 1 and 32 publishers at
- *   once (`scenarios/publish-rate.ts`).
+ * - `publish`: publishes/s through the API with each log, 1 and 32 publishers at once, and with
+ *   the sqlite log against the floor's publish API, which stores each event in SQLite before it
+ *   answers (`scenarios/publish-rate.ts`).
  * - `latency`: publish-to-receive latency at an equal, fixed load: events sent at a fixed rate,
  *   not as fast as acknowledged, to streams on one or many topics (`scenarios/latency.ts`).
  *
@@ -44,7 +45,7 @@ import { dirname, join, resolve } from "node:path";
 import { count, machine, median, ms, percent, range, table, times } from "./report.ts";
 import { fanout, type FanoutResult } from "./scenarios/fanout.ts";
 import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
-import { publishRate, type RateResult } from "./scenarios/publish-rate.ts";
+import { publishRate, type RateResult, type RateServer } from "./scenarios/publish-rate.ts";
 import { replay, type ReplayResult } from "./scenarios/replay.ts";
 import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
 import { fixedRate, type LatencyResult } from "./scenarios/latency.ts";
@@ -240,15 +241,19 @@ try {
   if (scenarios.has("publish")) {
     for (const engine of engines) {
       for (const concurrency of [1, 32]) {
-        const runs: RateResult[] = [];
+        // With sqlite, the floor's publish API too, alternating with herald round by round.
+        const servers: RateServer[] = engine === "sqlite" ? ["bun floor", "herald"] : ["herald"];
+        const runs = new Map<RateServer, RateResult[]>(servers.map((server) => [server, []]));
         for (let round = 0; round < settings.extraRounds; round++) {
-          const run = await publishRate(engine, settings.publishes, concurrency);
-          console.error(
-            `round ${round + 1}: publish rate: ${engine}, ${concurrency} at once: ${count(run.publishesPerS)} publishes/s`,
-          );
-          runs.push(run);
+          for (const server of servers) {
+            const run = await publishRate(engine, settings.publishes, concurrency, server);
+            console.error(
+              `round ${round + 1}: publish rate: ${server}, ${engine}, ${concurrency} at once: ${count(run.publishesPerS)} publishes/s`,
+            );
+            runs.get(server)!.push(run);
+          }
         }
-        results.rates.push(median(runs, (run) => run.publishesPerS));
+        for (const server of servers) results.rates.push(median(runs.get(server)!, (run) => run.publishesPerS));
       }
     }
   }
@@ -471,24 +476,30 @@ if (results.replay.length > 0) {
 }
 if (results.rates.length > 0) {
   console.log(
-    "\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic; the median round by publishes/s):\n",
+    "\nPublishes through POST /api/publish, each acknowledged once durable (10 subscribers on the topic; the median round by publishes/s; bun floor: bench/floor.ts's publish API, storing each event in SQLite before it answers; vs floor: herald's publishes/s over the floor's):\n",
   );
+  const floorRate = (r: RateResult) =>
+    results.rates.find((f) => f.server === "bun floor" && f.eventLog === r.eventLog && f.concurrency === r.concurrency);
   console.log(
     table(
       [
+        "server",
         "event log",
         "publishers at once",
         "publishes/s",
         "rounds' range",
+        "vs floor",
         "ack p50 ms",
         "ack p99 ms",
         "subscribers behind",
       ],
       results.rates.map((r) => [
+        r.server,
         r.eventLog,
         String(r.concurrency),
         count(r.publishesPerS),
         range(r.spread),
+        floorRate(r) ? percent(r.publishesPerS / floorRate(r)!.publishesPerS) : "",
         r.ackP50Ms.toFixed(2),
         r.ackP99Ms.toFixed(2),
         String(r.behind),

@@ -102,6 +102,28 @@ export async function startHeraldProcess(env: Record<string, string> = {}): Prom
   };
 }
 
+/**
+ * The floor with its publish API (`FLOOR_LOG`): a bare Bun server that checks the token, parses
+ * the JSON, renders, stores the event in SQLite before it answers, and writes the streams as
+ * herald's writer does. What the publish-rate scenario measures herald's sqlite log against.
+ */
+export async function startPublishFloor(): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), "floor-bench-"));
+  const running = await spawnServer(["bench/floor.ts"], {
+    PORT: "0",
+    FLOOR_COALESCE: "1",
+    FLOOR_TOKEN: TOKEN,
+    FLOOR_LOG: join(dataDir, "floor.db"),
+  });
+  return {
+    ...running,
+    async stop() {
+      await running.stop();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+}
+
 export type Engine = "sqlite" | "memory" | "redis";
 let redis: RedisServer | null = null;
 let redisRuns = 0;

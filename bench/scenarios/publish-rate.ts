@@ -1,13 +1,17 @@
 /**
  * Publish throughput through the API, acknowledged only once durable: `concurrency` publishers
  * at once (each on its own keep-alive connection, see `../http-client.ts`), 10 subscribers
- * reading every event. Shows what batching the log's commits buys.
+ * reading every event. Shows what batching the log's commits buys. With `server` "bun floor", the
+ * floor's publish API (`startPublishFloor`), which stores each event in SQLite before it answers.
  */
 import { HttpConnection, postJson } from "../http-client.ts";
 import { LoadClient, percentiles } from "../load.ts";
-import { engineEnv, startHeraldProcess, TOKEN, type Engine } from "../targets.ts";
+import { engineEnv, startHeraldProcess, startPublishFloor, TOKEN, type Engine } from "../targets.ts";
+
+export type RateServer = "herald" | "bun floor";
 
 export interface RateResult {
+  server: RateServer;
   eventLog: string;
   publishes: number;
   concurrency: number;
@@ -17,8 +21,13 @@ export interface RateResult {
   behind: number;
 }
 
-export async function publishRate(eventLog: Engine, publishes: number, concurrency: number): Promise<RateResult> {
-  const server = await startHeraldProcess(engineEnv(eventLog));
+export async function publishRate(
+  eventLog: Engine,
+  publishes: number,
+  concurrency: number,
+  serverName: RateServer = "herald",
+): Promise<RateResult> {
+  const server = serverName === "herald" ? await startHeraldProcess(engineEnv(eventLog)) : await startPublishFloor();
   const client = new LoadClient({ port: server.port, path: "/sse?topic=rate" });
   try {
     await client.connect(10);
@@ -55,6 +64,7 @@ export async function publishRate(eventLog: Engine, publishes: number, concurren
     while (client.behind(warm + publishes) > 0 && Date.now() < deadline) await Bun.sleep(5);
     const ack = percentiles(acks);
     return {
+      server: serverName,
       eventLog,
       publishes,
       concurrency,
