@@ -19,6 +19,9 @@
  * at the end of the turn). Their events come rendered from the client, so the difference between
  * the coalesced floor and herald is herald's own work per event: checking, rendering, the log.
  *
+ * Each round runs every server once, starting one further along the list each round, so that drift
+ * in the machine's load does not fall on one server's rounds.
+ *
  * Environment: EVENT_ENGINES [memory,sqlite] (redis too, on a redis-server the bench starts),
  * EVENT_FLOORS [floor,coalesced] (or none), EVENT_ROUNDS [3], EVENT_DELIVERIES per many-topics
  * round [2000000].
@@ -108,12 +111,19 @@ const targets: Target[] = [
   ...engines.map(heraldTarget),
 ];
 const rows: string[][] = [];
+/**
+ * `targets` in round `round`'s order: the servers alternate within each round, each round starting
+ * one further along, so that drift in the machine's load does not fall on one server's rounds.
+ */
+const inTurn = (round: number) => [
+  ...targets.slice(round % targets.length),
+  ...targets.slice(0, round % targets.length),
+];
 try {
-  for (const target of targets) {
-    const perLayout: Cost[] = [];
-    for (const layout of layouts) {
-      const runs: Cost[] = [];
-      for (let round = 0; round < rounds; round++) {
+  const costs = new Map<Target, Cost[][]>(targets.map((target) => [target, layouts.map(() => [])]));
+  for (const [l, layout] of layouts.entries()) {
+    for (let round = 0; round < rounds; round++) {
+      for (const target of inTurn(round)) {
         let before = { user: 0, system: 0, others: 0 };
         let after = before;
         const result = await manyTopics(
@@ -146,11 +156,13 @@ try {
         console.error(
           `round ${round + 1}: ${target.name}: ${layout.name}: ${count(cost.deliveriesPerS)} deliveries/s, ${cost.totalUs.toFixed(1)} µs an event`,
         );
-        runs.push(cost);
+        costs.get(target)![l]!.push(cost);
       }
-      perLayout.push(median(runs, (run) => run.perDeliveryUs));
     }
-    const [one, many] = perLayout as [Cost, Cost];
+  }
+  for (const target of targets) {
+    const [one, many] = costs.get(target)!.map((runs) => median(runs, (run) => run.perDeliveryUs));
+    if (!one || !many) throw new Error("bench:event: a layout without rounds");
     for (const [i, cost] of [one, many].entries()) {
       rows.push([
         target.name,

@@ -179,5 +179,7 @@ const server = Bun.serve({
 
 // The same hook herald has: a full GC on request, so both are measured without garbage.
 process.on("SIGUSR2", () => Bun.gc(true));
+// Under BENCH_CPU_PROF the bench stops it with SIGTERM: exiting, not dying, writes the profile.
+process.on("SIGTERM", () => process.exit(0));
 
 console.log(`floor listening on http://127.0.0.1:${server.port}`);

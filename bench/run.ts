@@ -23,8 +23,9 @@
  *
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
  * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off). Rounds
- * alternate between the servers so that drift in the machine's load hits all alike, and each
- * server's median round is reported with the range of its rounds.
+ * alternate between the servers, each round starting one further along the list, so that drift in
+ * the machine's load hits all alike, and each server's median round is reported with the range of
+ * its rounds.
  *
  * Environment (defaults in brackets):
  * - BENCH_SUBSCRIBERS [1000,10000], BENCH_DELIVERIES per fan-out [1000000], BENCH_ROUNDS [5];
@@ -116,6 +117,15 @@ const outFile = resolve(process.env.BENCH_OUT ?? join(import.meta.dir, "results"
  * Measures each target `count` times, a round of every target after another, and keeps each
  * target's median round by `score`.
  */
+/**
+ * `items` in round `round`'s order: each round starts one further along, so that no server always
+ * runs first, or always straight after the same other, in whatever state that leaves the machine.
+ */
+function inTurn<T>(items: readonly T[], round: number): T[] {
+  const start = round % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
 async function inRounds<R>(
   targets: readonly Target[],
   count: number,
@@ -126,10 +136,10 @@ async function inRounds<R>(
 ): Promise<Array<R & { spread: [number, number] }>> {
   const runs = new Map<Target, R[]>(targets.map((target) => [target, []]));
   for (let round = 0; round < count; round++) {
-    for (const [target, done] of runs) {
+    for (const target of inTurn(targets, round)) {
       const result = await measure(target);
       console.error(`round ${round + 1}: ${what}: ${target.name}: ${describe(result)}`);
-      done.push(result);
+      runs.get(target)!.push(result);
     }
   }
   scores.set(what, new Map([...runs].map(([target, done]) => [target.name, done.map(score)])));
@@ -245,7 +255,7 @@ try {
         const servers: RateServer[] = engine === "sqlite" ? ["bun floor", "herald"] : ["herald"];
         const runs = new Map<RateServer, RateResult[]>(servers.map((server) => [server, []]));
         for (let round = 0; round < settings.extraRounds; round++) {
-          for (const server of servers) {
+          for (const server of inTurn(servers, round)) {
             const run = await publishRate(engine, settings.publishes, concurrency, server);
             console.error(
               `round ${round + 1}: publish rate: ${server}, ${engine}, ${concurrency} at once: ${count(run.publishesPerS)} publishes/s`,
