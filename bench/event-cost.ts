@@ -22,9 +22,11 @@
  * Each round runs every server once, starting one further along the list each round, so that drift
  * in the machine's load does not fall on one server's rounds.
  *
+ * Each server first takes EVENT_WARM_S seconds of the same load, unmeasured, while its JIT compiles.
+ *
  * Environment: EVENT_ENGINES [memory,sqlite] (redis too, on a redis-server the bench starts),
  * EVENT_FLOORS [floor,coalesced] (or none), EVENT_ROUNDS [3], EVENT_DELIVERIES per many-topics
- * round [2000000].
+ * round [2000000], EVENT_WARM_S [5].
  */
 import { readdirSync, readFileSync } from "node:fs";
 import { count, median, percent, table } from "./report.ts";
@@ -47,6 +49,7 @@ await runOnClientCore(import.meta.path);
 const wanted = (process.env.EVENT_ENGINES ?? "memory,sqlite").split(",").map((name) => name.trim()) as Engine[];
 const rounds = Number(process.env.EVENT_ROUNDS ?? 3);
 const manyDeliveries = Number(process.env.EVENT_DELIVERIES ?? 2_000_000);
+const warmSeconds = Number(process.env.EVENT_WARM_S ?? 5);
 
 /** CPU ms per thread of `pid`: the main thread's user and system time, and the other threads' together. */
 function threadCpu(pid: number): { user: number; system: number; others: number } {
@@ -134,8 +137,11 @@ try {
           layout.publishers,
           layout.batch,
           {
-            started: (server: Running) => void (before = threadCpu(server.pid)),
-            ended: (server: Running) => void (after = threadCpu(server.pid)),
+            observer: {
+              started: (server: Running) => void (before = threadCpu(server.pid)),
+              ended: (server: Running) => void (after = threadCpu(server.pid)),
+            },
+            warmSeconds,
           },
         );
         const events = result.publishes;

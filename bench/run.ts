@@ -34,8 +34,10 @@
  * - BENCH_TOPICS [1000], BENCH_TOPIC_SUBSCRIBERS [10], BENCH_TOPICS_DELIVERIES
  *   [BENCH_DELIVERIES, at most 500000], BENCH_TOPICS_PUBLISHERS at once [32], BENCH_TOPICS_BATCH
  *   events per request [100; 1 publishes each event on its own];
- * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate round [20000], after
- *   an unmeasured tenth as many; publish rates run BENCH_EXTRA_ROUNDS rounds each;
+ * - BENCH_REPLAY, missed events [10000]; BENCH_PUBLISHES per publish-rate round [20000];
+ *   publish rates run BENCH_EXTRA_ROUNDS rounds each;
+ * - BENCH_WARM_S, seconds of the same load, unmeasured, before each round of `topics` and
+ *   `publish` [5]: each server's JIT compiles its publish path over the first seconds of load;
  * - BENCH_LATENCY, the fixed-load cases as streams x topics @ events/s
  *   [10000x1@4,1000x1@200,10000x1000@2000], BENCH_LATENCY_S seconds of publishing each [10], after
  *   BENCH_LATENCY_WARM_S seconds of the same load unmeasured [3];
@@ -103,6 +105,7 @@ const settings = {
   topicsBatch: whole("BENCH_TOPICS_BATCH", 100),
   replay: whole("BENCH_REPLAY", 10_000),
   publishes: whole("BENCH_PUBLISHES", 20_000),
+  warmSeconds: whole("BENCH_WARM_S", 5),
   latency: (process.env.BENCH_LATENCY ?? "10000x1@4,1000x1@200,10000x1000@2000").split(",").map((text) => {
     const match = /^(\d+)x(\d+)@(\d+)$/.exec(text.trim());
     if (!match) throw new Error(`BENCH_LATENCY: "${text}" is not streams x topics @ events/s, such as 10000x1@4`);
@@ -233,6 +236,7 @@ try {
           settings.topicsDeliveries,
           settings.topicsPublishers,
           settings.topicsBatch,
+          { warmSeconds: settings.warmSeconds },
         ),
       (r) => r.deliveriesPerS,
       (r) => `${count(r.deliveriesPerS)} deliveries/s, ${count(r.publishesPerS)} publishes/s`,
@@ -256,7 +260,7 @@ try {
         const runs = new Map<RateServer, RateResult[]>(servers.map((server) => [server, []]));
         for (let round = 0; round < settings.extraRounds; round++) {
           for (const server of inTurn(servers, round)) {
-            const run = await publishRate(engine, settings.publishes, concurrency, server);
+            const run = await publishRate(engine, settings.publishes, concurrency, server, settings.warmSeconds);
             console.error(
               `round ${round + 1}: publish rate: ${server}, ${engine}, ${concurrency} at once: ${count(run.publishesPerS)} publishes/s`,
             );

@@ -5,6 +5,10 @@
  * publishes; 1 sends each event on its own). Each event reaches only a few streams, so this
  * measures what an event costs apart from its fan-out (the log, finding the topic's streams, the
  * request's share) against the one-topic figure.
+ *
+ * `warmSeconds` of the same load go first, unmeasured: a server's JIT compiles its publish path over
+ * the first seconds of load, on the core the server is pinned to, and herald's path is far longer
+ * than the floor's (see bench/README.md, "Warming up").
  */
 import { concurrently, connectTopics, latencyOfAll, type LoadClient } from "../load.ts";
 import { warmUp, type Running, type Target } from "../targets.ts";
@@ -43,7 +47,7 @@ export async function manyTopics(
   deliveries: number,
   publishers: number,
   batch = 1,
-  observer?: PhaseObserver,
+  { observer, warmSeconds = 0 }: { observer?: PhaseObserver; warmSeconds?: number } = {},
 ): Promise<TopicsResult> {
   const eventsPerTopic = Math.max(1, Math.round(deliveries / (topicCount * perTopic)));
   const publishes = eventsPerTopic * topicCount;
@@ -56,24 +60,41 @@ export async function manyTopics(
     clients = await connectTopics(server.port, target.streamPath, topics, perTopic);
     await Bun.sleep(500);
 
+    const publishBatch = target.batchPublisher(server.port);
+    // Sends `count` events: event i goes to topic i mod T, as that topic's event number
+    // floor(i / T); a request carries events i … i + batch - 1. `record` notes each send's time.
+    const send = (count: number, record: boolean) =>
+      concurrently(Math.ceil(count / batch), publishers, async (b) => {
+        const events = [];
+        for (let i = b * batch; i < Math.min(count, (b + 1) * batch); i++) {
+          const topic = i % topicCount;
+          if (record) clients[topic]!.published(Math.floor(i / topicCount));
+          events.push({ topic: topics[topic]!, message: `event ${i} of ${count}: stock of sku-${i % 97} changed` });
+        }
+        if (events.length === 1) await publish(events[0]!.topic, events[0]!.message);
+        else await publishBatch(events);
+      });
+
+    if (warmSeconds > 0) {
+      // Whole passes over the topics, enough at once to keep every publisher busy.
+      const chunk = Math.ceil(Math.max(topicCount, publishers * batch) / topicCount) * topicCount;
+      for (const client of clients) client.expect(0);
+      let passes = 0;
+      const until = performance.now() + warmSeconds * 1000;
+      while (performance.now() < until) {
+        await send(chunk, false);
+        passes += chunk / topicCount;
+      }
+      const deadline = Date.now() + 60_000;
+      while (clients.some((client) => client.behind(passes) > 0) && Date.now() < deadline) await Bun.sleep(5);
+    }
+
     for (const client of clients) client.expect(eventsPerTopic);
     const delivered = () => clients.reduce((sum, client) => sum + client.delivered, 0);
     const total = clients.reduce((sum, client) => sum + client.open, 0) * eventsPerTopic;
-    const publishBatch = target.batchPublisher(server.port);
     observer?.started(server);
     const started = performance.now();
-    // Event i goes to topic i mod T, as that topic's event number floor(i / T); a request carries
-    // events i … i + batch - 1.
-    await concurrently(Math.ceil(publishes / batch), publishers, async (b) => {
-      const events = [];
-      for (let i = b * batch; i < Math.min(publishes, (b + 1) * batch); i++) {
-        const topic = i % topicCount;
-        clients[topic]!.published(Math.floor(i / topicCount));
-        events.push({ topic: topics[topic]!, message: `event ${i} of ${publishes}: stock of sku-${i % 97} changed` });
-      }
-      if (events.length === 1) await publish(events[0]!.topic, events[0]!.message);
-      else await publishBatch(events);
-    });
+    await send(publishes, true);
     const published = performance.now();
     const deadline = Date.now() + 60_000;
     while (delivered() < total && Date.now() < deadline) await Bun.sleep(2);
