@@ -17,6 +17,10 @@
  * `synchronous=NORMAL`, the events of one turn of the event loop in one transaction) before it is
  * sent and acknowledged, and a JSON answer `{"id", "delivered"}`. No rate limit, idempotency, log
  * line, channel index, resume or checkpointing off the event loop: the publish-rate scenario's floor.
+ *
+ * With FLOOR_REDIS=<url> several floor processes serve one port (`reusePort`, on HOST) and
+ * POST /publish goes through Redis pub/sub (and answers `published`): each process, subscribed to
+ * one channel, writes the event to its own streams. The least a server in several processes can do: `bench:scale`'s floor.
  */
 import { Database } from "bun:sqlite";
 
@@ -124,9 +128,31 @@ async function apiPublish(req: Request): Promise<Response> {
   return Response.json({ id: String(id), delivered: streams.size });
 }
 
+/** Writes `html` as one `notification` event to the streams on `topic`; how many there are. */
+function sendToTopic(topic: string, html: string): number {
+  const streams = topics.get(topic);
+  if (!streams) return 0;
+  const frame = encoder.encode(`event: notification\ndata: ${html}\n\n`);
+  for (const controller of streams) send(controller, frame);
+  return streams.size;
+}
+
+/** With FLOOR_REDIS: the connection publishes go out on; each process also subscribes on another. */
+const FLOOR_CHANNEL = "floor:events";
+const redis = process.env.FLOOR_REDIS ? new Bun.RedisClient(process.env.FLOOR_REDIS) : null;
+if (redis) {
+  const subscriber = new Bun.RedisClient(process.env.FLOOR_REDIS);
+  // A message is the topic, a newline, and the fragment.
+  await subscriber.subscribe(FLOOR_CHANNEL, (message: string) => {
+    const at = message.indexOf("\n");
+    sendToTopic(message.slice(0, at), message.slice(at + 1));
+  });
+}
+
 const server = Bun.serve({
   port: Number(process.env.PORT ?? 0),
-  hostname: "127.0.0.1",
+  hostname: process.env.HOST ?? "127.0.0.1",
+  reusePort: redis !== null,
   routes: {
     "/sse": (req, server) => {
       server.timeout(req, 0);
@@ -152,10 +178,10 @@ const server = Bun.serve({
     },
     "/publish": {
       POST: async (req) => {
-        const streams = topics.get(new URL(req.url).searchParams.get("topic") ?? "") ?? new Set();
-        const frame = encoder.encode(`event: notification\ndata: ${await req.text()}\n\n`);
-        for (const controller of streams) send(controller, frame);
-        return new Response(String(streams.size));
+        const topic = new URL(req.url).searchParams.get("topic") ?? "";
+        if (!redis) return new Response(String(sendToTopic(topic, await req.text())));
+        await redis.publish(FLOOR_CHANNEL, `${topic}\n${await req.text()}`);
+        return new Response("published");
       },
     },
     "/publish-batch": {

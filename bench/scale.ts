@@ -4,19 +4,28 @@
  * processes, each stream receiving every broadcast. Reports streams held, deliveries/s,
  * publish-to-receive latency across processes, and the workers' memory.
  *
+ * With BENCH_SCALE_SERVER=floor it runs the floor instead, in the same layout: as many
+ * `bench/floor.ts` processes on one port, each broadcast going to all of them through Redis
+ * pub/sub (`FLOOR_REDIS`), the same fragment's size written to every stream. Its results go to
+ * bench/results/scale-floor.json.
+ *
  * Environment: BENCH_SCALE_STREAMS (default 60000), BENCH_SCALE_WORKERS (default 4),
- * BENCH_SCALE_EVENTS (broadcasts, default 5). Needs redis-server.
+ * BENCH_SCALE_EVENTS (broadcasts, default 5), BENCH_SCALE_SERVER (herald or floor, default
+ * herald). Needs redis-server.
  */
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { cpus } from "node:os";
 import { join } from "node:path";
 import { startRedis } from "../test/redis.ts";
-import { cpuMs } from "./targets.ts";
+import { cpuMs, floor } from "./targets.ts";
 
 const root = join(import.meta.dir, "..");
 const streams = Number(process.env.BENCH_SCALE_STREAMS ?? 60_000);
 const workers = Number(process.env.BENCH_SCALE_WORKERS ?? 4);
 const events = Number(process.env.BENCH_SCALE_EVENTS ?? 5);
+const serverKind = process.env.BENCH_SCALE_SERVER ?? "herald";
+if (serverKind !== "herald" && serverKind !== "floor")
+  throw new Error(`BENCH_SCALE_SERVER: "${serverKind}" is neither herald nor floor`);
 const PER_CLIENT = 15_000;
 const TOKEN = "scale-bench-token-0123456789";
 
@@ -99,11 +108,11 @@ function cpuMsOrZero(pid: number): number {
   }
 }
 
-/** CPU ms so far of the workers (under `supervisor`), the load clients, and redis-server. */
-function cpuByRole(supervisor: number, clientPids: number[]): { workers: number; clients: number; redis: number } {
+/** CPU ms so far of the server's processes, the load clients, and redis-server. */
+function cpuByRole(serverPids: number[], clientPids: number[]): { workers: number; clients: number; redis: number } {
   const sum = (pids: number[]) => pids.reduce((total, pid) => total + cpuMsOrZero(pid), 0);
   return {
-    workers: sum([supervisor, ...descendants(supervisor)]),
+    workers: sum(serverPids),
     clients: sum(clientPids),
     redis: redis ? sum(descendants(process.pid).filter((pid) => commandOf(pid) === "redis-server")) : 0,
   };
@@ -164,15 +173,24 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
-let exitCode = 0;
-try {
-  redis = await startRedis();
+/** The server under test: its port, its processes, those holding streams, and a broadcast. */
+interface ScaleServer {
+  port: number;
+  /** Every process of the server, whose CPU counts as the workers'. */
+  serverPids: () => number[];
+  /** The processes that hold streams (whose memory is measured). */
+  workerPids: () => number[];
+  publish: (message: string) => Promise<void>;
+}
+
+/** herald with HERALD_WORKERS on Redis. */
+async function startHerald(redisUrl: string): Promise<ScaleServer> {
   const server = child(["src/main.ts"], {
     PORT: "0",
     // Every loopback address: each client connects to its own (127.0.0.2, …), since one source and
     // destination address pair has only about 28,000 source ports.
     HOST: "0.0.0.0",
-    REDIS_URL: redis!.url,
+    REDIS_URL: redisUrl,
     HERALD_REDIS_PREFIX: `scale${Date.now()}:`,
     HERALD_WORKERS: String(workers),
     HERALD_PUBLISH_TOKENS: TOKEN,
@@ -186,9 +204,49 @@ try {
   await server.until(() => server.lines.some((line) => line.includes("workers listening on")), "the workers", 30_000);
   await Bun.sleep(500);
   const port = Number(/:(\d+)\s*$/.exec(server.lines.find((line) => line.includes("workers listening on"))!)![1]);
+  return {
+    port,
+    serverPids: () => [server.proc.pid, ...descendants(server.proc.pid)],
+    workerPids: () => descendants(server.proc.pid),
+    async publish(message) {
+      const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
+        method: "POST",
+        headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
+        body: JSON.stringify({ target: "topic:scale", message }),
+      });
+      if (res.status !== 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
+    },
+  };
+}
+
+/** As many floor processes on one free port, broadcasting through Redis pub/sub. */
+async function startFloors(redisUrl: string): Promise<ScaleServer> {
+  const probe = Bun.serve({ port: 0, hostname: "0.0.0.0", fetch: () => new Response() });
+  const port = probe.port!;
+  await probe.stop(true);
+  const floors = Array.from({ length: workers }, () =>
+    child(["bench/floor.ts"], { PORT: String(port), HOST: "0.0.0.0", FLOOR_REDIS: redisUrl }),
+  );
+  for (const f of floors)
+    await f.until(() => f.lines.some((line) => line.includes("floor listening on")), "a floor", 30_000);
+  await Bun.sleep(500);
+  const publish = await floor.publisher(port);
+  const pids = () => floors.map((f) => f.proc.pid);
+  return { port, serverPids: pids, workerPids: pids, publish: (message) => publish("scale", message) };
+}
+
+let exitCode = 0;
+try {
+  redis = await startRedis();
+  const {
+    port,
+    serverPids,
+    workerPids: idleWorkerPids,
+    publish,
+  } = serverKind === "herald" ? await startHerald(redis!.url) : await startFloors(redis!.url);
 
   // The workers' own memory before any stream, after a full GC, to tell it from the streams'.
-  const idleWorkers = descendants(server.proc.pid);
+  const idleWorkers = idleWorkerPids();
   for (const pid of idleWorkers) process.kill(pid, "SIGUSR2");
   await Bun.sleep(1000);
   const idleKb = idleWorkers.reduce((sum, pid) => sum + rssKb(pid), 0);
@@ -213,7 +271,7 @@ try {
   await Bun.sleep(1000);
 
   // Memory after a full GC in every worker (herald's SIGUSR2), as the other benches measure it.
-  const workerPids = descendants(server.proc.pid);
+  const workerPids = idleWorkerPids();
   for (const pid of workerPids) process.kill(pid, "SIGUSR2");
   await Bun.sleep(3000);
   const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
@@ -222,17 +280,12 @@ try {
   for (const c of clients) await c.until(() => c.messages.some((m) => m.armed), "a client to arm", 10_000);
   const publishedAt: number[] = [];
   const cpuBefore = cpuByRole(
-    server.proc.pid,
+    serverPids(),
     clients.map((c) => c.proc.pid),
   );
   for (let i = 0; i < events; i++) {
     publishedAt.push(performance.timeOrigin + performance.now());
-    const res = await fetch(`http://127.0.0.1:${port}/api/publish`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
-      body: JSON.stringify({ target: "topic:scale", message: `broadcast ${i + 1} of ${events}` }),
-    });
-    if (res.status !== 200) throw new Error(`publish failed: ${res.status} ${await res.text()}`);
+    await publish(`broadcast ${i + 1} of ${events}`);
     // One broadcast at a time, so each one's fan-out is timed alone: the next goes once every
     // stream has this one (or after a minute, and then the figures say how many are behind).
     for (const c of clients)
@@ -240,7 +293,7 @@ try {
     await Bun.sleep(500);
   }
   const cpuAfter = cpuByRole(
-    server.proc.pid,
+    serverPids(),
     clients.map((c) => c.proc.pid),
   );
   const deadline = Date.now() + 120_000;
@@ -274,6 +327,7 @@ try {
   latencies.sort((a, b) => a - b);
   const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
   const result = {
+    server: serverKind === "herald" ? "herald" : "bun floor",
     date: new Date().toISOString(),
     machine: `${cpus().length} × ${cpus()[0]?.model ?? "unknown CPU"}, Bun ${Bun.version}`,
     workers,
@@ -301,7 +355,8 @@ try {
   };
   console.log(JSON.stringify(result, null, 2));
   mkdirSync(join(root, "bench", "results"), { recursive: true });
-  writeFileSync(join(root, "bench", "results", "scale.json"), JSON.stringify(result, null, 2) + "\n");
+  const file = serverKind === "herald" ? "scale.json" : "scale-floor.json";
+  writeFileSync(join(root, "bench", "results", file), JSON.stringify(result, null, 2) + "\n");
 } catch (error) {
   console.error(`bench:scale failed: ${(error as Error).message}`);
   exitCode = 1;
