@@ -54,6 +54,7 @@ import { manyTopics, type TopicsResult } from "./scenarios/topics.ts";
 import { fixedRate, type LatencyResult } from "./scenarios/latency.ts";
 import {
   availableEngines,
+  durableFloor,
   floor,
   heraldTarget,
   naive,
@@ -275,7 +276,7 @@ try {
     for (const { streams, topics, rate } of settings.latency) {
       results.latency.push(
         ...(await inRounds(
-          [floor, ...heralds],
+          [floor, durableFloor, ...heralds],
           settings.extraRounds,
           `latency at ${streams}x${topics}@${rate}`,
           (target) => fixedRate(target, streams, topics, rate, settings.latencySeconds, settings.latencyWarmSeconds),

@@ -102,18 +102,14 @@ export async function startHeraldProcess(env: Record<string, string> = {}): Prom
   };
 }
 
-/**
- * The floor with its publish API (`FLOOR_LOG`): a bare Bun server that checks the token, parses
- * the JSON, renders, stores the event in SQLite before it answers, and writes the streams as
- * herald's writer does. What the publish-rate scenario measures herald's sqlite log against.
- */
-export async function startPublishFloor(): Promise<Running> {
+/** The floor with its publish API (`FLOOR_LOG`, see bench/floor.ts), plus `env`. */
+async function spawnPublishFloor(env: Record<string, string> = {}): Promise<Running> {
   const dataDir = mkdtempSync(join(tmpdir(), "floor-bench-"));
   const running = await spawnServer(["bench/floor.ts"], {
     PORT: "0",
-    FLOOR_COALESCE: "1",
     FLOOR_TOKEN: TOKEN,
     FLOOR_LOG: join(dataDir, "floor.db"),
+    ...env,
   });
   return {
     ...running,
@@ -122,6 +118,16 @@ export async function startPublishFloor(): Promise<Running> {
       rmSync(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/**
+ * The floor with its publish API: a bare Bun server that checks the token, parses the JSON,
+ * renders, stores the event in SQLite before it answers, and writes the streams as herald's writer
+ * does (each stream's frames once per turn). What the publish-rate scenario measures herald's
+ * sqlite log against.
+ */
+export function startPublishFloor(): Promise<Running> {
+  return spawnPublishFloor({ FLOOR_COALESCE: "1" });
 }
 
 export type Engine = "sqlite" | "memory" | "redis";
@@ -238,6 +244,21 @@ export const coalescedFloor: Target = {
   ...floor,
   name: "bun floor, coalesced",
   start: (env = {}) => spawnServer(["bench/floor.ts"], { PORT: "0", FLOOR_COALESCE: "1", ...env }),
+};
+
+/**
+ * The floor taking herald's publish API and storing each event in SQLite before it sends and
+ * answers it (`FLOOR_LOG`), writing each stream at once: the least a server does for what herald's
+ * publish promises. In the latency scenario, beside the floor whose events come rendered.
+ */
+export const durableFloor: Target = {
+  name: "bun floor, durable",
+  streamPath: (topic) => `/sse?topic=${topic}`,
+  start: (env = {}) => spawnPublishFloor(env),
+  publisher: async (port) => async (topic, message) => void (await publishThroughApi(port, topic, message)),
+  batchPublisher: (port) => async (events) => {
+    await Promise.all(events.map(({ topic, message }) => publishThroughApi(port, topic, message)));
+  },
 };
 
 /** Node, for the naive peer as such servers are run; Bun's own node:http when there is no Node. */
