@@ -16,7 +16,9 @@
  * "..."}`, a fragment of herald's size with the message escaped, the event stored in SQLite (WAL,
  * `synchronous=NORMAL`, the events of one turn of the event loop in one transaction) before it is
  * sent and acknowledged, and a JSON answer `{"id", "delivered"}`. No rate limit, idempotency, log
- * line, channel index, resume or checkpointing off the event loop: the publish-rate scenario's floor.
+ * line, channel index or resume; SQLite's own checkpoints (every 1,000 pages of WAL, in a commit,
+ * on the event loop), as a bare server gets them. The floor of the publish-rate scenario (with
+ * FLOOR_COALESCE) and the durable floor of the latency scenario (without).
  *
  * With FLOOR_REDIS=<url> several floor processes serve one port (`reusePort`, on HOST) and
  * POST /publish goes through Redis pub/sub (and answers `published`): each process, subscribed to
@@ -141,6 +143,8 @@ function sendToTopic(topic: string, html: string): number {
 const FLOOR_CHANNEL = "floor:events";
 const redis = process.env.FLOOR_REDIS ? new Bun.RedisClient(process.env.FLOOR_REDIS) : null;
 if (redis) {
+  // Connected now, so that the first broadcast does not pay for it.
+  await redis.connect();
   const subscriber = new Bun.RedisClient(process.env.FLOOR_REDIS);
   // A message is the topic, a newline, and the fragment.
   await subscriber.subscribe(FLOOR_CHANNEL, (message: string) => {
@@ -151,7 +155,8 @@ if (redis) {
 
 const server = Bun.serve({
   port: Number(process.env.PORT ?? 0),
-  hostname: process.env.HOST ?? "127.0.0.1",
+  // Several processes on one port listen where their clients are (bench:scale: every loopback address).
+  hostname: redis ? (process.env.HOST ?? "127.0.0.1") : "127.0.0.1",
   reusePort: redis !== null,
   routes: {
     "/sse": (req, server) => {

@@ -19,7 +19,9 @@
  *   the sqlite log against the floor's publish API, which stores each event in SQLite before it
  *   answers (`scenarios/publish-rate.ts`).
  * - `latency`: publish-to-receive latency at an equal, fixed load: events sent at a fixed rate,
- *   not as fast as acknowledged, to streams on one or many topics (`scenarios/latency.ts`).
+ *   not as fast as acknowledged, to streams on one or many topics (`scenarios/latency.ts`); the
+ *   floor, the durable floor (the floor's publish API, which stores each event in SQLite before it
+ *   sends and answers it) and herald with each log.
  *
  * With `taskset` and two or more cores, each server runs pinned to core 0 and the load client to
  * core 1, so that they do not take turns on one core (BENCH_PIN=off turns this off). Rounds
@@ -68,12 +70,12 @@ import {
 // Run the load client itself on core 1; servers get core 0.
 await runOnClientCore(import.meta.path);
 
-function whole(name: string, fallback: number): number {
+function whole(name: string, fallback: number, least = 1): number {
   const text = process.env[name]?.trim();
   if (!text) return fallback;
   const value = Number(text);
-  if (!Number.isSafeInteger(value) || value < 1)
-    throw new Error(`${name} must be a whole number above 0, got ${JSON.stringify(text)}`);
+  if (!Number.isSafeInteger(value) || value < least)
+    throw new Error(`${name} must be a whole number, at least ${least}, got ${JSON.stringify(text)}`);
   return value;
 }
 
@@ -106,21 +108,17 @@ const settings = {
   topicsBatch: whole("BENCH_TOPICS_BATCH", 100),
   replay: whole("BENCH_REPLAY", 10_000),
   publishes: whole("BENCH_PUBLISHES", 20_000),
-  warmSeconds: whole("BENCH_WARM_S", 5),
+  warmSeconds: whole("BENCH_WARM_S", 5, 0),
   latency: (process.env.BENCH_LATENCY ?? "10000x1@4,1000x1@200,10000x1000@2000").split(",").map((text) => {
     const match = /^(\d+)x(\d+)@(\d+)$/.exec(text.trim());
     if (!match) throw new Error(`BENCH_LATENCY: "${text}" is not streams x topics @ events/s, such as 10000x1@4`);
     return { streams: Number(match[1]), topics: Number(match[2]), rate: Number(match[3]) };
   }),
   latencySeconds: whole("BENCH_LATENCY_S", 10),
-  latencyWarmSeconds: whole("BENCH_LATENCY_WARM_S", 3),
+  latencyWarmSeconds: whole("BENCH_LATENCY_WARM_S", 3, 0),
 };
 const outFile = resolve(process.env.BENCH_OUT ?? join(import.meta.dir, "results", "latest.json"));
 
-/**
- * Measures each target `count` times, a round of every target after another, and keeps each
- * target's median round by `score`.
- */
 /**
  * `items` in round `round`'s order: each round starts one further along, so that no server always
  * runs first, or always straight after the same other, in whatever state that leaves the machine.
@@ -130,6 +128,10 @@ function inTurn<T>(items: readonly T[], round: number): T[] {
   return [...items.slice(start), ...items.slice(0, start)];
 }
 
+/**
+ * Measures each target `count` times, a round of every target after another (in `inTurn`'s
+ * order), and keeps each target's median round by `score`.
+ */
 async function inRounds<R>(
   targets: readonly Target[],
   count: number,
@@ -525,7 +527,7 @@ if (results.rates.length > 0) {
 
 if (results.latency.length > 0) {
   console.log(
-    "\nLatency at an equal, fixed load: events sent at a fixed rate whatever the acknowledgements, publish to receive (each server's median round by p99; server CPU: its CPU time, all threads, over the sending's wall time, a share of the one core it is pinned to; vs floor: herald's figure over the floor's, at most 100% is the target):\n",
+    "\nLatency at an equal, fixed load: events sent at a fixed rate whatever the acknowledgements, publish to receive (each server's median round by p99; server CPU: its CPU time, all threads, over the sending's wall time, a share of the one core it is pinned to; vs floor: each server's figure over the floor's, whose events come rendered, at most 100% is herald's target; bun floor, durable: the floor's publish API, which stores each event in SQLite, with SQLite's own checkpoints, before it sends and answers it):\n",
   );
   const floorOf = (r: LatencyResult) =>
     results.latency.find(
