@@ -41,6 +41,22 @@ describe("live streams", () => {
     expect(market.quotes.every((q) => q.price >= 0.01)).toBe(true);
   });
 
+  test("prices pushed one way every step stay within a few times their opening price", () => {
+    // A plain random walk pushed up 1.5% a step would be 1.015^10,000 times its start.
+    for (const push of [1, 0]) {
+      const market = new Market(() => push);
+      const opening = market.quotes.map((q) => q.price);
+      for (let i = 0; i < 10_000; i++) market.tick();
+      market.quotes.forEach((quote, i) => {
+        const ratio = quote.price / opening[i]!;
+        if (push === 1) expect(ratio).toBeGreaterThan(3);
+        if (push === 1) expect(ratio).toBeLessThan(Math.exp(1.5) * 1.01);
+        if (push === 0) expect(ratio).toBeLessThan(1 / 3);
+        if (push === 0) expect(ratio).toBeGreaterThan(Math.exp(-1.5) * 0.99);
+      });
+    }
+  });
+
   test("metrics carry this process's real figures", async () => {
     herald = start({ metricsMs: 30 });
     const other = await stream("?topic=orders");

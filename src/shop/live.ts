@@ -18,9 +18,15 @@ const SYMBOLS: Array<[string, string, number]> = [
   ["STRK", "Stark Industries", 948.0],
 ];
 
-/** Prices on a random walk, moved one step per tick. */
+/**
+ * Prices on a random walk, moved one step per tick, and pulled back toward where they opened: a
+ * demo left running for days keeps prices of the same size as it started with, not ones that
+ * drifted to a cent or to millions.
+ */
 export class Market {
   quotes: Quote[] = SYMBOLS.map(([symbol, name, price]) => ({ symbol, name, price, change: 0 }));
+  /** Each symbol's opening price, which its walk is pulled back toward. */
+  readonly #opening = SYMBOLS.map(([, , price]) => price);
   /** Ticks made so far: they are made only while someone follows `market`. */
   ticks = 0;
   updatedAt = Date.now();
@@ -31,9 +37,10 @@ export class Market {
   }
 
   tick(): void {
-    for (const quote of this.quotes) {
-      // At most ±1.5% a step, never below one cent.
-      const change = (this.#random() * 2 - 1) * 1.5;
+    for (const [i, quote] of this.quotes.entries()) {
+      // A random step of at most ±1.5%, less a pull of 1% of the distance from the opening price
+      // (in logarithms); never below one cent.
+      const change = (this.#random() * 2 - 1) * 1.5 - Math.log(quote.price / this.#opening[i]!);
       quote.price = Math.max(0.01, Math.round(quote.price * (1 + change / 100) * 100) / 100);
       quote.change = Math.round(change * 100) / 100;
     }
