@@ -29,7 +29,7 @@
  * round [2000000], EVENT_WARM_S [5].
  */
 import { readdirSync, readFileSync } from "node:fs";
-import { count, median, percent, table } from "./report.ts";
+import { count, inTurn, median, percent, table } from "./report.ts";
 import { manyTopics } from "./scenarios/topics.ts";
 import {
   availableEngines,
@@ -114,19 +114,11 @@ const targets: Target[] = [
   ...engines.map(heraldTarget),
 ];
 const rows: string[][] = [];
-/**
- * `targets` in round `round`'s order: the servers alternate within each round, each round starting
- * one further along, so that drift in the machine's load does not fall on one server's rounds.
- */
-const inTurn = (round: number) => [
-  ...targets.slice(round % targets.length),
-  ...targets.slice(0, round % targets.length),
-];
 try {
   const costs = new Map<Target, Cost[][]>(targets.map((target) => [target, layouts.map(() => [])]));
   for (const [l, layout] of layouts.entries()) {
     for (let round = 0; round < rounds; round++) {
-      for (const target of inTurn(round)) {
+      for (const target of inTurn(targets, round)) {
         let before = { user: 0, system: 0, others: 0 };
         let after = before;
         const result = await manyTopics(

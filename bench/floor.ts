@@ -124,17 +124,15 @@ async function apiPublish(req: Request): Promise<Response> {
   const channel = Bun.escapeHTML(target);
   const html = `<li id="n-${id}" class="notification level-info unread" data-channel="${channel}"><p class="meta"><span class="level">info</span> <span class="channel">${channel}</span>  <time datetime="${time}" title="${time}">${time.slice(11, 19)} UTC</time> <button type="button" class="mark-read" hx-post="/notifications/read" hx-vals="{&quot;id&quot;:&quot;${id}&quot;}" hx-target="#unread-count" hx-swap="outerHTML" hidden>Mark read</button></p><p class="message">${Bun.escapeHTML(message)}</p></li>`;
   await log!.append([id, at, "notification", html, target]);
-  const streams = topics.get(target.slice("topic:".length)) ?? new Set();
-  const frame = encoder.encode(`id: ${id}\nevent: notification\ndata: ${html}\n\n`);
-  for (const controller of streams) send(controller, frame);
-  return Response.json({ id: String(id), delivered: streams.size });
+  const delivered = sendToTopic(target.slice("topic:".length), html, id);
+  return Response.json({ id: String(id), delivered });
 }
 
-/** Writes `html` as one `notification` event to the streams on `topic`; how many there are. */
-function sendToTopic(topic: string, html: string): number {
+/** Writes `html` as one `notification` event (with `id`, if given) to the streams on `topic`; how many there are. */
+function sendToTopic(topic: string, html: string, id?: number): number {
   const streams = topics.get(topic);
   if (!streams) return 0;
-  const frame = encoder.encode(`event: notification\ndata: ${html}\n\n`);
+  const frame = encoder.encode(`${id === undefined ? "" : `id: ${id}\n`}event: notification\ndata: ${html}\n\n`);
   for (const controller of streams) send(controller, frame);
   return streams.size;
 }
@@ -192,13 +190,8 @@ const server = Bun.serve({
     "/publish-batch": {
       POST: async (req) => {
         let sent = 0;
-        for (const { topic, html } of (await req.json()) as Array<{ topic: string; html: string }>) {
-          const frame = encoder.encode(`event: notification\ndata: ${html}\n\n`);
-          for (const controller of topics.get(topic) ?? []) {
-            send(controller, frame);
-            sent++;
-          }
-        }
+        for (const { topic, html } of (await req.json()) as Array<{ topic: string; html: string }>)
+          sent += sendToTopic(topic, html);
         return new Response(String(sent));
       },
     },

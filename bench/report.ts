@@ -13,6 +13,21 @@ export function median<R>(runs: readonly R[], score: (run: R) => number): R & { 
 }
 
 /** A Markdown table, columns padded to their widest cell. */
+/** The median of `values` (NaN when there are none). */
+export function medianOf(values: readonly number[]): number {
+  const sorted = [...values].sort((x, y) => x - y);
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
+}
+
+/**
+ * `items` in round `round`'s order: each round starts one further along, so that no server always
+ * runs first, or always straight after the same other, in whatever state that leaves the machine.
+ */
+export function inTurn<T>(items: readonly T[], round: number): T[] {
+  const start = round % items.length;
+  return [...items.slice(start), ...items.slice(0, start)];
+}
+
 export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
   const all = [header, ...rows];
   const widths = header.map((_, i) => Math.max(...all.map((row) => row[i]!.length)));

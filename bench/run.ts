@@ -47,7 +47,7 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { count, machine, median, ms, percent, range, table, times } from "./report.ts";
+import { count, inTurn, machine, median, medianOf, ms, percent, range, table, times } from "./report.ts";
 import { fanout, type FanoutResult } from "./scenarios/fanout.ts";
 import { isolation, type IsolationResult } from "./scenarios/isolation.ts";
 import { publishRate, type RateResult, type RateServer } from "./scenarios/publish-rate.ts";
@@ -120,15 +120,6 @@ const settings = {
 const outFile = resolve(process.env.BENCH_OUT ?? join(import.meta.dir, "results", "latest.json"));
 
 /**
- * `items` in round `round`'s order: each round starts one further along, so that no server always
- * runs first, or always straight after the same other, in whatever state that leaves the machine.
- */
-function inTurn<T>(items: readonly T[], round: number): T[] {
-  const start = round % items.length;
-  return [...items.slice(start), ...items.slice(0, start)];
-}
-
-/**
  * Measures each target `count` times, a round of every target after another (in `inTurn`'s
  * order), and keeps each target's median round by `score`.
  */
@@ -165,12 +156,6 @@ const isolationRatios = new Map<string, number[]>();
  * between the servers, so a pair shares the machine's state of the moment: on a shared machine
  * whose speed drifts by ±15% between minutes, this compares more fairly than two medians do.
  */
-/** The median of `values` (NaN when there are none). */
-function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((x, y) => x - y);
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!;
-}
-
 function paired(what: string, a: string, b: string): number {
   const of = scores.get(what);
   const as = of?.get(a);

@@ -78,21 +78,10 @@ async function spawnServer(
 
 export const TOKEN = "bench-publish-token-0123456789";
 
-/** herald in its own process with the bench's settings, plus `env`. */
-export async function startHeraldProcess(env: Record<string, string> = {}): Promise<Running> {
-  const dataDir = mkdtempSync(join(tmpdir(), "herald-bench-"));
-  const running = await spawnServer(["src/main.ts"], {
-    PORT: "0",
-    HOST: "127.0.0.1",
-    HERALD_DATA_DIR: dataDir,
-    HERALD_HEARTBEAT_MS: "3600000",
-    HERALD_PUBLISH_TOKENS: TOKEN,
-    // The load client opens every stream from one address, far faster than a browser would.
-    HERALD_MAX_CLIENTS: "100000",
-    HERALD_STREAMS_PER_IP_PER_S: "1000000",
-    HERALD_PUBLISH_RATE_TOKEN: "1000000",
-    ...env,
-  });
+/** Starts a server with a data directory of its own, which goes when the server stops. */
+async function withDataDir(prefix: string, start: (dataDir: string) => Promise<Running>): Promise<Running> {
+  const dataDir = mkdtempSync(join(tmpdir(), prefix));
+  const running = await start(dataDir);
   return {
     ...running,
     async stop() {
@@ -102,22 +91,29 @@ export async function startHeraldProcess(env: Record<string, string> = {}): Prom
   };
 }
 
+/** herald in its own process with the bench's settings, plus `env`. */
+export function startHeraldProcess(env: Record<string, string> = {}): Promise<Running> {
+  return withDataDir("herald-bench-", (dataDir) =>
+    spawnServer(["src/main.ts"], {
+      PORT: "0",
+      HOST: "127.0.0.1",
+      HERALD_DATA_DIR: dataDir,
+      HERALD_HEARTBEAT_MS: "3600000",
+      HERALD_PUBLISH_TOKENS: TOKEN,
+      // The load client opens every stream from one address, far faster than a browser would.
+      HERALD_MAX_CLIENTS: "100000",
+      HERALD_STREAMS_PER_IP_PER_S: "1000000",
+      HERALD_PUBLISH_RATE_TOKEN: "1000000",
+      ...env,
+    }),
+  );
+}
+
 /** The floor with its publish API (`FLOOR_LOG`, see bench/floor.ts), plus `env`. */
-async function spawnPublishFloor(env: Record<string, string> = {}): Promise<Running> {
-  const dataDir = mkdtempSync(join(tmpdir(), "floor-bench-"));
-  const running = await spawnServer(["bench/floor.ts"], {
-    PORT: "0",
-    FLOOR_TOKEN: TOKEN,
-    FLOOR_LOG: join(dataDir, "floor.db"),
-    ...env,
-  });
-  return {
-    ...running,
-    async stop() {
-      await running.stop();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+function spawnPublishFloor(env: Record<string, string> = {}): Promise<Running> {
+  return withDataDir("floor-bench-", (dataDir) =>
+    spawnServer(["bench/floor.ts"], { PORT: "0", FLOOR_TOKEN: TOKEN, FLOOR_LOG: join(dataDir, "floor.db"), ...env }),
+  );
 }
 
 /**

@@ -14,7 +14,7 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { HttpConnection, postJson } from "./http-client.ts";
 import { LoadClient } from "./load.ts";
-import { count, table } from "./report.ts";
+import { count, inTurn, medianOf, percent, table } from "./report.ts";
 import { runOnClientCore, startHeraldProcess, startPublishFloor, statCpuMs, TOKEN, type Running } from "./targets.ts";
 
 await runOnClientCore(import.meta.path);
@@ -86,16 +86,13 @@ const servers = [
 ];
 const runs = new Map<string, Chunk[][]>(servers.map((server) => [server.name, []]));
 for (let round = 0; round < rounds; round++) {
-  const order = round % 2 === 0 ? servers : [...servers].reverse();
-  for (const server of order) {
+  for (const server of inTurn(servers, round)) {
     const result = await series(server.start);
     runs.get(server.name)!.push(result);
     console.error(`round ${round + 1}: ${server.name}: ${result.map((c) => count(c.perS)).join(", ")}`);
   }
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
-const percent = (share: number) => `${(share * 100).toFixed(0)}%`;
 console.log(
   `\nPublishes/s over a server's first publishes, 32 publishers, in chunks of ${count(chunk)} (median of ${rounds} rounds; JIT: the JIT threads' share of the server's CPU meanwhile):\n`,
 );
@@ -106,7 +103,7 @@ console.log(
       `${count(c * chunk + 1)}–${count((c + 1) * chunk)}`,
       ...servers.flatMap((server) => {
         const chunkRuns = runs.get(server.name)!.map((run) => run[c]!);
-        return [count(median(chunkRuns.map((r) => r.perS))), percent(median(chunkRuns.map((r) => r.jitShare)))];
+        return [count(medianOf(chunkRuns.map((r) => r.perS))), percent(medianOf(chunkRuns.map((r) => r.jitShare)))];
       }),
     ]),
   ),
