@@ -12,9 +12,10 @@
  * missed and nothing twice, since the worker is one thread and live events come after the replay.
  *
  * Messages from a tab: `{type: "hello", lock}`, `{type: "open", id, url, key, headers}`,
- * `{type: "close", id}`, `{type: "bye"}`. To a tab: `{type: "state", id, state: "open" | "reconnecting", retryMs}` and
+ * `{type: "close", id}`, `{type: "bye"}`. To a tab: `{type: "ready"}` as it connects,
+ * `{type: "state", id, state: "open" | "reconnecting", retryMs}` and
  * `{type: "event", id, event, data, lastEventId, hasId}`. Changing these means changing the worker's
- * name in herald.js (`herald-1`), so that tabs of an older deploy keep their own worker.
+ * name in herald.js (`herald-2`), so that tabs of an older deploy keep their own worker.
  */
 
 /**
@@ -31,6 +32,7 @@ const streams = new Map();
 self.onconnect = (event) => {
   const port = event.ports[0];
   port.onmessage = (message) => receive(port, message.data);
+  port.postMessage({ type: "ready" });
   // Where the browser tells a port that its tab is gone.
   port.addEventListener("close", () => forget(port));
 };

@@ -35,17 +35,34 @@
   let port = null;
   /** Whether the worker failed to start: from then on, each stream is the tab's own, as before. */
   let broken = false;
+  /** How long a new worker may take to say `ready` before the tab gives up on it. */
+  const WORKER_READY_MS = 5000;
+
+  /** The worker's streams move to streams of the tab's own; the worker, if it lives, lets go of this tab. */
+  const fail = () => {
+    if (broken) return;
+    broken = true;
+    port?.postMessage({ type: "bye" });
+    for (const receive of sources.values()) receive({ type: "broken" });
+    sources.clear();
+  };
 
   const connect = () => {
     // A SharedWorker is found by URL and name: a tab never meets a worker of another protocol if the
     // name changes with the messages (see herald-worker.js), even while tabs of an older deploy live.
-    const worker = new SharedWorker("/assets/herald-worker.js", { name: "herald-1" });
+    const worker = new SharedWorker("/assets/herald-worker.js", { name: "herald-2" });
     port = worker.port;
-    port.onmessage = (message) => sources.get(message.data.id)?.(message.data);
+    // The worker says `ready` as it meets a tab. A browser does not always fire `error` for a worker
+    // whose script failed to load (Chromium, when another page just tried the same worker), so one
+    // that stays silent for WORKER_READY_MS counts as failed too.
+    const silence = setTimeout(fail, WORKER_READY_MS);
+    port.onmessage = (message) => {
+      if (message.data.type === "ready") clearTimeout(silence);
+      else sources.get(message.data.id)?.(message.data);
+    };
     worker.onerror = () => {
-      broken = true;
-      for (const receive of sources.values()) receive({ type: "broken" });
-      sources.clear();
+      clearTimeout(silence);
+      fail();
     };
     // The worker learns that the tab is gone when this lock is released (Web Locks need a secure
     // context; elsewhere `pagehide` says it).

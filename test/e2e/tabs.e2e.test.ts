@@ -213,20 +213,44 @@ for (const htmx of HTMX_VERSIONS) {
       expect(await messagesOf(bob)).toEqual(["for bob"]);
     });
 
-    e2e("when the worker cannot start, each tab keeps a stream of its own", async () => {
+    /** Two tabs of alice's, in a browser context that `prepare` has set up to break the worker. */
+    const eachOnItsOwn = async (prepare: (context: BrowserContext) => Promise<unknown>) => {
       herald = startTestHerald({ htmx });
       const context = await newContext();
-      await context.addInitScript({
-        content: `window.SharedWorker = class extends SharedWorker {
-          constructor(url, options) { super("/assets/no-such-worker.js", options); }
-        };`,
-      });
+      await prepare(context);
       const tabs = [await signInTab(context, herald.url, "alice"), await openTab(context, herald.url)];
-      for (const tab of tabs) await streamOpen(tab, 10_000);
+      // A silent worker is given up after 5 s, and htmx 4 reconnects after half a second or so.
+      for (const tab of tabs) await streamOpen(tab, 15_000);
       expect(herald.hub.subscriberCount(userChannel("alice"))).toBe(2);
       await send("user:alice", "each on its own");
       for (const tab of tabs) await until(tab, `document.querySelectorAll("#notifications li").length === 1`);
-    });
+      await Bun.sleep(300);
+      for (const tab of tabs) expect(await messagesOf(tab)).toEqual(["each on its own"]);
+    };
+
+    e2e(
+      "when the worker cannot start, each tab keeps a stream of its own",
+      () =>
+        eachOnItsOwn((context) =>
+          context.addInitScript({
+            content: `window.SharedWorker = class extends SharedWorker {
+              constructor(url, options) { super("/assets/no-such-worker.js", options); }
+            };`,
+          }),
+        ),
+      45_000,
+    );
+
+    e2e(
+      "when the worker starts but never answers, each tab keeps a stream of its own",
+      () =>
+        eachOnItsOwn((context) =>
+          context.route("**/assets/herald-worker.js", (route) =>
+            route.fulfill({ body: "self.onconnect = () => {};", contentType: "text/javascript" }),
+          ),
+        ),
+      45_000,
+    );
 
     e2e("a browser without SharedWorker keeps one stream per tab", async () => {
       herald = startTestHerald({ htmx });
