@@ -34,6 +34,25 @@ describe("GET /sse", () => {
     reader.close();
   });
 
+  test("sends no heartbeat to a stream that events keep busy, and goes on beating on an idle one", async () => {
+    herald = startTestHerald({ heartbeatMs: 400 });
+    const busy = await openStream(herald, "?topic=busy");
+    const idle = await openStream(herald, "?topic=idle");
+    // An event every 40 ms for a second: two and a half heartbeat intervals, none quiet on `busy`.
+    for (let i = 0; i < 25; i++) {
+      herald.hub.publishToTopic("busy", { event: "notification", data: `event ${i}` });
+      await Bun.sleep(40);
+    }
+    await busy.until(() => busy.events.length === 25, "25 events");
+    await idle.until(() => idle.comments.length >= 2, "two heartbeats");
+    expect(busy.comments).toEqual([]);
+    // Once the events stop, the busy stream is idle too and is beaten on.
+    await busy.until(() => busy.comments.length >= 1, "a heartbeat after the events");
+    expect(busy.comments[0]).toBe("ping");
+    busy.close();
+    idle.close();
+  });
+
   test("keeps an idle stream open past Bun's default 10 s idle timeout", async () => {
     herald = startTestHerald();
     const reader = await openStream(herald, "?topic=slow");

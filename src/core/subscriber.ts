@@ -108,6 +108,8 @@ export class Subscriber implements Due {
   lastEventAt: number | null = null;
   /** The highest event id written; a live event at or below it is not written again. */
   lastId = 0;
+  /** The writer's `tick` when bytes were last handed to the socket: the hub's heartbeat skips busy streams. */
+  wroteAt: number;
   /** `Date.now()` when the socket stopped taking bytes, or `null` while it keeps up. */
   drainingSince: number | null = null;
   /** Why the stream ended, once it has. */
@@ -169,6 +171,7 @@ export class Subscriber implements Due {
     }
     const full = typeof written === "number" ? null : written;
     this.#sink.flush();
+    this.wroteAt = this.#writer.tick;
     if (full && !this.#drain) this.#watchDrain(full);
     if (this.#drain && live) {
       this.#heldBytes += bytes;
@@ -207,6 +210,7 @@ export class Subscriber implements Due {
     this.tag = init.tag ?? null;
     this.#maxBuffer = init.maxBuffer ?? CORE_DEFAULTS.maxBuffer;
     this.#writer = init.writer ?? new Writer();
+    this.wroteAt = this.#writer.tick;
     this.framing = init.framing ?? null;
   }
 

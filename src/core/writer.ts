@@ -34,6 +34,11 @@ export class Writer {
   /** Where a stream's frames are joined before one write (see `join`). */
   #joined = new Uint8Array(64 * 1024);
   readonly #run = () => this.#writeDue();
+  /**
+   * The heartbeat clock: the hub advances it every half heartbeat interval, and a stream notes it
+   * each time it hands bytes to its socket (`Subscriber.wroteAt`).
+   */
+  tick = 0;
 
   /** Sends `stream`'s frames at the end of this turn (call once, when its queue becomes non-empty). */
   due(stream: Due): void {

@@ -14,7 +14,7 @@ export interface Config {
   port: number;
   /** Interface to listen on. `HOST`, defaults to `0.0.0.0`. */
   host: string;
-  /** Milliseconds between heartbeat comments on every stream. `HERALD_HEARTBEAT_MS`, defaults to `15000`. */
+  /** Longest a stream goes without a byte before a heartbeat comment. `HERALD_HEARTBEAT_MS`, defaults to `15000`. */
   heartbeatMs: number;
   /** Reconnection delay sent to browsers as `retry:`. `HERALD_RETRY_MS`, defaults to `3000`. */
   retryMs: number;
