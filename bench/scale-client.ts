@@ -4,7 +4,10 @@
  * stdout. The parent writes
  * "measure <events>" on stdin when the publishing starts; this process says when every stream has
  * each event (`{"got": n}`), and reports every event's receive times once each stream has them
- * all, or when the parent writes "report".
+ * all, or when the parent writes "report". Its streams stay open until the parent ends it: a client
+ * that closed its streams as soon as it had every event would make the servers close thousands of
+ * streams while other clients' streams still wait for the last broadcast, and that broadcast's
+ * fan-out and CPU would count the closing.
  */
 import { LoadClient } from "./load.ts";
 
@@ -36,7 +39,6 @@ const report = () => {
   if (reported) return;
   reported = true;
   console.log(JSON.stringify({ done: true, delivered: client.delivered, behind: client.behind(events), receipts }));
-  client.close();
 };
 for await (const line of console) {
   const [command, value] = line.trim().split(" ");

@@ -100,6 +100,18 @@ function rssKb(pid: number): number {
   }
 }
 
+/**
+ * A process's proportional set size (kB): its own pages, and its share of those it maps with other
+ * processes. Every worker maps the same Bun executable, and RSS counts its pages in each of them.
+ */
+function pssKb(pid: number): number {
+  try {
+    return Number(/^Pss:\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))![1]);
+  } catch {
+    return 0;
+  }
+}
+
 function cpuMsOrZero(pid: number): number {
   try {
     return cpuMs(pid);
@@ -275,6 +287,7 @@ try {
   for (const pid of workerPids) process.kill(pid, "SIGUSR2");
   await Bun.sleep(3000);
   const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);
+  const pssTotalKb = workerPids.reduce((sum, pid) => sum + pssKb(pid), 0);
 
   for (const c of clients) c.send(`measure ${events}`);
   for (const c of clients) await c.until(() => c.messages.some((m) => m.armed), "a client to arm", 10_000);
@@ -341,10 +354,15 @@ try {
     behind,
     deliveriesPerS: Math.round(delivered / fanOutSeconds),
     latencyMs: { p50: Number(at(0.5).toFixed(1)), p99: Number(at(0.99).toFixed(1)), max: Number(at(1).toFixed(1)) },
+    // Each broadcast's fan-out: from its publish to the last stream receiving it.
+    fanOutMs: lastReceive.map((last, n) => Math.round(Math.max(0, last - publishedAt[n]!))),
     workersRssMb: Math.round(memoryKb / 1024),
     bytesPerStream: Math.round((memoryKb * 1024) / Math.max(1, held)),
     idleWorkersRssMb: Math.round(idleKb / 1024),
     bytesPerStreamAboveIdle: Math.round(((memoryKb - idleKb) * 1024) / Math.max(1, held)),
+    // The same memory with each shared page counted once across the processes mapping it.
+    workersPssMb: Math.round(pssTotalKb / 1024),
+    pssBytesPerStream: Math.round((pssTotalKb * 1024) / Math.max(1, held)),
     // CPU per delivery while broadcasting (µs), by who spent it: the two cores' budget is 2 s per s.
     cpuUsPerDelivery: Object.fromEntries(
       (["workers", "clients", "redis"] as const).map((role) => [
