@@ -403,7 +403,9 @@ export class Subscriber implements Due {
     this.#settleDrain?.();
     try {
       if (drop && this.#sink.close) this.#sink.close(DROPPED);
-      else this.#sink.end();
+      // A client that left took its stream with it: Bun tears it down, and ending it costs a
+      // thrown error for nothing (a fifth of a stream's closing CPU when thousands leave at once).
+      else if (reason !== "client") this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
     }
