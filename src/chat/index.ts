@@ -5,12 +5,11 @@
  * list comes from presence (`join`/`leave`), and its typing indicator and read receipts are
  * signals. See `src/chat/routes.ts` for who may do what.
  */
-import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { HeraldError } from "../core/errors.ts";
 import type { HeraldApp, Route } from "../server/app.ts";
 import type { Config } from "../server/config.ts";
-import { serveAsset } from "../server/routes/assets.ts";
+import { loadAsset, serveAsset } from "../server/routes/assets.ts";
 import { LOBBY, ROOM_PREFIX, roomOf } from "./model.ts";
 import { ChatRooms, type ChatOptions } from "./rooms.ts";
 import { chatIndex, post, room, seen, typing, type ChatContext } from "./routes.ts";
@@ -24,11 +23,6 @@ export const ROOM_TOPICS = `${ROOM_PREFIX}*`;
 export function withChatPresence(config: Config): Config {
   if (config.presenceTopics.includes(ROOM_TOPICS)) return config;
   return { ...config, presenceTopics: [...config.presenceTopics, ROOM_TOPICS] };
-}
-
-function chatScript(): { body: Uint8Array; etag: string; type: string } {
-  const body = new Uint8Array(readFileSync(join(import.meta.dir, "chat.js")));
-  return { body, etag: `"${Bun.hash(body).toString(36)}"`, type: "text/javascript; charset=utf-8" };
 }
 
 /**
@@ -63,7 +57,7 @@ export function installChat(herald: HeraldApp, options: ChatOptions = {}): ChatC
     "/chat/:room/typing": { POST: bind(typing) },
     "/chat/:room/seen": { POST: bind(seen) },
   });
-  const script = chatScript();
+  const script = loadAsset(join(import.meta.dir, "chat.js"), "text/javascript; charset=utf-8");
   herald.addRoutes({ "/assets/chat.js": { GET: (_ctx, req) => serveAsset(script, req) } }, { identified: false });
   return chat;
 }

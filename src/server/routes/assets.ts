@@ -1,7 +1,8 @@
 /**
  * Static files: htmx 2 and its sse extension, and htmx 4 and its hx-sse, straight from
  * `node_modules`, and herald's stylesheet, page script and SharedWorker.
- * Read once at start-up, served with an ETag so browsers revalidate cheaply.
+ * Read once at start-up, served with an ETag so browsers revalidate cheaply: herald's own files
+ * at each use, the packages' after an hour.
  */
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -10,28 +11,45 @@ interface Asset {
   body: Uint8Array;
   etag: string;
   type: string;
+  /**
+   * herald's own files are revalidated at each use (`no-cache`): their URLs carry no version, and
+   * a page script and SharedWorker of different deploys must never meet (a worker script kept from
+   * the last deploy would not answer the new page script, whose tabs would each open their own
+   * stream). The packages' files may be kept for an hour.
+   */
+  cache: string;
 }
 
 const root = join(import.meta.dir, "..", "..", "..");
 
-function load(path: string, type: string): Asset {
+const PACKAGE = "public, max-age=3600, must-revalidate";
+const OWN = "no-cache";
+
+/** A file read now, to be served with its ETag; herald's own unless `cache` says otherwise. */
+export function loadAsset(path: string, type: string, cache = OWN): Asset {
   const body = new Uint8Array(readFileSync(path));
-  return { body, etag: `"${Bun.hash(body).toString(36)}"`, type };
+  return { body, etag: `"${Bun.hash(body).toString(36)}"`, type, cache };
 }
 
 /** Builds the asset table: URL path → file. Throws at start-up if a package is missing. */
 export function loadAssets(): Map<string, Asset> {
   const resolve = (specifier: string) => Bun.resolveSync(specifier, root);
   return new Map([
-    ["/assets/htmx.js", load(resolve("htmx.org/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
-    ["/assets/htmx-ext-sse.js", load(resolve("htmx-ext-sse/dist/sse.min.js"), "text/javascript; charset=utf-8")],
+    ["/assets/htmx.js", loadAsset(resolve("htmx.org/dist/htmx.min.js"), "text/javascript; charset=utf-8", PACKAGE)],
+    [
+      "/assets/htmx-ext-sse.js",
+      loadAsset(resolve("htmx-ext-sse/dist/sse.min.js"), "text/javascript; charset=utf-8", PACKAGE),
+    ],
     // htmx 4 and its built-in SSE extension, installed under the alias htmx4 beside htmx 2.
-    ["/assets/htmx4.js", load(resolve("htmx4/dist/htmx.min.js"), "text/javascript; charset=utf-8")],
-    ["/assets/htmx4-sse.js", load(resolve("htmx4/dist/ext/hx-sse.min.js"), "text/javascript; charset=utf-8")],
-    ["/assets/herald.css", load(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
-    ["/assets/herald.js", load(join(root, "views", "herald.js"), "text/javascript; charset=utf-8")],
-    ["/assets/herald-worker.js", load(join(root, "views", "herald-worker.js"), "text/javascript; charset=utf-8")],
-    ["/favicon.svg", load(join(root, "views", "favicon.svg"), "image/svg+xml")],
+    ["/assets/htmx4.js", loadAsset(resolve("htmx4/dist/htmx.min.js"), "text/javascript; charset=utf-8", PACKAGE)],
+    [
+      "/assets/htmx4-sse.js",
+      loadAsset(resolve("htmx4/dist/ext/hx-sse.min.js"), "text/javascript; charset=utf-8", PACKAGE),
+    ],
+    ["/assets/herald.css", loadAsset(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
+    ["/assets/herald.js", loadAsset(join(root, "views", "herald.js"), "text/javascript; charset=utf-8")],
+    ["/assets/herald-worker.js", loadAsset(join(root, "views", "herald-worker.js"), "text/javascript; charset=utf-8")],
+    ["/favicon.svg", loadAsset(join(root, "views", "favicon.svg"), "image/svg+xml")],
   ]);
 }
 
@@ -39,7 +57,7 @@ export function loadAssets(): Map<string, Asset> {
 export function serveAsset(asset: Asset, req: Request): Response {
   const headers = {
     etag: asset.etag,
-    "cache-control": "public, max-age=3600, must-revalidate",
+    "cache-control": asset.cache,
     "content-type": asset.type,
   };
   if (req.headers.get("if-none-match") === asset.etag) return new Response(null, { status: 304, headers });
