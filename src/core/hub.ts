@@ -74,8 +74,8 @@ export interface HubOptions {
   /** Where events are kept for replay. */
   log: EventLog;
   /**
-   * Longest a stream goes without a byte: one that nothing was written to for this long gets a
-   * heartbeat comment, an idle one every interval; `0` sends none. Defaults to `15000`.
+   * Longest a stream goes without a byte: one that nothing was written to for between half this
+   * and this gets a heartbeat comment, an idle one every interval; `0` sends none. Defaults to `15000`.
    */
   heartbeatMs?: number;
   /** A stream whose socket has not drained for this long is dropped; `0` never. Defaults to `45000`. */
@@ -142,8 +142,8 @@ function whileOpen(subscriber: Subscriber, signal: AbortSignal): Promise<void> {
   return new Promise<void>((resolve) => {
     // `resolve` itself, not a closure around it: one object fewer for each open stream.
     subscriber.onClose(resolve as () => void);
-    if (signal.aborted) return subscriber.close(undefined, "client");
-    signal.addEventListener("abort", () => subscriber.close(undefined, "client"), { once: true });
+    if (signal.aborted) return subscriber.clientLeft();
+    signal.addEventListener("abort", () => subscriber.clientLeft(), { once: true });
   });
 }
 

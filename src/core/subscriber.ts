@@ -369,6 +369,11 @@ export class Subscriber implements Due {
     this.close(undefined, reason);
   }
 
+  /** Ends the stream of a client that left: its request was aborted, and Bun has torn the stream down. */
+  clientLeft(): void {
+    this.#end(undefined, "client", true);
+  }
+
   /** Ends a stalled stream; see `isStale`. */
   dropStale(): void {
     this.#fail("stale");
@@ -384,6 +389,11 @@ export class Subscriber implements Due {
    * reconnects.
    */
   close(farewell?: Uint8Array, reason: CloseReason = "server"): void {
+    this.#end(farewell, reason, false);
+  }
+
+  /** `close`, for a stream Bun has already torn down when `torn`. */
+  #end(farewell: Uint8Array | undefined, reason: CloseReason, torn: boolean): void {
     if (this.closed) return;
     const drop = reason === "slow" || reason === "stale";
     const frames = drop || reason === "client" ? [] : (this.#out ?? []);
@@ -403,9 +413,10 @@ export class Subscriber implements Due {
     this.#settleDrain?.();
     try {
       if (drop && this.#sink.close) this.#sink.close(DROPPED);
-      // A client that left took its stream with it: Bun tears it down, and ending it costs a
-      // thrown error for nothing (a fifth of a stream's closing CPU when thousands leave at once).
-      else if (reason !== "client") this.#sink.end();
+      // A client whose request was aborted took its stream with it: Bun has torn it down, and
+      // ending it costs a thrown error for nothing (a fifth of a stream's closing CPU when
+      // thousands leave at once). A failed write ends it, whatever made it fail.
+      else if (!torn) this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
     }
