@@ -102,7 +102,8 @@ function rssKb(pid: number): number {
 
 /**
  * A process's proportional set size (kB): its own pages, and its share of those it maps with other
- * processes. Every worker maps the same Bun executable, and RSS counts its pages in each of them.
+ * processes. Every worker maps the same Bun executable, and RSS counts its pages in each of them;
+ * PSS splits them among every process mapping them, the load clients and the bench included.
  */
 function pssKb(pid: number): number {
   try {
@@ -354,13 +355,14 @@ try {
     behind,
     deliveriesPerS: Math.round(delivered / fanOutSeconds),
     latencyMs: { p50: Number(at(0.5).toFixed(1)), p99: Number(at(0.99).toFixed(1)), max: Number(at(1).toFixed(1)) },
-    // Each broadcast's fan-out: from its publish to the last stream receiving it.
-    fanOutMs: lastReceive.map((last, n) => Math.round(Math.max(0, last - publishedAt[n]!))),
+    // Each broadcast's fan-out: from its publish to the last stream receiving it (null: none did).
+    fanOutMs: lastReceive.map((last, n) => (last === 0 ? null : Math.round(Math.max(0, last - publishedAt[n]!)))),
     workersRssMb: Math.round(memoryKb / 1024),
     bytesPerStream: Math.round((memoryKb * 1024) / Math.max(1, held)),
     idleWorkersRssMb: Math.round(idleKb / 1024),
     bytesPerStreamAboveIdle: Math.round(((memoryKb - idleKb) * 1024) / Math.max(1, held)),
-    // The same memory with each shared page counted once across the processes mapping it.
+    // The same memory with each page shared between processes split among them: the workers,
+    // and every other process mapping it (the Bun executable: also the load clients and the bench).
     workersPssMb: Math.round(pssTotalKb / 1024),
     pssBytesPerStream: Math.round((pssTotalKb * 1024) / Math.max(1, held)),
     // CPU per delivery while broadcasting (µs), by who spent it: the two cores' budget is 2 s per s.

@@ -4,7 +4,7 @@
  * the same values as the defaults of the matching `HERALD_*` variables.
  */
 export const CORE_DEFAULTS = {
-  /** Milliseconds between heartbeat comments on every stream. */
+  /** Longest a stream goes without a byte before a heartbeat comment (an idle one gets one every interval). */
   heartbeatMs: 15_000,
   /** A stream whose socket has not drained for this long is dropped as stale. */
   clientTimeoutMs: 45_000,

@@ -71,7 +71,7 @@ export const VARIABLES = {
     default: CORE_DEFAULTS.heartbeatMs,
     min: 10,
     meaning:
-      "Longest a stream goes without a byte: a stream nothing was written to for this long gets a `: ping` comment (an idle one, every interval).",
+      "Longest a stream goes without a byte: a stream nothing was written to for between half this and this gets a `: ping` comment (an idle one, every interval); one that events keep busy gets none.",
   },
   HERALD_RETRY_MS: { default: 3_000, min: 0, meaning: "Reconnection delay sent to browsers as `retry:`." },
   HERALD_MAX_TOPICS: { default: 32, min: 1, max: 1000, meaning: "Most topics one stream may follow." },
