@@ -254,12 +254,12 @@ try {
   const {
     port,
     serverPids,
-    workerPids: idleWorkerPids,
+    workerPids: streamHolders,
     publish,
   } = serverKind === "herald" ? await startHerald(redis!.url) : await startFloors(redis!.url);
 
   // The workers' own memory before any stream, after a full GC, to tell it from the streams'.
-  const idleWorkers = idleWorkerPids();
+  const idleWorkers = streamHolders();
   for (const pid of idleWorkers) process.kill(pid, "SIGUSR2");
   await Bun.sleep(1000);
   const idleKb = idleWorkers.reduce((sum, pid) => sum + rssKb(pid), 0);
@@ -284,7 +284,7 @@ try {
   await Bun.sleep(1000);
 
   // Memory after a full GC in every worker (herald's SIGUSR2), as the other benches measure it.
-  const workerPids = idleWorkerPids();
+  const workerPids = streamHolders();
   for (const pid of workerPids) process.kill(pid, "SIGUSR2");
   await Bun.sleep(3000);
   const memoryKb = workerPids.reduce((sum, pid) => sum + rssKb(pid), 0);

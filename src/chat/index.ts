@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { HeraldError } from "../core/errors.ts";
 import type { HeraldApp, Route } from "../server/app.ts";
 import type { Config } from "../server/config.ts";
-import { loadAsset, serveAsset } from "../server/routes/assets.ts";
+import { JS, loadAsset, serveAsset } from "../server/routes/assets.ts";
 import { LOBBY, ROOM_PREFIX, roomOf } from "./model.ts";
 import { ChatRooms, type ChatOptions } from "./rooms.ts";
 import { chatIndex, post, room, seen, typing, type ChatContext } from "./routes.ts";
@@ -57,7 +57,7 @@ export function installChat(herald: HeraldApp, options: ChatOptions = {}): ChatC
     "/chat/:room/typing": { POST: bind(typing) },
     "/chat/:room/seen": { POST: bind(seen) },
   });
-  const script = loadAsset(join(import.meta.dir, "chat.js"), "text/javascript; charset=utf-8");
+  const script = loadAsset(join(import.meta.dir, "chat.js"), JS);
   herald.addRoutes({ "/assets/chat.js": { GET: (_ctx, req) => serveAsset(script, req) } }, { identified: false });
   return chat;
 }

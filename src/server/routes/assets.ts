@@ -31,25 +31,23 @@ export function loadAsset(path: string, type: string, cache = OWN): Asset {
   return { body, etag: `"${Bun.hash(body).toString(36)}"`, type, cache };
 }
 
+/** The type of every script served. */
+export const JS = "text/javascript; charset=utf-8";
+
 /** Builds the asset table: URL path → file. Throws at start-up if a package is missing. */
 export function loadAssets(): Map<string, Asset> {
-  const resolve = (specifier: string) => Bun.resolveSync(specifier, root);
+  const fromPackage = (specifier: string) => loadAsset(Bun.resolveSync(specifier, root), JS, PACKAGE);
+  const own = (file: string, type = JS) => loadAsset(join(root, "views", file), type);
   return new Map([
-    ["/assets/htmx.js", loadAsset(resolve("htmx.org/dist/htmx.min.js"), "text/javascript; charset=utf-8", PACKAGE)],
-    [
-      "/assets/htmx-ext-sse.js",
-      loadAsset(resolve("htmx-ext-sse/dist/sse.min.js"), "text/javascript; charset=utf-8", PACKAGE),
-    ],
+    ["/assets/htmx.js", fromPackage("htmx.org/dist/htmx.min.js")],
+    ["/assets/htmx-ext-sse.js", fromPackage("htmx-ext-sse/dist/sse.min.js")],
     // htmx 4 and its built-in SSE extension, installed under the alias htmx4 beside htmx 2.
-    ["/assets/htmx4.js", loadAsset(resolve("htmx4/dist/htmx.min.js"), "text/javascript; charset=utf-8", PACKAGE)],
-    [
-      "/assets/htmx4-sse.js",
-      loadAsset(resolve("htmx4/dist/ext/hx-sse.min.js"), "text/javascript; charset=utf-8", PACKAGE),
-    ],
-    ["/assets/herald.css", loadAsset(join(root, "views", "herald.css"), "text/css; charset=utf-8")],
-    ["/assets/herald.js", loadAsset(join(root, "views", "herald.js"), "text/javascript; charset=utf-8")],
-    ["/assets/herald-worker.js", loadAsset(join(root, "views", "herald-worker.js"), "text/javascript; charset=utf-8")],
-    ["/favicon.svg", loadAsset(join(root, "views", "favicon.svg"), "image/svg+xml")],
+    ["/assets/htmx4.js", fromPackage("htmx4/dist/htmx.min.js")],
+    ["/assets/htmx4-sse.js", fromPackage("htmx4/dist/ext/hx-sse.min.js")],
+    ["/assets/herald.css", own("herald.css", "text/css; charset=utf-8")],
+    ["/assets/herald.js", own("herald.js")],
+    ["/assets/herald-worker.js", own("herald-worker.js")],
+    ["/favicon.svg", own("favicon.svg", "image/svg+xml")],
   ]);
 }
 
