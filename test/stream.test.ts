@@ -77,6 +77,25 @@ describe("GET /sse", () => {
     expect(herald.hub.stats().channels).toBe(0);
   });
 
+  test("after 200 clients leave at once, the stream that stayed and one opened after get the next event", async () => {
+    herald = startTestHerald();
+    const stays = await openStream(herald, "?topic=crowd");
+    const leaving = await Promise.all(Array.from({ length: 200 }, () => openStream(herald!, "?topic=crowd")));
+    for (const reader of leaving) reader.close();
+    const health = async () => (await (await fetch(`${herald!.url}/healthz`)).json()) as { clients: number };
+    const deadline = Date.now() + 3000;
+    while ((await health()).clients !== 1) {
+      if (Date.now() > deadline) throw new Error("the 200 streams were not let go");
+      await Bun.sleep(20);
+    }
+    const late = await openStream(herald, "?topic=crowd");
+    herald.hub.publishToTopic("crowd", { event: "notification", data: "still here" });
+    for (const reader of [stays, late]) expect((await reader.event(1)).data).toBe("still here");
+    expect((await health()).clients).toBe(2);
+    stays.close();
+    late.close();
+  });
+
   test("accepts topics repeated or comma-separated", async () => {
     herald = startTestHerald();
     const reader = await openStream(herald, "?topic=a&topic=b,c&topic=a");
