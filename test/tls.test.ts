@@ -158,6 +158,57 @@ describe("https with HTTP/2 (HERALD_TLS_CERT, HERALD_TLS_KEY)", () => {
     }
   });
 
+  test("a stream its client resets over HTTP/2 is let go, while the connection and its other streams go on", async () => {
+    const { cookie } = await signIn(herald, "carol");
+    const health = async (session: http2.ClientHttp2Session) => {
+      const { stream } = await h2Request(session, { ":path": "/healthz" });
+      return JSON.parse(await h2Text(stream)) as { clients: number };
+    };
+    const clientsComeTo = async (session: http2.ClientHttp2Session, count: number, what: string) => {
+      const deadline = Date.now() + 3000;
+      while ((await health(session)).clients !== count) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+        await Bun.sleep(20);
+      }
+    };
+    const session = await h2Session(herald);
+    try {
+      const before = (await health(session)).clients;
+      const open = async () => {
+        const { headers, stream } = await h2Request(session, {
+          ":path": "/sse",
+          accept: "text/event-stream",
+          cookie,
+        });
+        expect(Number(headers[":status"])).toBe(200);
+        const controller = new AbortController();
+        controller.signal.addEventListener("abort", () => stream.close(http2.constants.NGHTTP2_CANCEL));
+        const reader = new SseReader(
+          new Response(Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>),
+          controller,
+        );
+        await reader.until(() => reader.retry !== undefined, "the retry hint");
+        return { stream, reader };
+      };
+      const kept = await open();
+      const reset = await open();
+      expect((await health(session)).clients).toBe(before + 2);
+
+      // The tab closes one stream: its client sends RST_STREAM and keeps the connection.
+      reset.stream.close(http2.constants.NGHTTP2_CANCEL);
+      await clientsComeTo(session, before + 1, "the reset stream to be let go");
+      expect(session.closed || session.destroyed).toBe(false);
+
+      const sent = await herald.hub.publishToUser("carol", { event: "notification", data: "<li>after the reset</li>" });
+      expect(sent.delivered).toBe(1);
+      expect((await kept.reader.event()).data).toBe("<li>after the reset</li>");
+      kept.reader.close();
+      await clientsComeTo(session, before, "the last stream to be let go");
+    } finally {
+      session.close();
+    }
+  });
+
   test("a client that offers only HTTP/1.1 gets HTTP/1.1 on the same port", async () => {
     const { version, alpn, body } = await new Promise<{ version: string; alpn: unknown; body: string }>(
       (resolve, reject) => {

@@ -135,13 +135,15 @@ class AheadVariants {
 }
 
 /**
- * Settles once `subscriber` closes, and closes it when the client goes (`signal`). Made apart
- * from `Hub.open`, so that the closures a stream keeps for its life hold nothing else.
+ * Settles once `subscriber` closes, and closes it when the client goes, if a `signal` is given
+ * (the body's `cancel` does that too). Made apart from `Hub.open`, so that the closures a stream
+ * keeps for its life hold nothing else.
  */
-function whileOpen(subscriber: Subscriber, signal: AbortSignal): Promise<void> {
+function whileOpen(subscriber: Subscriber, signal: AbortSignal | null): Promise<void> {
   return new Promise<void>((resolve) => {
     // `resolve` itself, not a closure around it: one object fewer for each open stream.
     subscriber.onClose(resolve as () => void);
+    if (signal === null) return;
     if (signal.aborted) return subscriber.clientLeft();
     signal.addEventListener("abort", () => subscriber.clientLeft(), { once: true });
   });
@@ -362,19 +364,25 @@ export class Hub {
    * either replays what it missed after `start.resumeFrom`, when the log covers that position and
    * `mayReplay` agrees, or sends `start.fresh`; both at the socket's pace. Then it goes live, with
    * the events that arrived meanwhile and that the replay or the fresh start did not cover. It
-   * stays open until the client leaves (`signal`) or it is closed.
+   * stays open until it is closed or the client leaves, which Bun tells the body by cancelling it.
+   * `signal` (the request's) may be given too, or `null`: reading `req.signal` makes Bun create
+   * an `AbortSignal` for the request, which the stream would then keep for its life, so herald's
+   * own route passes `null`.
    */
-  open(init: StreamInit, signal: AbortSignal, start: StreamStart): ReadableStream {
+  open(init: StreamInit, signal: AbortSignal | null, start: StreamStart): ReadableStream {
     // A stream lives for hours and its start for a moment: what only the start needs (the
     // caller's callbacks and what they hold) is let go once it has run, rather than kept by
     // closures that live as long as the stream.
     let starting: { init: StreamInit; start: StreamStart } | null = { init, start };
+    let opened: Subscriber | null = null;
     return new ReadableStream({
       type: "direct",
       pull: (controller) => {
-        const { init, start } = starting!;
+        if (starting === null) return;
+        const { init, start } = starting;
         starting = null;
         const subscriber = new Subscriber(controller, { ...init, writer: this.writer });
+        opened = subscriber;
         const ended = whileOpen(subscriber, signal);
         if (subscriber.closed) return ended;
         const first = init.first;
@@ -387,6 +395,12 @@ export class Hub {
           subscriber.close(first);
         });
         return ended;
+      },
+      // Bun cancels a response's body when its client goes (the connection closed, or an HTTP/2
+      // stream reset), before the stream starts too.
+      cancel: () => {
+        starting = null;
+        opened?.clientLeft();
       },
     });
   }

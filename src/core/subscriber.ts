@@ -402,12 +402,14 @@ export class Subscriber implements Due {
     this.#own = null;
     this.#ownBytes = 0;
     if (farewell && !drop && reason !== "client") frames.push(farewell);
+    // Closed before the last writes: a write that finds the client gone cancels the body, and
+    // that cancel then finds the stream already closed.
+    this.closeReason = reason;
     try {
       for (const frame of frames) this.#sink.write(frame);
     } catch {
       // Bun already tore the stream down (the client left): nothing more can be written to it.
     }
-    this.closeReason = reason;
     this.#queue = null;
     this.#queuedBytes = 0;
     this.#settleDrain?.();

@@ -94,7 +94,7 @@ export function openStream(ctx: AppContext, req: Request, server: Server<unknown
     // Sign-out ends the session's open streams too, not only its later requests.
     tag: user?.session?.sid,
   };
-  const body = ctx.hub.open(init, req.signal, {
+  const body = ctx.hub.open(init, null, {
     resumeFrom: from,
     mayReplay: user ? undefined : (afterId, subscriber) => withinAnonymousReplay(ctx, subscriber, afterId),
     fresh: async (position, cut, subscriber) => {
