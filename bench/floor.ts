@@ -137,6 +137,35 @@ function sendToTopic(topic: string, html: string, id?: number): number {
   return streams.size;
 }
 
+/**
+ * A stream on `topic`, until its client goes: Bun then cancels the body. Made apart from the
+ * request handler and without `req.signal`, so that the stream keeps neither the request nor an
+ * `AbortSignal`, as herald's do not.
+ */
+function streamOn(topic: string): ReadableStream {
+  let joined: ReadableStreamDirectController | null = null;
+  let ended: (() => void) | null = null;
+  return new ReadableStream({
+    type: "direct",
+    pull(controller) {
+      controller.write("retry: 3000\n\n");
+      controller.flush();
+      let streams = topics.get(topic);
+      if (!streams) topics.set(topic, (streams = new Set()));
+      streams.add(controller);
+      joined = controller;
+      return new Promise<void>((resolve) => (ended = resolve));
+    },
+    cancel() {
+      if (joined) {
+        topics.get(topic)?.delete(joined);
+        due.delete(joined);
+      }
+      ended?.();
+    },
+  });
+}
+
 /** With FLOOR_REDIS: the connection publishes go out on; each process also subscribes on another. */
 const FLOOR_CHANNEL = "floor:events";
 const redis = process.env.FLOOR_REDIS ? new Bun.RedisClient(process.env.FLOOR_REDIS) : null;
@@ -160,24 +189,9 @@ const server = Bun.serve({
     "/sse": (req, server) => {
       server.timeout(req, 0);
       const topic = new URL(req.url).searchParams.get("topic") ?? "";
-      const body = new ReadableStream({
-        type: "direct",
-        pull(controller) {
-          controller.write("retry: 3000\n\n");
-          controller.flush();
-          let streams = topics.get(topic);
-          if (!streams) topics.set(topic, (streams = new Set()));
-          streams.add(controller);
-          return new Promise<void>((resolve) =>
-            req.signal.addEventListener("abort", () => {
-              streams.delete(controller);
-              due.delete(controller);
-              resolve();
-            }),
-          );
-        },
+      return new Response(streamOn(topic), {
+        headers: { "content-type": "text/event-stream", "cache-control": "no-cache" },
       });
-      return new Response(body, { headers: { "content-type": "text/event-stream", "cache-control": "no-cache" } });
     },
     "/publish": {
       POST: async (req) => {

@@ -164,7 +164,7 @@ export class Subscriber implements Due {
   /** Writes `frames` to the socket; bytes Bun then holds count against `maxBuffer` when `live`. */
   #hand(frames: readonly Uint8Array[], bytes: number, live: boolean): void {
     const written = this.#sink.write(this.#writer.join(frames, bytes));
-    // Bun returns 0 once the client has gone, sometimes before the request's abort signal fires.
+    // Bun returns 0 once the client has gone, sometimes before it cancels the stream's body.
     if (written === 0) {
       this.close(undefined, "client");
       return;
@@ -196,7 +196,8 @@ export class Subscriber implements Due {
         settle();
       },
       () => {
-        // Bun rejects a pending write when the connection has gone.
+        // When the client goes, Bun resolves a pending write (and cancels the body); a rejection
+        // can only mean the connection is gone too.
         this.close(undefined, "client");
         settle();
       },
@@ -369,7 +370,7 @@ export class Subscriber implements Due {
     this.close(undefined, reason);
   }
 
-  /** Ends the stream of a client that left: its request was aborted, and Bun has torn the stream down. */
+  /** Ends the stream of a client that left: Bun cancelled its body, and has torn the stream down. */
   clientLeft(): void {
     this.#end(undefined, "client", true);
   }
@@ -402,8 +403,7 @@ export class Subscriber implements Due {
     this.#own = null;
     this.#ownBytes = 0;
     if (farewell && !drop && reason !== "client") frames.push(farewell);
-    // Closed before the last writes: a write that finds the client gone cancels the body, and
-    // that cancel then finds the stream already closed.
+    // Marked closed before the last writes, so that nothing they might set off closes it twice.
     this.closeReason = reason;
     try {
       for (const frame of frames) this.#sink.write(frame);
@@ -415,9 +415,8 @@ export class Subscriber implements Due {
     this.#settleDrain?.();
     try {
       if (drop && this.#sink.close) this.#sink.close(DROPPED);
-      // A client whose request was aborted took its stream with it: Bun has torn it down, and
-      // ending it costs a thrown error for nothing (a fifth of a stream's closing CPU when
-      // thousands leave at once). A failed write ends it, whatever made it fail.
+      // A client that left took its stream with it: Bun has torn it down, and ending it costs a
+      // thrown error for nothing. A failed write ends it, whatever made it fail.
       else if (!torn) this.#sink.end();
     } catch {
       // The client already went away; ending a cancelled stream throws and there is nothing left to end.
