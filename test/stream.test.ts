@@ -1,4 +1,5 @@
 import { afterEach, describe, expect, test } from "bun:test";
+import { heapStats } from "bun:jsc";
 import { connect } from "node:net";
 import type { Herald } from "../src/app.ts";
 import { eventually, idsOf, openStream, seq, startTestHerald } from "./helpers.ts";
@@ -94,6 +95,53 @@ describe("GET /sse", () => {
     expect((await health()).clients).toBe(2);
     stays.close();
     late.close();
+  });
+
+  test("an open stream keeps neither its request nor an AbortSignal, and still ends when its client goes", async () => {
+    herald = startTestHerald();
+    const port = Number(new URL(herald.url).port);
+    const counts = () => {
+      Bun.gc(true);
+      const types = heapStats().objectTypeCounts as Record<string, number>;
+      return { signals: types.AbortSignal ?? 0, requests: types.Request ?? 0 };
+    };
+    // Raw sockets: a fetch would make objects of its own in this process.
+    const open = async (count: number) => {
+      const sockets: Array<Awaited<ReturnType<typeof Bun.connect>>> = [];
+      let started = 0;
+      const { promise, resolve } = Promise.withResolvers<void>();
+      for (let i = 0; i < count; i++) {
+        const socket = await Bun.connect({
+          hostname: "127.0.0.1",
+          port,
+          socket: {
+            data(socket) {
+              const seen = socket as unknown as { started?: boolean };
+              if (seen.started) return;
+              seen.started = true;
+              if (++started === count) resolve();
+            },
+          },
+        });
+        socket.write(`GET /sse?topic=held HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAccept: text/event-stream\r\n\r\n`);
+        sockets.push(socket);
+      }
+      await promise;
+      return sockets;
+    };
+    // Warm up: the first streams compile the path and fill Bun's pools.
+    for (const socket of await open(20)) socket.end();
+    await eventually(() => herald!.hub.clientCount === 0, "the warm-up streams to end");
+    const before = counts();
+    const held = await open(100);
+    await eventually(() => herald!.hub.clientCount === 100, "100 streams");
+    const during = counts();
+    // Each stream that kept its request's signal would add one of each.
+    expect(during.signals - before.signals).toBeLessThan(10);
+    expect(during.requests - before.requests).toBeLessThan(10);
+    for (const socket of held) socket.end();
+    await eventually(() => herald!.hub.clientCount === 0, "the streams to end as their clients go");
+    expect(herald.hub.stats().channels).toBe(0);
   });
 
   test("accepts topics repeated or comma-separated", async () => {
