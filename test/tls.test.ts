@@ -83,6 +83,24 @@ async function h2Request(
   return { headers: response, stream };
 }
 
+/**
+ * Opens `/sse` on an HTTP/2 stream with `cookie`; its reader's `close()` resets the stream
+ * (RST_STREAM CANCEL) as a browser does, leaving the connection open.
+ */
+async function h2Sse(
+  session: http2.ClientHttp2Session,
+  cookie: string,
+): Promise<{ headers: http2.IncomingHttpHeaders; stream: http2.ClientHttp2Stream; reader: SseReader }> {
+  const { headers, stream } = await h2Request(session, { ":path": "/sse", accept: "text/event-stream", cookie });
+  const controller = new AbortController();
+  controller.signal.addEventListener("abort", () => stream.close(http2.constants.NGHTTP2_CANCEL));
+  const reader = new SseReader(
+    new Response(Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>),
+    controller,
+  );
+  return { headers, stream, reader };
+}
+
 async function h2Text(stream: http2.ClientHttp2Stream): Promise<string> {
   let text = "";
   stream.setEncoding("utf8");
@@ -134,19 +152,9 @@ describe("https with HTTP/2 (HERALD_TLS_CERT, HERALD_TLS_KEY)", () => {
     const session = await h2Session(herald);
     try {
       expect(session.alpnProtocol).toBe("h2");
-      const { headers, stream } = await h2Request(session, {
-        ":path": "/sse",
-        accept: "text/event-stream",
-        cookie,
-      });
+      const { headers, reader } = await h2Sse(session, cookie);
       expect(Number(headers[":status"])).toBe(200);
       expect(headers["content-type"]).toContain("text/event-stream");
-      const controller = new AbortController();
-      controller.signal.addEventListener("abort", () => stream.close(http2.constants.NGHTTP2_CANCEL));
-      const reader = new SseReader(
-        new Response(Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>),
-        controller,
-      );
       await reader.until(() => reader.retry !== undefined, "the retry hint");
       expect(herald.hub.isConnected("alice")).toBe(true);
       await herald.hub.publishToUser("alice", { event: "notification", data: "<li>over h2</li>" });
@@ -175,18 +183,8 @@ describe("https with HTTP/2 (HERALD_TLS_CERT, HERALD_TLS_KEY)", () => {
     try {
       const before = (await health(session)).clients;
       const open = async () => {
-        const { headers, stream } = await h2Request(session, {
-          ":path": "/sse",
-          accept: "text/event-stream",
-          cookie,
-        });
+        const { headers, stream, reader } = await h2Sse(session, cookie);
         expect(Number(headers[":status"])).toBe(200);
-        const controller = new AbortController();
-        controller.signal.addEventListener("abort", () => stream.close(http2.constants.NGHTTP2_CANCEL));
-        const reader = new SseReader(
-          new Response(Readable.toWeb(stream) as unknown as ReadableStream<Uint8Array>),
-          controller,
-        );
         await reader.until(() => reader.retry !== undefined, "the retry hint");
         return { stream, reader };
       };
